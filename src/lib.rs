@@ -1,0 +1,17 @@
+//! Kiln: a fast, dbt-compatible SQL model materializer.
+//!
+//! The crate is organised by stage of the data flow (see ARCHITECTURE.md):
+//! [`project`] loads files into plain data, [`template`] renders Jinja, [`sql`] analyses the
+//! rendered SQL, [`graph`] plans the DAG and selection, [`artifacts`] writes JSON, and [`cli`] is
+//! the thin command-line glue. [`compile`] runs the pure stages in order.
+
+pub mod artifacts;
+pub mod cli;
+pub mod compile;
+pub mod error;
+pub mod graph;
+pub mod project;
+pub mod sql;
+pub mod template;
+
+pub use error::{Diagnostic, Error, ErrorKind, Location, Result};

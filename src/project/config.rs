@@ -1,0 +1,219 @@
+//! Node configuration: a map of keys to YAML/JSON values, merged the way dbt merges them.
+//!
+//! Configs come from three layers (project file tree < properties YAML `config:` < in-file
+//! `config()`); [`Config::merge`] applies one layer over another. Keys are normalised so that
+//! `pre-hook`, `+pre-hook` and `pre_hook` are the same key.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A node's configuration, sorted by key so it serializes deterministically.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Config(pub BTreeMap<String, Value>);
+
+/// Keys whose values accumulate across layers instead of replacing each other.
+const APPEND_KEYS: &[&str] = &["tags", "pre_hook", "post_hook"];
+/// Keys whose map values are merged key by key.
+const MERGE_KEYS: &[&str] = &["meta", "docs", "column_types", "grants"];
+
+/// Normalises a config key: strips a leading `+`, turns `-` into `_`.
+pub fn normalize_key(key: &str) -> String {
+    key.trim_start_matches('+').replace('-', "_")
+}
+
+impl Config {
+    /// An empty config.
+    pub fn new() -> Config {
+        Config::default()
+    }
+
+    /// Builds a config from key/value pairs, normalising keys.
+    pub fn from_pairs<I: IntoIterator<Item = (String, Value)>>(pairs: I) -> Config {
+        let mut c = Config::new();
+        for (k, v) in pairs {
+            c.set(&k, v);
+        }
+        c
+    }
+
+    /// Sets one key (normalised), merging per dbt rules with any existing value.
+    pub fn set(&mut self, key: &str, value: Value) {
+        let key = normalize_key(key);
+        let value = normalize_value(&key, value);
+        match self.0.get_mut(&key) {
+            Some(existing) if APPEND_KEYS.contains(&key.as_str()) => {
+                let mut items = as_list(existing.take());
+                for v in as_list(value) {
+                    if key != "tags" || !items.contains(&v) {
+                        items.push(v);
+                    }
+                }
+                *existing = Value::Array(items);
+            }
+            Some(Value::Object(existing)) if MERGE_KEYS.contains(&key.as_str()) => {
+                if let Value::Object(new) = value {
+                    for (k, v) in new {
+                        existing.insert(k, v);
+                    }
+                } else {
+                    self.0.insert(key, value);
+                }
+            }
+            _ => {
+                self.0.insert(key, value);
+            }
+        }
+    }
+
+    /// Applies `other` over `self` (other wins; tags and hooks accumulate; meta merges).
+    pub fn merge(&mut self, other: &Config) {
+        for (k, v) in &other.0 {
+            self.set(k, v.clone());
+        }
+    }
+
+    /// The raw value of a key.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(&normalize_key(key))
+    }
+
+    /// A string-valued key.
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(Value::as_str)
+    }
+
+    /// A boolean-valued key (accepts `true`/`false` strings as YAML users write them).
+    pub fn get_bool(&self, key: &str) -> Option<bool> {
+        match self.get(key)? {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) => match s.to_ascii_lowercase().as_str() {
+                "true" | "yes" => Some(true),
+                "false" | "no" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// A key that may be a single string or a list of strings.
+    pub fn get_list(&self, key: &str) -> Vec<String> {
+        match self.get(key) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items.iter().map(value_to_string).collect(),
+            Some(v) => vec![value_to_string(v)],
+        }
+    }
+
+    /// `materialized`, defaulting to `view` as dbt does.
+    pub fn materialized(&self) -> &str {
+        self.get_str("materialized").unwrap_or("view")
+    }
+
+    /// Whether the node is enabled (default true).
+    pub fn enabled(&self) -> bool {
+        self.get_bool("enabled").unwrap_or(true)
+    }
+
+    /// The node's tags.
+    pub fn tags(&self) -> Vec<String> {
+        self.get_list("tags")
+    }
+
+    /// Renders a config value as text for selectors and messages.
+    pub fn display(&self, key: &str) -> Option<String> {
+        self.get(key).map(value_to_string)
+    }
+}
+
+/// Tags are always a list; hooks are always a list of SQL strings.
+fn normalize_value(key: &str, value: Value) -> Value {
+    if APPEND_KEYS.contains(&key) {
+        Value::Array(as_list(value))
+    } else {
+        value
+    }
+}
+
+fn as_list(v: Value) -> Vec<Value> {
+    match v {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items,
+        other => vec![other],
+    }
+}
+
+/// Text of a JSON value without quotes for strings.
+pub fn value_to_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Converts a YAML value to JSON. Non-string keys become their text; YAML tags are dropped.
+pub fn yaml_to_json(v: &serde_yaml::Value) -> Value {
+    use serde_yaml::Value as Y;
+    match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(*b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                n.as_f64()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Value::Number)
+                    .unwrap_or(Value::Null)
+            }
+        }
+        Y::String(s) => Value::String(s.clone()),
+        Y::Sequence(items) => Value::Array(items.iter().map(yaml_to_json).collect()),
+        Y::Mapping(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (yaml_key(k), yaml_to_json(v)))
+                .collect(),
+        ),
+        Y::Tagged(t) => yaml_to_json(&t.value),
+    }
+}
+
+/// The text of a YAML mapping key.
+pub fn yaml_key(k: &serde_yaml::Value) -> String {
+    match k {
+        serde_yaml::Value::String(s) => s.clone(),
+        other => value_to_string(&yaml_to_json(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn later_layers_win_and_tags_accumulate() {
+        let mut project = Config::from_pairs([
+            ("+materialized".into(), json!("view")),
+            ("+tags".into(), json!("nightly")),
+            ("pre-hook".into(), json!("select 1")),
+            ("+meta".into(), json!({"owner": "a", "tier": 1})),
+        ]);
+        let yaml = Config::from_pairs([
+            ("materialized".into(), json!("table")),
+            ("tags".into(), json!(["finance", "nightly"])),
+            ("meta".into(), json!({"owner": "b"})),
+        ]);
+        let in_file = Config::from_pairs([("pre_hook".into(), json!(["select 2"]))]);
+        project.merge(&yaml);
+        project.merge(&in_file);
+        assert_eq!(project.materialized(), "table");
+        assert_eq!(project.tags(), vec!["nightly", "finance"]);
+        assert_eq!(project.get_list("pre_hook"), vec!["select 1", "select 2"]);
+        assert_eq!(project.get("meta"), Some(&json!({"owner": "b", "tier": 1})));
+    }
+}

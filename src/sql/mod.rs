@@ -1,0 +1,1 @@
+//! SQL analysis (sqlparser): syntax check, output columns, lineage, relation references.
