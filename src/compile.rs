@@ -1,1 +1,840 @@
-//! TODO
+//! The pure front half of Kiln: load → render (parse pass) → plan → render (compile pass) →
+//! analyse. Produces a [`Manifest`]: every node with its final config, relation, dependencies,
+//! compiled SQL and inferred columns. No database I/O happens here.
+//!
+//! Rendering happens twice, as in dbt: the parse pass (`execute = false`) records refs, sources
+//! and in-file `config()`; relation names can only be computed once every node's config is known,
+//! so the compile pass renders again with real relation names.
+
+use crate::error::{Collector, Diagnostic, Error, ErrorKind, Location, Result};
+use crate::graph::{Dag, GraphNode, TestKind};
+use crate::project::profiles::{AdapterType, Target};
+use crate::project::{Config, Node, Project, ResourceType, TestTarget};
+use crate::sql::{self, Dialect};
+use crate::template::{
+    Database, RefCall, Relation, RelationKind, RenderRequest, Renderer, Resolve, TargetInfo,
+    Unresolved,
+};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// A node after parsing: final config, relation and dependencies.
+#[derive(Debug, Clone)]
+pub struct ManifestNode {
+    /// The loaded node (its `config` is the final merged config).
+    pub node: Node,
+    /// The database relation it builds or reads (models, seeds, snapshots).
+    pub relation: Option<Relation>,
+    /// `ref()` calls, in order.
+    pub refs: Vec<RefCall>,
+    /// `source()` calls, in order.
+    pub sources: Vec<(String, String)>,
+    /// unique_ids of parent nodes and sources.
+    pub depends_on: Vec<String>,
+    /// unique_ids of macros called.
+    pub depends_on_macros: Vec<String>,
+    /// Compiled SQL, once compiled (ephemeral parents inlined as CTEs).
+    pub compiled_sql: Option<String>,
+    /// Output columns inferred from the compiled SQL.
+    pub inferred_columns: Option<Vec<String>>,
+    /// Column-level lineage: output column → upstream (relation, column).
+    pub lineage: BTreeMap<String, Vec<(String, String)>>,
+}
+
+impl ManifestNode {
+    /// The node's final config.
+    pub fn config(&self) -> &Config {
+        &self.node.config
+    }
+
+    /// `materialized` config (view by default; `seed`, `snapshot`, `test` for those types).
+    pub fn materialized(&self) -> &str {
+        match self.node.resource_type {
+            ResourceType::Seed => "seed",
+            ResourceType::Snapshot => "snapshot",
+            ResourceType::Test => "test",
+            _ => self.node.config.materialized(),
+        }
+    }
+
+    /// True for ephemeral models.
+    pub fn is_ephemeral(&self) -> bool {
+        self.node.resource_type == ResourceType::Model && self.materialized() == "ephemeral"
+    }
+}
+
+/// The parsed project: every enabled node, source and the DAG.
+pub struct Manifest {
+    /// The loaded project.
+    pub project: Project,
+    /// The connection target.
+    pub target: Target,
+    /// Dialect of the target.
+    pub dialect: Dialect,
+    /// Nodes by unique_id.
+    pub nodes: BTreeMap<String, ManifestNode>,
+    /// Source relations by unique_id.
+    pub source_relations: BTreeMap<String, Relation>,
+    /// The dependency graph over nodes and sources.
+    pub dag: Dag,
+    /// The renderer, reused for compiling and execution.
+    pub renderer: Arc<Renderer>,
+    /// Problems that did not stop parsing.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The dialect of an adapter type.
+pub fn dialect_of(adapter: AdapterType) -> Dialect {
+    match adapter {
+        AdapterType::Sqlite => Dialect::Sqlite,
+        AdapterType::Postgres => Dialect::Postgres,
+        AdapterType::Mysql => Dialect::MySql,
+    }
+}
+
+/// Target facts for templates.
+pub fn target_info(target: &Target) -> TargetInfo {
+    let mut extra = target.redacted_settings();
+    extra.retain(|k, _| {
+        !matches!(
+            k.as_str(),
+            "password" | "pass" | "url" | "type" | "schema" | "database" | "threads"
+        )
+    });
+    TargetInfo {
+        profile_name: target.profile_name.clone(),
+        name: target.name.clone(),
+        dialect: dialect_of(target.adapter),
+        schema: target.schema.clone(),
+        database: target.database.clone(),
+        threads: target.threads,
+        extra,
+    }
+}
+
+/// Everything needed to resolve `ref` and `source` by name.
+struct Names {
+    /// Refable node name → unique_id (models, seeds, snapshots).
+    refable: BTreeMap<String, String>,
+    /// Disabled refable names → file, for a helpful error.
+    disabled: BTreeMap<String, String>,
+    /// (source, table) → unique_id.
+    sources: BTreeMap<(String, String), String>,
+    /// Relations by unique_id; empty during the parse pass.
+    relations: BTreeMap<String, Relation>,
+    /// Fallback schema for placeholder relations during the parse pass.
+    schema: String,
+    dialect: Dialect,
+}
+
+impl Names {
+    fn new(project: &Project, target: &Target) -> Names {
+        let refable_types = [
+            ResourceType::Model,
+            ResourceType::Seed,
+            ResourceType::Snapshot,
+        ];
+        let refable = project
+            .nodes
+            .values()
+            .filter(|n| refable_types.contains(&n.resource_type))
+            .map(|n| (n.name.clone(), n.unique_id.clone()))
+            .collect();
+        let disabled = project
+            .disabled
+            .values()
+            .filter(|n| refable_types.contains(&n.resource_type))
+            .map(|n| (n.name.clone(), n.original_file_path.clone()))
+            .collect();
+        let sources = project
+            .sources
+            .values()
+            .map(|s| ((s.source_name.clone(), s.name.clone()), s.unique_id.clone()))
+            .collect();
+        Names {
+            refable,
+            disabled,
+            sources,
+            relations: BTreeMap::new(),
+            schema: target.schema.clone(),
+            dialect: dialect_of(target.adapter),
+        }
+    }
+
+    fn closest<'a>(&self, name: &str, options: impl Iterator<Item = &'a String>) -> Option<String> {
+        options
+            .map(|o| (strsim::jaro_winkler(name, o), o))
+            .filter(|(s, _)| *s > 0.75)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, o)| o.clone())
+    }
+}
+
+impl Resolve for Names {
+    fn resolve_ref(
+        &self,
+        _from: &str,
+        package: Option<&str>,
+        name: &str,
+    ) -> std::result::Result<Relation, Unresolved> {
+        let Some(id) = self.refable.get(name) else {
+            if let Some(file) = self.disabled.get(name) {
+                return Err(Unresolved {
+                    message: format!("ref('{name}') points at a disabled resource ({file})"),
+                    hint: "enable it (`enabled: true`) or remove this ref".into(),
+                });
+            }
+            let hint = match self.closest(name, self.refable.keys()) {
+                Some(c) => format!(
+                    "did you mean ref('{c}')? refs name a model, seed or snapshot by its file name"
+                ),
+                None => "refs name a model, seed or snapshot by its file name (without .sql/.csv)"
+                    .into(),
+            };
+            let what = match package {
+                Some(p) => format!("ref('{p}', '{name}')"),
+                None => format!("ref('{name}')"),
+            };
+            return Err(Unresolved {
+                message: format!("{what} does not match any model, seed or snapshot"),
+                hint,
+            });
+        };
+        Ok(self.relations.get(id).cloned().unwrap_or_else(|| {
+            Relation::new(
+                None,
+                &self.schema,
+                name,
+                RelationKind::External,
+                self.dialect,
+            )
+        }))
+    }
+
+    fn resolve_source(
+        &self,
+        source: &str,
+        table: &str,
+    ) -> std::result::Result<Relation, Unresolved> {
+        let key = (source.to_string(), table.to_string());
+        let Some(id) = self.sources.get(&key) else {
+            let tables: Vec<String> = self
+                .sources
+                .keys()
+                .filter(|(s, _)| s == source)
+                .map(|(_, t)| t.clone())
+                .collect();
+            let hint = if tables.is_empty() {
+                let names: BTreeSet<String> = self.sources.keys().map(|(s, _)| s.clone()).collect();
+                match self.closest(source, names.iter()) {
+                    Some(c) => format!(
+                        "did you mean source('{c}', ...)? declare sources under `sources:` in a properties file"
+                    ),
+                    None => "declare it under `sources:` in a properties .yml file".into(),
+                }
+            } else {
+                match self.closest(table, tables.iter()) {
+                    Some(c) => format!("did you mean source('{source}', '{c}')?"),
+                    None => format!("source `{source}` has tables: {}", tables.join(", ")),
+                }
+            };
+            return Err(Unresolved {
+                message: format!("source('{source}', '{table}') is not declared"),
+                hint,
+            });
+        };
+        Ok(self.relations.get(id).cloned().unwrap_or_else(|| {
+            Relation::new(None, source, table, RelationKind::External, self.dialect)
+        }))
+    }
+}
+
+/// Options for parsing.
+pub struct ParseOptions {
+    /// Reads environment variables for `env_var()` in templates.
+    pub env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+}
+
+/// Parses a loaded project: renders every node once to learn refs and config, computes
+/// relations and builds the DAG. Reports every problem found.
+pub fn parse(project: Project, target: Target, opts: &ParseOptions) -> Result<Manifest> {
+    let dialect = dialect_of(target.adapter);
+    let renderer = Arc::new(Renderer::new(
+        &project,
+        &target_info(&target),
+        opts.env.clone(),
+    ));
+    let names = Arc::new(Names::new(&project, &target));
+
+    // Parse pass: render every node with execute = false.
+    let results: Vec<(
+        String,
+        std::result::Result<crate::template::Rendered, Diagnostic>,
+    )> = project
+        .nodes
+        .par_iter()
+        .filter(|(_, n)| n.resource_type != ResourceType::Seed)
+        .map(|(id, node)| {
+            let r = renderer.render(RenderRequest {
+                node,
+                config: &node.config,
+                this: None,
+                execute: false,
+                is_incremental: false,
+                resolver: names.clone(),
+                database: None,
+            });
+            (id.clone(), r)
+        })
+        .collect();
+
+    let mut diags = Collector::new();
+    let mut rendered: BTreeMap<String, crate::template::Rendered> = BTreeMap::new();
+    for (id, r) in results {
+        match r {
+            Ok(r) => {
+                rendered.insert(id, r);
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+
+    let mut nodes: BTreeMap<String, ManifestNode> = BTreeMap::new();
+    for (id, node) in &project.nodes {
+        let mut node = node.clone();
+        let r = rendered.remove(id);
+        if let Some(r) = &r {
+            node.config.merge(&r.config);
+        }
+        if !node.config.enabled() {
+            continue;
+        }
+        let (refs, sources, macros) = match r {
+            Some(r) => (r.refs, r.sources, r.macros.into_iter().collect()),
+            None => (Vec::new(), Vec::new(), Vec::new()),
+        };
+        nodes.insert(
+            id.clone(),
+            ManifestNode {
+                node,
+                relation: None,
+                refs,
+                sources,
+                depends_on: Vec::new(),
+                depends_on_macros: macros,
+                compiled_sql: None,
+                inferred_columns: None,
+                lineage: BTreeMap::new(),
+            },
+        );
+    }
+
+    // Relations: alias and generate_schema_name semantics.
+    let mut source_relations = BTreeMap::new();
+    for s in project.sources.values() {
+        source_relations.insert(
+            s.unique_id.clone(),
+            Relation::new(
+                s.database.clone().or_else(|| Some(target.database.clone())),
+                &s.schema,
+                &s.identifier,
+                RelationKind::External,
+                dialect,
+            ),
+        );
+    }
+    for mn in nodes.values_mut() {
+        if matches!(
+            mn.node.resource_type,
+            ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+        ) {
+            mn.relation = Some(relation_for(&mn.node, &target, dialect));
+        }
+    }
+
+    // Dependencies: resolve recorded refs and sources to unique_ids.
+    let ref_ids: BTreeMap<String, String> = nodes
+        .values()
+        .filter(|n| {
+            matches!(
+                n.node.resource_type,
+                ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+            )
+        })
+        .map(|n| (n.node.name.clone(), n.node.unique_id.clone()))
+        .collect();
+    let source_ids = &names.sources;
+    for mn in nodes.values_mut() {
+        let mut deps = Vec::new();
+        for r in &mn.refs {
+            match ref_ids.get(&r.name) {
+                Some(id) => deps.push(id.clone()),
+                None => diags.push(
+                    Diagnostic::new(
+                        ErrorKind::Reference,
+                        format!(
+                            "{} refers to `{}`, which is disabled by its own config()",
+                            mn.node.name, r.name
+                        ),
+                    )
+                    .at(Location::file(mn.node.original_file_path.clone()))
+                    .with_hint("enable it or remove the ref"),
+                ),
+            }
+        }
+        for (s, t) in &mn.sources {
+            if let Some(id) = source_ids.get(&(s.clone(), t.clone())) {
+                deps.push(id.clone());
+            }
+        }
+        if let Some(tm) = &mn.node.test_metadata {
+            let target_id = match &tm.target {
+                TestTarget::Ref { name } => ref_ids.get(name).cloned(),
+                TestTarget::Source { source, table } => {
+                    source_ids.get(&(source.clone(), table.clone())).cloned()
+                }
+            };
+            if let Some(t) = target_id {
+                deps.push(t);
+            }
+        }
+        let mut seen = BTreeSet::new();
+        deps.retain(|d| seen.insert(d.clone()));
+        mn.depends_on = deps;
+    }
+
+    let graph_nodes = graph_nodes(&nodes, &project);
+    let dag = match Dag::build(graph_nodes) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            diags.push_error(e);
+            None
+        }
+    };
+    let warnings = project.warnings.clone();
+    diags.finish(())?;
+    let Some(dag) = dag else {
+        return Err(Error::new(
+            ErrorKind::Cycle,
+            "dependency graph could not be built",
+        ));
+    };
+    Ok(Manifest {
+        project,
+        target,
+        dialect,
+        nodes,
+        source_relations,
+        dag,
+        renderer,
+        warnings,
+    })
+}
+
+/// The relation a model, seed or snapshot builds: dbt's default `generate_schema_name` and
+/// `generate_alias_name` (custom schema appended to the target schema).
+pub fn relation_for(node: &Node, target: &Target, dialect: Dialect) -> Relation {
+    let config = &node.config;
+    let schema = match (
+        node.resource_type,
+        config.get_str("target_schema"),
+        config.get_str("schema"),
+    ) {
+        (ResourceType::Snapshot, Some(ts), _) => ts.to_string(),
+        (_, _, Some(custom)) if !custom.trim().is_empty() => {
+            format!("{}_{}", target.schema, custom.trim())
+        }
+        _ => target.schema.clone(),
+    };
+    let database = config
+        .get_str("database")
+        .or(config.get_str("target_database"))
+        .map(str::to_string)
+        .unwrap_or_else(|| target.database.clone());
+    let kind = match config.materialized() {
+        "view" if node.resource_type == ResourceType::Model => RelationKind::View,
+        "ephemeral" => RelationKind::Cte,
+        _ => RelationKind::Table,
+    };
+    Relation::new(Some(database), &schema, node.alias(), kind, dialect)
+}
+
+fn graph_nodes(nodes: &BTreeMap<String, ManifestNode>, project: &Project) -> Vec<GraphNode> {
+    let mut out: Vec<GraphNode> = nodes
+        .values()
+        .map(|mn| {
+            let n = &mn.node;
+            GraphNode {
+                unique_id: n.unique_id.clone(),
+                resource_type: n.resource_type,
+                name: n.name.clone(),
+                package_name: n.package_name.clone(),
+                fqn: n.fqn.clone(),
+                original_file_path: n.original_file_path.clone(),
+                config: n.config.clone(),
+                depends_on: mn.depends_on.clone(),
+                source_name: None,
+                test_kind: match n.resource_type {
+                    ResourceType::Test if n.test_metadata.is_some() => Some(TestKind::Generic),
+                    ResourceType::Test => Some(TestKind::Singular),
+                    _ => None,
+                },
+                test_name: n.test_metadata.as_ref().map(|t| t.name.clone()),
+                checksum: n.checksum.clone(),
+                file: n.original_file_path.clone(),
+                line: n.line_offset + 1,
+            }
+        })
+        .collect();
+    for s in project.sources.values() {
+        out.push(GraphNode {
+            unique_id: s.unique_id.clone(),
+            resource_type: ResourceType::Source,
+            name: s.name.clone(),
+            package_name: s.package_name.clone(),
+            fqn: s.fqn.clone(),
+            original_file_path: s.original_file_path.clone(),
+            config: s.config.clone(),
+            depends_on: Vec::new(),
+            source_name: Some(s.source_name.clone()),
+            test_kind: None,
+            test_name: None,
+            checksum: crate::project::checksum(&format!("{:?}", s)),
+            file: s.original_file_path.clone(),
+            line: 1,
+        });
+    }
+    out
+}
+
+/// Compiles the given nodes (all when `only` is None): renders with real relation names, inlines
+/// ephemeral models as CTEs and analyses the SQL. Syntax errors name the model's file and line.
+pub fn compile(
+    manifest: &mut Manifest,
+    only: Option<&BTreeSet<String>>,
+    database: Option<Arc<dyn Database>>,
+) -> Result<()> {
+    let resolver: Arc<dyn Resolve> = Arc::new(manifest.compile_resolver());
+    // Ephemeral parents of selected nodes are compiled too, since they are inlined.
+    let mut wanted: BTreeSet<String> = match only {
+        Some(ids) => ids.clone(),
+        None => manifest.nodes.keys().cloned().collect(),
+    };
+    let mut stack: Vec<String> = wanted.iter().cloned().collect();
+    while let Some(id) = stack.pop() {
+        if let Some(mn) = manifest.nodes.get(&id) {
+            for dep in &mn.depends_on {
+                if manifest.nodes.get(dep).is_some_and(|d| d.is_ephemeral())
+                    && wanted.insert(dep.clone())
+                {
+                    stack.push(dep.clone());
+                }
+            }
+        }
+    }
+    let renderer = manifest.renderer.clone();
+    let nodes = &manifest.nodes;
+    let results: Vec<(String, std::result::Result<String, Diagnostic>)> = wanted
+        .par_iter()
+        .filter_map(|id| nodes.get(id).map(|mn| (id, mn)))
+        .filter(|(_, mn)| mn.node.resource_type != ResourceType::Seed)
+        .map(|(id, mn)| {
+            let r = renderer.render(RenderRequest {
+                node: &mn.node,
+                config: &mn.node.config,
+                this: mn.relation.clone(),
+                execute: true,
+                is_incremental: false,
+                resolver: resolver.clone(),
+                database: database.clone(),
+            });
+            (id.clone(), r.map(|r| r.sql))
+        })
+        .collect();
+    let mut diags = Collector::new();
+    let mut raw_sql: BTreeMap<String, String> = BTreeMap::new();
+    for (id, r) in results {
+        match r {
+            Ok(sql) => {
+                raw_sql.insert(id, sql);
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+    // Inline ephemeral parents (recursively, parents first) as CTEs.
+    let order = manifest.dag.topo_order(Some(&wanted));
+    let mut final_sql: BTreeMap<String, String> = BTreeMap::new();
+    for id in &order {
+        let Some(sql) = raw_sql.get(id) else { continue };
+        let Some(mn) = manifest.nodes.get(id) else {
+            continue;
+        };
+        let ctes = ephemeral_ctes(manifest, id, &raw_sql);
+        let sql = if ctes.is_empty() {
+            sql.clone()
+        } else {
+            sql::inject_ctes(sql, &ctes)
+        };
+        let _ = mn;
+        final_sql.insert(id.clone(), sql);
+    }
+    // Analyse in graph order so `select *` resolves through upstream columns.
+    let mut known: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for mn in manifest.nodes.values() {
+        if let Some(rel) = &mn.relation {
+            let cols = seed_columns(manifest, mn).or_else(|| {
+                (!mn.node.columns.is_empty())
+                    .then(|| mn.node.columns.iter().map(|c| c.name.clone()).collect())
+            });
+            if let Some(cols) = cols {
+                known.insert(rel.normalized(), cols);
+            }
+        }
+    }
+    for (id, rel) in &manifest.source_relations {
+        if let Some(s) = manifest.project.sources.get(id)
+            && !s.columns.is_empty()
+        {
+            known.insert(
+                rel.normalized(),
+                s.columns.iter().map(|c| c.name.clone()).collect(),
+            );
+        }
+    }
+    let dialect = manifest.dialect;
+    for id in &order {
+        let Some(sql) = final_sql.get(id) else {
+            continue;
+        };
+        let Some(mn) = manifest.nodes.get_mut(id) else {
+            continue;
+        };
+        let resolve = |name: &str| known.get(name).cloned();
+        match sql::analyse(sql, dialect, &resolve) {
+            Ok(a) => {
+                if let (Some(cols), Some(rel)) = (&a.columns, &mn.relation) {
+                    known.insert(rel.normalized(), cols.clone());
+                }
+                mn.inferred_columns = a.columns;
+                mn.lineage = a
+                    .lineage
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into_iter().map(|c| (c.relation, c.column)).collect()))
+                    .collect();
+            }
+            Err(e) => {
+                let template_line =
+                    sql::map_line_to_template(sql, &mn.node.raw_code, e.line) + mn.node.line_offset;
+                let file = &mn.node.original_file_path;
+                let location = manifest.project.location(file, template_line, 0);
+                let compiled_line = sql
+                    .lines()
+                    .nth(e.line.saturating_sub(1))
+                    .unwrap_or("")
+                    .trim();
+                diags.push(
+                    Diagnostic::new(
+                        ErrorKind::Sql,
+                        format!("SQL syntax error in {}: {}", mn.node.name, e.message),
+                    )
+                    .at(location)
+                    .with_hint(format!(
+                        "compiled line {} reads `{compiled_line}`; fix the SQL (see target/compiled/ for the full query)",
+                        e.line
+                    )),
+                );
+            }
+        }
+        mn.compiled_sql = Some(sql.clone());
+    }
+    diags.finish(())
+}
+
+fn seed_columns(manifest: &Manifest, mn: &ManifestNode) -> Option<Vec<String>> {
+    if mn.node.resource_type != ResourceType::Seed {
+        return None;
+    }
+    let text = manifest.project.files.get(&mn.node.original_file_path)?;
+    let delimiter = mn
+        .node
+        .config
+        .get_str("delimiter")
+        .and_then(|d| d.bytes().next())
+        .unwrap_or(b',');
+    let header = text.lines().next()?;
+    Some(
+        header
+            .split(delimiter as char)
+            .map(|c| c.trim().trim_matches('"').to_string())
+            .collect(),
+    )
+}
+
+/// The CTEs to inline for `id`: every ephemeral ancestor reached through ephemeral nodes,
+/// deepest first, each once.
+fn ephemeral_ctes(
+    manifest: &Manifest,
+    id: &str,
+    raw_sql: &BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut seen = BTreeSet::new();
+    fn visit(
+        manifest: &Manifest,
+        id: &str,
+        raw_sql: &BTreeMap<String, String>,
+        seen: &mut BTreeSet<String>,
+        out: &mut Vec<(String, String)>,
+    ) {
+        let Some(mn) = manifest.nodes.get(id) else {
+            return;
+        };
+        for dep in &mn.depends_on {
+            let Some(d) = manifest.nodes.get(dep) else {
+                continue;
+            };
+            if d.is_ephemeral() && seen.insert(dep.clone()) {
+                visit(manifest, dep, raw_sql, seen, out);
+                if let Some(sql) = raw_sql.get(dep) {
+                    out.push((
+                        format!("__dbt__cte__{}", d.node.name),
+                        sql.trim().to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    visit(manifest, id, raw_sql, &mut seen, &mut out);
+    out
+}
+
+impl Manifest {
+    /// A resolver that returns each node's real relation (ephemeral models as CTE names).
+    pub fn compile_resolver(&self) -> impl Resolve + 'static {
+        let mut names = Names::new(&self.project, &self.target);
+        // Only enabled nodes are refable after parsing (in-file config may disable some).
+        names.refable.retain(|_, id| self.nodes.contains_key(id));
+        for (id, mn) in &self.nodes {
+            if let Some(r) = &mn.relation {
+                let mut r = r.clone();
+                if mn.is_ephemeral() {
+                    r.kind = RelationKind::Cte;
+                }
+                names.relations.insert(id.clone(), r);
+            }
+        }
+        names.relations.extend(self.source_relations.clone());
+        names
+    }
+
+    /// The node with this unique_id.
+    pub fn node(&self, id: &str) -> Option<&ManifestNode> {
+        self.nodes.get(id)
+    }
+}
+
+/// Renders one node just before it runs, with database access for `run_query`, `adapter` and
+/// `is_incremental()`; ephemeral parents are rendered the same way and inlined as CTEs.
+pub fn compile_node(
+    manifest: &Manifest,
+    id: &str,
+    database: Option<Arc<dyn Database>>,
+    is_incremental: bool,
+) -> std::result::Result<String, Diagnostic> {
+    let resolver: Arc<dyn Resolve> = Arc::new(manifest.compile_resolver());
+    let render = |id: &str, incremental: bool| -> std::result::Result<String, Diagnostic> {
+        let mn = manifest
+            .nodes
+            .get(id)
+            .ok_or_else(|| Diagnostic::new(ErrorKind::Execution, format!("unknown node {id}")))?;
+        manifest
+            .renderer
+            .render(RenderRequest {
+                node: &mn.node,
+                config: &mn.node.config,
+                this: mn.relation.clone(),
+                execute: true,
+                is_incremental: incremental,
+                resolver: resolver.clone(),
+                database: database.clone(),
+            })
+            .map(|r| r.sql)
+    };
+    let sql = render(id, is_incremental)?;
+    // Collect ephemeral ancestors reached through ephemeral nodes, parents first.
+    let mut raw = BTreeMap::new();
+    let mut stack = vec![id.to_string()];
+    let mut seen = BTreeSet::new();
+    while let Some(cur) = stack.pop() {
+        let Some(mn) = manifest.nodes.get(&cur) else {
+            continue;
+        };
+        for dep in &mn.depends_on {
+            if manifest.nodes.get(dep).is_some_and(|d| d.is_ephemeral()) && seen.insert(dep.clone())
+            {
+                raw.insert(dep.clone(), render(dep, false)?);
+                stack.push(dep.clone());
+            }
+        }
+    }
+    if raw.is_empty() {
+        return Ok(sql);
+    }
+    let ctes = ephemeral_ctes(manifest, id, &raw);
+    Ok(sql::inject_ctes(&sql, &ctes))
+}
+
+/// Renders a free-standing template outside any node (`on-run-start`/`on-run-end` hooks,
+/// `show --inline`), with `ref`/`source` resolving to real relations.
+pub fn render_operation_with(
+    manifest: &Manifest,
+    template: &str,
+    origin: &str,
+    database: Option<Arc<dyn Database>>,
+) -> std::result::Result<String, Diagnostic> {
+    let project = manifest.project.name();
+    let node = Node {
+        unique_id: format!("operation.{project}.{}", origin.replace(' ', "_")),
+        resource_type: ResourceType::Analysis,
+        package_name: project.to_string(),
+        name: origin.replace(' ', "_"),
+        path: String::new(),
+        original_file_path: manifest.project.file.file_name.clone(),
+        raw_code: template.to_string(),
+        line_offset: 0,
+        fqn: vec![project.to_string(), origin.replace(' ', "_")],
+        config: Config::new(),
+        description: String::new(),
+        columns: Vec::new(),
+        patch_path: None,
+        test_metadata: None,
+        checksum: String::new(),
+    };
+    let resolver: Arc<dyn Resolve> = Arc::new(manifest.compile_resolver());
+    manifest
+        .renderer
+        .render_str(
+            template,
+            RenderRequest {
+                node: &node,
+                config: &node.config,
+                this: None,
+                execute: true,
+                is_incremental: false,
+                resolver,
+                database,
+            },
+            origin,
+        )
+        .map(|r| r.sql)
+}
+
+/// [`render_operation_with`] without database access.
+pub fn render_operation(
+    manifest: &Manifest,
+    template: &str,
+    origin: &str,
+) -> std::result::Result<String, Diagnostic> {
+    render_operation_with(manifest, template, origin, None)
+}

@@ -255,14 +255,8 @@ impl Error {
         }
         // Stable order: by file, then line, then column, then message.
         diagnostics.sort_by(|a, b| {
-            let key = |d: &Diagnostic| {
-                d.location
-                    .as_ref()
-                    .map(|l| (l.file.clone(), l.line, l.col))
-            };
-            key(a)
-                .cmp(&key(b))
-                .then_with(|| a.message.cmp(&b.message))
+            let key = |d: &Diagnostic| d.location.as_ref().map(|l| (l.file.clone(), l.line, l.col));
+            key(a).cmp(&key(b)).then_with(|| a.message.cmp(&b.message))
         });
         diagnostics.dedup();
         Some(Error { diagnostics })

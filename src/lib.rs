@@ -5,10 +5,12 @@
 //! rendered SQL, [`graph`] plans the DAG and selection, [`artifacts`] writes JSON, and [`cli`] is
 //! the thin command-line glue. [`compile`] runs the pure stages in order.
 
+pub mod adapter;
 pub mod artifacts;
 pub mod cli;
 pub mod compile;
 pub mod error;
+pub mod exec;
 pub mod graph;
 pub mod project;
 pub mod sql;

@@ -1,1 +1,40 @@
-//! TODO
+//! Recording: the JSON shapes Kiln writes to disk (`manifest.json`, ...) and compiled SQL files.
+//!
+//! This is the only module that defines on-disk JSON (invariant 3). Output is deterministic: maps
+//! are sorted by key, lists keep a stable order, and nothing time-dependent goes into the manifest,
+//! so the same project compiles to byte-identical files.
+
+pub mod manifest;
+pub mod run_results;
+
+use crate::error::{Diagnostic, Error, ErrorKind, Result};
+use std::path::Path;
+
+/// Writes `contents` to `path` atomically (temp file + rename), creating parent directories.
+pub fn write_file(path: &Path, contents: &[u8]) -> Result<()> {
+    let io_err = |what: &str, e: std::io::Error| {
+        Error::from(
+            Diagnostic::new(
+                ErrorKind::Io,
+                format!("cannot {what} {}: {e}", path.display()),
+            )
+            .with_hint("check that the target directory is writable"),
+        )
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| io_err("create the directory for", e))?;
+    }
+    let tmp = path.with_extension(format!(
+        "{}.kiln-tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    std::fs::write(&tmp, contents).map_err(|e| io_err("write", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_err("replace", e))
+}
+
+/// Serializes a JSON value with sorted keys (serde_json's default map is sorted) and a newline.
+pub fn to_json_bytes(value: &serde_json::Value) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(value).unwrap_or_default();
+    out.push(b'\n');
+    out
+}

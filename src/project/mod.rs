@@ -1,7 +1,803 @@
-//! Loading: project file, profiles, file discovery and properties YAML into plain data.
+//! Loading: the project file, file discovery, and properties YAML into plain data ([`Project`]).
+//!
+//! Nothing here renders model templates or touches a database. Loading reads every file once (in
+//! parallel), collects every problem it finds and reports them together (invariant 4).
 
+pub mod blocks;
 pub mod config;
+pub mod profiles;
+pub mod project_file;
+pub mod properties;
 pub mod types;
 
 pub use config::Config;
 pub use types::*;
+
+use crate::error::{Collector, Diagnostic, Error, ErrorKind, Location, Result};
+use blocks::{BlockKind, find_blocks};
+use project_file::ProjectFile;
+use properties::{Properties, TestDefinition};
+use rayon::prelude::*;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// How to load a project.
+pub struct LoadOptions<'a> {
+    /// The project directory (holding `project.yml` or `dbt_project.yml`).
+    pub project_dir: &'a Path,
+    /// `--vars`, which override project vars.
+    pub cli_vars: BTreeMap<String, Value>,
+    /// Reads an environment variable (injected so loading stays a pure function of its inputs).
+    pub env: &'a (dyn Fn(&str) -> Option<String> + Sync),
+}
+
+/// A loaded project: every resource as plain data, before any template is rendered.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// Absolute project directory.
+    pub root: PathBuf,
+    /// The parsed project file.
+    pub file: ProjectFile,
+    /// `--vars` given on the command line.
+    pub cli_vars: BTreeMap<String, Value>,
+    /// Models, seeds, snapshots, analyses, singular and generic tests, by unique_id.
+    pub nodes: BTreeMap<String, Node>,
+    /// Nodes switched off with `enabled: false` in the project file or YAML.
+    pub disabled: BTreeMap<String, Node>,
+    /// Source tables, by unique_id.
+    pub sources: BTreeMap<String, Source>,
+    /// Project macros, by unique_id.
+    pub macros: BTreeMap<String, Macro>,
+    /// Docs blocks, by unique_id.
+    pub docs: BTreeMap<String, DocBlock>,
+    /// Unit tests, by unique_id.
+    pub unit_tests: BTreeMap<String, UnitTest>,
+    /// Text of every file read, by path relative to the root (for error quoting).
+    pub files: BTreeMap<String, String>,
+    /// Problems that do not stop loading (e.g. properties for a model that does not exist).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Project {
+    /// The project (package) name.
+    pub fn name(&self) -> &str {
+        &self.file.name
+    }
+
+    /// Vars as templates see them: project vars for this package overlaid with `--vars`.
+    pub fn vars(&self) -> BTreeMap<String, Value> {
+        let mut vars = self.file.vars_for(&self.file.name);
+        vars.extend(self.cli_vars.clone());
+        vars
+    }
+
+    /// A location for `line` (1-based) of a project file, quoting the line when the file was read.
+    pub fn location(&self, file: &str, line: usize, col: usize) -> Location {
+        match self.files.get(file) {
+            Some(text) => Location::at(file, text, line, col),
+            None => Location::file(file),
+        }
+    }
+
+    /// The absolute target directory.
+    pub fn target_dir(&self) -> PathBuf {
+        self.root.join(&self.file.target_path)
+    }
+}
+
+/// A file found by discovery: where it is and what it is for.
+struct Found {
+    /// Path relative to the project root, `/`-separated.
+    rel: String,
+    /// Path relative to the resource path it was found under, `/`-separated.
+    sub: String,
+    /// Which resource path list it came from.
+    role: Role,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Model,
+    Seed,
+    Snapshot,
+    Analysis,
+    Test,
+    Macro,
+    Docs,
+}
+
+/// Loads the project in `opts.project_dir`.
+pub fn load(opts: &LoadOptions) -> Result<Project> {
+    let root = std::fs::canonicalize(opts.project_dir).map_err(|e| {
+        Error::from(
+            Diagnostic::new(
+                ErrorKind::Project,
+                format!(
+                    "cannot open project directory {}: {e}",
+                    opts.project_dir.display()
+                ),
+            )
+            .with_hint("pass an existing directory with --project-dir"),
+        )
+    })?;
+    let project_path = project_file::find_project_file(&root)?;
+    let file_name = project_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let text = read_file(&project_path, &file_name)?;
+    let file = project_file::parse_project_file(&file_name, &text, &opts.cli_vars, opts.env)?;
+
+    let mut diags = Collector::new();
+    let found = discover(&root, &file, &mut diags);
+
+    // Read every file in parallel; a file that cannot be read is reported, the rest go on.
+    // Seeds are read as bytes: only their checksum and header line are kept here, since the CSV
+    // itself is parsed (and validated) when the seed is loaded.
+    let texts: Vec<(String, Result<String>, Option<String>)> = found
+        .par_iter()
+        .map(|f| {
+            let path = root.join(&f.rel);
+            if f.rel.ends_with(".csv") {
+                match std::fs::read(&path) {
+                    Ok(bytes) => {
+                        let header_end = bytes
+                            .iter()
+                            .position(|b| *b == b'\n')
+                            .unwrap_or(bytes.len());
+                        let header = String::from_utf8_lossy(&bytes[..header_end])
+                            .trim_end_matches('\r')
+                            .to_string();
+                        (f.rel.clone(), Ok(header), Some(checksum_bytes(&bytes)))
+                    }
+                    Err(_) => (f.rel.clone(), read_file(&path, &f.rel), None),
+                }
+            } else {
+                (f.rel.clone(), read_file(&path, &f.rel), None)
+            }
+        })
+        .collect();
+    let mut files = BTreeMap::new();
+    let mut seed_checksums = BTreeMap::new();
+    files.insert(file_name.clone(), text);
+    for (rel, text, sum) in texts {
+        if let Some(text) = diags.take(text) {
+            if let Some(sum) = sum {
+                seed_checksums.insert(rel.clone(), sum);
+            }
+            files.insert(rel, text);
+        }
+    }
+
+    let mut project = Project {
+        root,
+        file,
+        cli_vars: opts.cli_vars.clone(),
+        nodes: BTreeMap::new(),
+        disabled: BTreeMap::new(),
+        sources: BTreeMap::new(),
+        macros: BTreeMap::new(),
+        docs: BTreeMap::new(),
+        unit_tests: BTreeMap::new(),
+        files: BTreeMap::new(),
+        warnings: Vec::new(),
+    };
+    // Properties are parsed in parallel too: they are independent per file.
+    let package = project.file.name.clone();
+    let props: Vec<(String, Properties, Vec<Diagnostic>)> = found
+        .par_iter()
+        .filter(|f| is_yaml(&f.rel) && f.role != Role::Docs)
+        .filter_map(|f| {
+            let text = files.get(&f.rel)?;
+            let (p, d) = properties::parse_properties(&f.rel, text, &package);
+            Some((f.rel.clone(), p, d))
+        })
+        .collect();
+    project.files = files;
+    let files = project.files.clone();
+    let mut builder = Builder {
+        project: &mut project,
+        diags: &mut diags,
+        names: BTreeMap::new(),
+        seed_checksums,
+    };
+    for f in &found {
+        let Some(text) = files.get(&f.rel) else {
+            continue;
+        };
+        builder.add_file(f, text);
+    }
+    for (rel, p, d) in props {
+        for diag in d {
+            builder.diags.push(diag);
+        }
+        builder.apply_properties(&rel, p);
+    }
+    builder.check_duplicates();
+    diags.finish(project)
+}
+
+fn read_file(path: &Path, rel: &str) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::from(
+            Diagnostic::new(ErrorKind::Io, format!("cannot read {rel}: {e}"))
+                .at(Location::file(rel))
+                .with_hint("check that the file exists and is readable"),
+        )
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let valid = String::from_utf8_lossy(&e.as_bytes()[..offset]).into_owned();
+        Error::from(
+            Diagnostic::new(ErrorKind::Io, format!("{rel} is not valid UTF-8"))
+                .at(Location::at_offset(rel, &valid, offset))
+                .with_hint("save the file as UTF-8"),
+        )
+    })
+}
+
+fn is_yaml(rel: &str) -> bool {
+    rel.ends_with(".yml") || rel.ends_with(".yaml")
+}
+
+/// Walks the resource paths and classifies files. Sorted for deterministic output.
+fn discover(root: &Path, file: &ProjectFile, diags: &mut Collector) -> Vec<Found> {
+    let mut roles: Vec<(Role, &Vec<String>)> = vec![
+        (Role::Model, &file.model_paths),
+        (Role::Seed, &file.seed_paths),
+        (Role::Snapshot, &file.snapshot_paths),
+        (Role::Analysis, &file.analysis_paths),
+        (Role::Test, &file.test_paths),
+        (Role::Macro, &file.macro_paths),
+    ];
+    let docs_paths;
+    if let Some(paths) = &file.docs_paths {
+        docs_paths = paths.clone();
+        roles.push((Role::Docs, &docs_paths));
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (role, paths) in roles {
+        for base in paths {
+            let dir = root.join(base);
+            if !dir.is_dir() {
+                continue;
+            }
+            for entry in walkdir::WalkDir::new(&dir)
+                .follow_links(true)
+                .sort_by_file_name()
+            {
+                let entry = match entry {
+                    Ok(e) => e,
+                    Err(e) => {
+                        diags.push(
+                            Diagnostic::new(
+                                ErrorKind::Io,
+                                format!("cannot list files under {base}: {e}"),
+                            )
+                            .with_hint("check the directory's permissions"),
+                        );
+                        continue;
+                    }
+                };
+                if !entry.file_type().is_file() {
+                    continue;
+                }
+                let name = entry.file_name().to_string_lossy();
+                if name.starts_with('.') {
+                    continue;
+                }
+                let Ok(rel) = entry.path().strip_prefix(root) else {
+                    continue;
+                };
+                let rel = slash_path(rel);
+                let sub = entry
+                    .path()
+                    .strip_prefix(&dir)
+                    .map(slash_path)
+                    .unwrap_or_else(|_| rel.clone());
+                let wanted = match role {
+                    Role::Seed => rel.ends_with(".csv") || is_yaml(&rel) || rel.ends_with(".md"),
+                    Role::Docs => rel.ends_with(".md"),
+                    _ => rel.ends_with(".sql") || is_yaml(&rel) || rel.ends_with(".md"),
+                };
+                // A file listed under two roles (e.g. docs-paths overlapping model-paths) counts once.
+                if wanted && seen.insert((rel.clone(), rel.ends_with(".md"))) {
+                    out.push(Found { rel, sub, role });
+                }
+            }
+        }
+    }
+    out
+}
+
+fn slash_path(p: &Path) -> String {
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Hex SHA-256 of a text.
+pub fn checksum(text: &str) -> String {
+    checksum_bytes(text.as_bytes())
+}
+
+/// Hex SHA-256 of bytes.
+pub fn checksum_bytes(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// Builds the project's resources from discovered files.
+struct Builder<'a> {
+    project: &'a mut Project,
+    diags: &'a mut Collector,
+    /// Resource name → (unique_id, file) for duplicate detection among refable nodes.
+    names: BTreeMap<String, Vec<(String, String)>>,
+    /// Checksums of seed files (whose text is not kept).
+    seed_checksums: BTreeMap<String, String>,
+}
+
+impl Builder<'_> {
+    fn package(&self) -> String {
+        self.project.file.name.clone()
+    }
+
+    fn add_file(&mut self, f: &Found, text: &str) {
+        let rel = f.rel.as_str();
+        if rel.ends_with(".md") {
+            self.add_docs(rel, text);
+            return;
+        }
+        if is_yaml(rel) || f.role == Role::Docs {
+            return;
+        }
+        match f.role {
+            Role::Model => self.add_sql_node(f, text, ResourceType::Model),
+            Role::Analysis => self.add_sql_node(f, text, ResourceType::Analysis),
+            Role::Seed => self.add_seed(f, text),
+            Role::Snapshot => self.add_snapshots(f, text),
+            Role::Macro => self.add_macros(rel, text),
+            Role::Test => {
+                // `tests/generic/*.sql` and any file holding `{% test %}` blocks define generic tests.
+                let (blocks, _) = find_blocks(rel, text, &[BlockKind::Test, BlockKind::Macro]);
+                if !blocks.is_empty() || f.sub.starts_with("generic/") {
+                    self.add_macros(rel, text);
+                } else {
+                    self.add_sql_node(f, text, ResourceType::Test);
+                }
+            }
+            Role::Docs => {}
+        }
+    }
+
+    fn fqn(&self, sub: &str, name: &str) -> Vec<String> {
+        let mut fqn = vec![self.package()];
+        let parts: Vec<&str> = sub.split('/').collect();
+        for dir in &parts[..parts.len().saturating_sub(1)] {
+            fqn.push((*dir).to_string());
+        }
+        fqn.push(name.to_string());
+        fqn
+    }
+
+    fn insert_node(&mut self, node: Node) {
+        if matches!(
+            node.resource_type,
+            ResourceType::Model
+                | ResourceType::Seed
+                | ResourceType::Snapshot
+                | ResourceType::Analysis
+        ) {
+            self.names
+                .entry(node.name.clone())
+                .or_default()
+                .push((node.unique_id.clone(), node.original_file_path.clone()));
+        }
+        if node.config.enabled() {
+            self.project.nodes.insert(node.unique_id.clone(), node);
+        } else {
+            self.project.disabled.insert(node.unique_id.clone(), node);
+        }
+    }
+
+    fn add_sql_node(&mut self, f: &Found, text: &str, resource_type: ResourceType) {
+        let name = stem(&f.sub);
+        let fqn = self.fqn(&f.sub, &name);
+        let config = self.project.file.config_for(resource_type, &fqn);
+        let unique_id = format!("{}.{}.{}", resource_type.as_str(), self.package(), name);
+        self.insert_node(Node {
+            unique_id,
+            resource_type,
+            package_name: self.package(),
+            name,
+            path: f.sub.clone(),
+            original_file_path: f.rel.clone(),
+            raw_code: text.to_string(),
+            line_offset: 0,
+            fqn,
+            config,
+            description: String::new(),
+            columns: Vec::new(),
+            patch_path: None,
+            test_metadata: None,
+            checksum: checksum(text),
+        });
+    }
+
+    fn add_seed(&mut self, f: &Found, text: &str) {
+        if !f.rel.ends_with(".csv") {
+            return;
+        }
+        let name = stem(&f.sub);
+        let fqn = self.fqn(&f.sub, &name);
+        let config = self.project.file.config_for(ResourceType::Seed, &fqn);
+        self.insert_node(Node {
+            unique_id: format!("seed.{}.{}", self.package(), name),
+            resource_type: ResourceType::Seed,
+            package_name: self.package(),
+            name,
+            path: f.sub.clone(),
+            original_file_path: f.rel.clone(),
+            raw_code: String::new(),
+            line_offset: 0,
+            fqn,
+            config,
+            description: String::new(),
+            columns: Vec::new(),
+            patch_path: None,
+            test_metadata: None,
+            checksum: self
+                .seed_checksums
+                .get(&f.rel)
+                .cloned()
+                .unwrap_or_else(|| checksum(text)),
+        });
+    }
+
+    fn add_snapshots(&mut self, f: &Found, text: &str) {
+        let (blocks, diags) = find_blocks(&f.rel, text, &[BlockKind::Snapshot]);
+        for d in diags {
+            self.diags.push(d);
+        }
+        for b in blocks {
+            let body = &text[b.body.clone()];
+            let fqn = self.fqn(&f.sub, &b.name);
+            let mut fqn_with_file = fqn.clone();
+            // dbt's snapshot fqn includes the file stem before the block name.
+            fqn_with_file.insert(fqn.len() - 1, stem(&f.sub));
+            let config = self
+                .project
+                .file
+                .config_for(ResourceType::Snapshot, &fqn_with_file);
+            let mut config = config;
+            if config.get("materialized").is_none() {
+                config.set("materialized", Value::from("snapshot"));
+            }
+            self.insert_node(Node {
+                unique_id: format!("snapshot.{}.{}", self.package(), b.name),
+                resource_type: ResourceType::Snapshot,
+                package_name: self.package(),
+                name: b.name.clone(),
+                path: f.sub.clone(),
+                original_file_path: f.rel.clone(),
+                raw_code: body.to_string(),
+                line_offset: text[..b.body.start].matches('\n').count(),
+                fqn: fqn_with_file,
+                config,
+                description: String::new(),
+                columns: Vec::new(),
+                patch_path: None,
+                test_metadata: None,
+                checksum: checksum(body),
+            });
+        }
+    }
+
+    fn add_macros(&mut self, rel: &str, text: &str) {
+        let (blocks, diags) = find_blocks(
+            rel,
+            text,
+            &[
+                BlockKind::Macro,
+                BlockKind::Test,
+                BlockKind::Materialization,
+            ],
+        );
+        for d in diags {
+            self.diags.push(d);
+        }
+        for b in blocks {
+            let name = match b.kind {
+                BlockKind::Test => format!("test_{}", b.name),
+                BlockKind::Materialization => {
+                    let adapter = b
+                        .args
+                        .split("adapter")
+                        .nth(1)
+                        .map(|s| {
+                            s.trim_start_matches([' ', '='])
+                                .trim_matches(|c: char| c == '\'' || c == '"' || c.is_whitespace())
+                                .to_string()
+                        })
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(|| "default".to_string());
+                    format!("materialization_{}_{}", b.name, adapter)
+                }
+                _ => b.name.clone(),
+            };
+            let unique_id = format!("macro.{}.{}", self.package(), name);
+            if let Some(existing) = self.project.macros.get(&unique_id) {
+                self.diags.push(
+                    Diagnostic::new(
+                        ErrorKind::Duplicate,
+                        format!(
+                            "macro `{name}` is defined twice: here and in {}:{}",
+                            existing.original_file_path,
+                            existing.line_offset + 1
+                        ),
+                    )
+                    .at(Location::at(rel, text, b.line + 1, 1))
+                    .with_hint("rename or delete one of them"),
+                );
+                continue;
+            }
+            // A `{% test %}` block is callable as the macro `test_<name>`.
+            let macro_sql = match b.kind {
+                BlockKind::Test => {
+                    let open = &text[b.open_tag.clone()];
+                    let body = &text[b.body.clone()];
+                    let open = open.replacen("test", "macro", 1).replacen(
+                        &format!(" {}", b.name),
+                        &format!(" test_{}", b.name),
+                        1,
+                    );
+                    let close = text[b.close_tag.clone()].replacen("endtest", "endmacro", 1);
+                    format!("{open}{body}{close}")
+                }
+                _ => text[b.range.clone()].to_string(),
+            };
+            self.project.macros.insert(
+                unique_id.clone(),
+                Macro {
+                    unique_id,
+                    package_name: self.package(),
+                    name,
+                    original_file_path: rel.to_string(),
+                    macro_sql,
+                    line_offset: b.line,
+                    arguments: blocks::argument_names(&b.args),
+                    description: String::new(),
+                },
+            );
+        }
+    }
+
+    fn add_docs(&mut self, rel: &str, text: &str) {
+        let (blocks, diags) = find_blocks(rel, text, &[BlockKind::Docs]);
+        for d in diags {
+            self.diags.push(d);
+        }
+        for b in blocks {
+            let unique_id = format!("doc.{}.{}", self.package(), b.name);
+            if let Some(existing) = self.project.docs.get(&unique_id) {
+                self.diags.push(
+                    Diagnostic::new(
+                        ErrorKind::Duplicate,
+                        format!(
+                            "docs block `{}` is defined twice: here and in {}",
+                            b.name, existing.original_file_path
+                        ),
+                    )
+                    .at(Location::at(rel, text, b.line + 1, 1))
+                    .with_hint("rename or delete one of them"),
+                );
+                continue;
+            }
+            self.project.docs.insert(
+                unique_id.clone(),
+                DocBlock {
+                    unique_id,
+                    name: b.name.clone(),
+                    package_name: self.package(),
+                    original_file_path: rel.to_string(),
+                    block_contents: text[b.body.clone()].trim().to_string(),
+                },
+            );
+        }
+    }
+
+    fn apply_properties(&mut self, rel: &str, props: Properties) {
+        let text = self.project.files.get(rel).cloned().unwrap_or_default();
+        let package = self.package();
+        let patches = [
+            (ResourceType::Model, props.models),
+            (ResourceType::Seed, props.seeds),
+            (ResourceType::Snapshot, props.snapshots),
+            (ResourceType::Analysis, props.analyses),
+        ];
+        for (rt, list) in patches {
+            for patch in list {
+                let id = format!("{}.{}.{}", rt.as_str(), package, patch.name);
+                let enabled_before = self.project.nodes.contains_key(&id);
+                let node = self
+                    .project
+                    .nodes
+                    .get_mut(&id)
+                    .or_else(|| self.project.disabled.get_mut(&id));
+                let Some(node) = node else {
+                    self.project.warnings.push(
+                        Diagnostic::new(
+                            ErrorKind::Reference,
+                            format!(
+                                "properties for {} `{}` but no such {} exists",
+                                rt, patch.name, rt
+                            ),
+                        )
+                        .at(Location::at(rel, &text, patch.line, 1))
+                        .with_hint(format!("check the name or add the {rt}'s file")),
+                    );
+                    continue;
+                };
+                if let Some(prev) = &node.patch_path {
+                    self.diags.push(
+                        Diagnostic::new(
+                            ErrorKind::Duplicate,
+                            format!(
+                                "{} `{}` is described twice: here and in {prev}",
+                                rt, patch.name
+                            ),
+                        )
+                        .at(Location::at(rel, &text, patch.line, 1))
+                        .with_hint("keep one entry per resource across properties files"),
+                    );
+                    continue;
+                }
+                node.patch_path = Some(rel.to_string());
+                node.description = patch.description;
+                node.columns = patch.columns;
+                node.config.merge(&patch.config);
+                let enabled_now = node.config.enabled();
+                if enabled_before && !enabled_now {
+                    if let Some(n) = self.project.nodes.remove(&id) {
+                        self.project.disabled.insert(id, n);
+                    }
+                } else if !enabled_before
+                    && enabled_now
+                    && let Some(n) = self.project.disabled.remove(&id)
+                {
+                    self.project.nodes.insert(id, n);
+                }
+            }
+        }
+        for m in props.macros {
+            let id = format!("macro.{}.{}", package, m.name);
+            if let Some(mac) = self.project.macros.get_mut(&id) {
+                mac.description = m.description;
+            }
+        }
+        for source in props.sources {
+            let mut source = source;
+            let project_config = self
+                .project
+                .file
+                .config_for(ResourceType::Source, &source.fqn);
+            let mut config = project_config;
+            config.merge(&source.config);
+            source.config = config;
+            if let Some(existing) = self.project.sources.get(&source.unique_id) {
+                self.diags.push(
+                    Diagnostic::new(
+                        ErrorKind::Duplicate,
+                        format!(
+                            "source table `{}.{}` is declared twice: here and in {}",
+                            source.source_name, source.name, existing.original_file_path
+                        ),
+                    )
+                    .at(Location::at(
+                        rel,
+                        &text,
+                        properties::find_line(&text, &format!("name: {}", source.name), 1),
+                        1,
+                    ))
+                    .with_hint("declare each source table once"),
+                );
+                continue;
+            }
+            if source.config.enabled() {
+                self.project
+                    .sources
+                    .insert(source.unique_id.clone(), source);
+            }
+        }
+        for def in props.tests {
+            self.add_generic_test(rel, &def);
+        }
+        for ut in props.unit_tests {
+            self.project.unit_tests.insert(ut.unique_id.clone(), ut);
+        }
+    }
+
+    fn add_generic_test(&mut self, rel: &str, def: &TestDefinition) {
+        let name = properties::generic_test_name(def);
+        let package = self.package();
+        // dbt places generic tests in the fqn of the YAML file's folder.
+        let sub = rel.split_once('/').map(|(_, s)| s).unwrap_or(rel);
+        let mut fqn = self.fqn(sub, &name);
+        fqn.insert(fqn.len() - 1, def.test_name.clone());
+        fqn.remove(fqn.len() - 2);
+        let mut config = self.project.file.config_for(ResourceType::Test, &fqn);
+        config.merge(&def.config);
+        let hash = &checksum(&format!("{rel}\n{name}\n{:?}", def.kwargs))[..10];
+        let unique_id = format!("test.{package}.{name}.{hash}");
+        let mut kwargs = def.kwargs.clone();
+        if let Some(col) = &def.column_name {
+            kwargs
+                .entry("column_name".to_string())
+                .or_insert_with(|| Value::from(col.clone()));
+        }
+        let node = Node {
+            unique_id,
+            resource_type: ResourceType::Test,
+            package_name: package,
+            name: name.clone(),
+            path: format!("{name}.sql"),
+            original_file_path: rel.to_string(),
+            raw_code: String::new(),
+            line_offset: def.line.saturating_sub(1),
+            fqn,
+            config,
+            description: def.description.clone(),
+            columns: Vec::new(),
+            patch_path: None,
+            test_metadata: Some(TestMetadata {
+                name: def.test_name.clone(),
+                namespace: def.namespace.clone(),
+                kwargs,
+                column_name: def.column_name.clone(),
+                target: def.target.clone(),
+            }),
+            checksum: checksum(&format!("{name}{:?}", def.kwargs)),
+        };
+        self.insert_node(node);
+    }
+
+    /// Two models, seeds, snapshots or analyses with one name make `ref` ambiguous.
+    fn check_duplicates(&mut self) {
+        for (name, entries) in &self.names {
+            if entries.len() < 2 {
+                continue;
+            }
+            let files: Vec<&str> = entries.iter().map(|(_, f)| f.as_str()).collect();
+            for (_, file) in entries {
+                self.diags.push(
+                    Diagnostic::new(
+                        ErrorKind::Duplicate,
+                        format!(
+                            "two resources are named `{name}`: {}",
+                            files.join(" and ")
+                        ),
+                    )
+                    .at(Location::file(file.clone()))
+                    .with_hint("rename one of the files; names must be unique across models, seeds, snapshots and analyses"),
+                );
+            }
+        }
+    }
+}
+
+/// File name without directories and extension.
+fn stem(sub: &str) -> String {
+    let file = sub.rsplit('/').next().unwrap_or(sub);
+    match file.rfind('.') {
+        Some(i) => file[..i].to_string(),
+        None => file.to_string(),
+    }
+}

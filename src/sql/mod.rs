@@ -1,1 +1,725 @@
-//! SQL analysis (sqlparser): syntax check, output columns, lineage, relation references.
+//! SQL analysis (sqlparser): syntax check in the target's dialect before any database work,
+//! output columns (resolving `select *` through CTEs, subqueries and upstream models), column
+//! lineage, the relations a query reads, and dbt's ephemeral CTE injection.
+
+mod quoting;
+
+use sqlparser::ast::{
+    Expr, Ident, ObjectName, ObjectNamePart, Query, Select, SelectItem,
+    SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor, Visit, Visitor,
+};
+use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect, SQLiteDialect};
+use sqlparser::parser::{Parser, ParserError};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::ControlFlow;
+
+/// SQL dialect of a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL and MariaDB.
+    MySql,
+}
+
+impl Dialect {
+    /// The dialect for a profile `type:` (`sqlite`, `postgres`, `mysql`).
+    pub fn from_adapter(adapter_type: &str) -> Option<Dialect> {
+        match adapter_type {
+            "sqlite" => Some(Dialect::Sqlite),
+            "postgres" | "postgresql" => Some(Dialect::Postgres),
+            "mysql" | "mariadb" => Some(Dialect::MySql),
+            _ => None,
+        }
+    }
+}
+
+/// An upstream column an output column is computed from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ColumnSource {
+    /// Normalised relation name (`main.stg_orders`).
+    pub relation: String,
+    /// Column name in that relation.
+    pub column: String,
+}
+
+/// What analysis learned about one compiled query.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Analysis {
+    /// Output column names, in order; None when they cannot be known.
+    pub columns: Option<Vec<String>>,
+    /// Output column → the upstream columns it is computed from.
+    pub lineage: BTreeMap<String, Vec<ColumnSource>>,
+    /// Relations the query reads (not CTEs), normalised and sorted.
+    pub relations: Vec<String>,
+}
+
+/// A syntax error with its 1-based position in the analysed SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlError {
+    /// What is wrong, without the position suffix.
+    pub message: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+}
+
+fn parse(sql: &str, dialect: Dialect) -> Result<Vec<Statement>, ParserError> {
+    match dialect {
+        Dialect::Sqlite => Parser::parse_sql(&SQLiteDialect {}, sql),
+        Dialect::Postgres => Parser::parse_sql(&PostgreSqlDialect {}, sql),
+        Dialect::MySql => Parser::parse_sql(&MySqlDialect {}, sql),
+    }
+}
+
+/// Splits sqlparser's "... at Line: 3, Column: 7" into a message and a position.
+fn sql_error(e: ParserError) -> SqlError {
+    let text = match e {
+        ParserError::ParserError(s) | ParserError::TokenizerError(s) => s,
+        ParserError::RecursionLimitExceeded => "the query is nested too deeply".to_string(),
+    };
+    let (message, line, col) = match text.rfind(" at Line: ") {
+        Some(i) => {
+            let pos = &text[i + " at Line: ".len()..];
+            let mut parts = pos.split(", Column: ");
+            let line = parts
+                .next()
+                .and_then(|l| l.trim().parse().ok())
+                .unwrap_or(1);
+            let col = parts
+                .next()
+                .and_then(|c| {
+                    c.trim()
+                        .trim_end_matches(|ch: char| !ch.is_ascii_digit())
+                        .parse()
+                        .ok()
+                })
+                .unwrap_or(1);
+            (text[..i].to_string(), line, col)
+        }
+        None => (text, 1, 1),
+    };
+    let message = message
+        .replace("Expected: ", "expected ")
+        .replace(", found: ", ", found ");
+    SqlError { message, line, col }
+}
+
+/// Normalises an object name: unquoted parts lower-cased, parts joined with `.`.
+fn normalize_name(name: &ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) => normalize_ident(i),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn normalize_ident(i: &Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
+}
+
+/// Columns (and their lineage) of a relation in scope.
+#[derive(Debug, Clone, Default)]
+struct RelInfo {
+    columns: Option<Vec<String>>,
+    lineage: Vec<Vec<ColumnSource>>,
+}
+
+impl RelInfo {
+    fn unknown() -> RelInfo {
+        RelInfo::default()
+    }
+
+    fn position(&self, column: &str) -> Option<usize> {
+        self.columns
+            .as_ref()?
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(column))
+    }
+}
+
+struct Ctx<'a> {
+    resolve: &'a dyn Fn(&str) -> Option<Vec<String>>,
+}
+
+impl Ctx<'_> {
+    fn base_relation(&self, name: &str) -> RelInfo {
+        match (self.resolve)(name) {
+            Some(cols) => RelInfo {
+                lineage: cols
+                    .iter()
+                    .map(|c| {
+                        vec![ColumnSource {
+                            relation: name.to_string(),
+                            column: c.clone(),
+                        }]
+                    })
+                    .collect(),
+                columns: Some(cols),
+            },
+            // Unknown columns: lineage can still point at the relation by column name.
+            None => RelInfo {
+                columns: None,
+                lineage: Vec::new(),
+            },
+        }
+    }
+
+    fn query(&self, q: &Query, ctes: &HashMap<String, RelInfo>) -> RelInfo {
+        let mut scope = ctes.clone();
+        if let Some(with) = &q.with {
+            for cte in &with.cte_tables {
+                let mut info = self.query(&cte.query, &scope);
+                if !cte.alias.columns.is_empty() {
+                    info.columns = Some(
+                        cte.alias
+                            .columns
+                            .iter()
+                            .map(|c| c.name.value.clone())
+                            .collect(),
+                    );
+                }
+                scope.insert(normalize_ident(&cte.alias.name), info);
+            }
+        }
+        self.set_expr(&q.body, &scope)
+    }
+
+    fn set_expr(&self, body: &SetExpr, ctes: &HashMap<String, RelInfo>) -> RelInfo {
+        match body {
+            SetExpr::Select(s) => self.select(s, ctes),
+            SetExpr::Query(q) => self.query(q, ctes),
+            SetExpr::SetOperation { left, right, .. } => {
+                let mut l = self.set_expr(left, ctes);
+                let r = self.set_expr(right, ctes);
+                for (i, lin) in l.lineage.iter_mut().enumerate() {
+                    if let Some(extra) = r.lineage.get(i) {
+                        for s in extra {
+                            if !lin.contains(s) {
+                                lin.push(s.clone());
+                            }
+                        }
+                    }
+                }
+                l
+            }
+            _ => RelInfo::unknown(),
+        }
+    }
+
+    fn factor(
+        &self,
+        f: &TableFactor,
+        ctes: &HashMap<String, RelInfo>,
+    ) -> Option<(String, RelInfo)> {
+        match f {
+            TableFactor::Table { name, alias, .. } => {
+                let full = normalize_name(name);
+                let info = if name.0.len() == 1 && ctes.contains_key(&full) {
+                    ctes[&full].clone()
+                } else {
+                    self.base_relation(&full)
+                };
+                let key = match alias {
+                    Some(a) => normalize_ident(&a.name),
+                    None => name
+                        .0
+                        .last()
+                        .map(|p| match p {
+                            ObjectNamePart::Identifier(i) => normalize_ident(i),
+                            other => other.to_string(),
+                        })
+                        .unwrap_or(full.clone()),
+                };
+                let mut info = info;
+                if let Some(a) = alias
+                    && !a.columns.is_empty()
+                {
+                    info.columns = Some(a.columns.iter().map(|c| c.name.value.clone()).collect());
+                }
+                Some((key, info))
+            }
+            TableFactor::Derived {
+                subquery, alias, ..
+            } => {
+                let info = self.query(subquery, ctes);
+                let key = alias
+                    .as_ref()
+                    .map(|a| normalize_ident(&a.name))
+                    .unwrap_or_default();
+                Some((key, info))
+            }
+            TableFactor::NestedJoin { .. } => None,
+            _ => Some((String::new(), RelInfo::unknown())),
+        }
+    }
+
+    fn select(&self, s: &Select, ctes: &HashMap<String, RelInfo>) -> RelInfo {
+        let mut sources: Vec<(String, RelInfo)> = Vec::new();
+        let mut complete = true;
+        for twj in &s.from {
+            match self.factor(&twj.relation, ctes) {
+                Some(x) => sources.push(x),
+                None => complete = false,
+            }
+            for j in &twj.joins {
+                match self.factor(&j.relation, ctes) {
+                    Some(x) => sources.push(x),
+                    None => complete = false,
+                }
+            }
+        }
+        let mut columns: Vec<String> = Vec::new();
+        let mut lineage: Vec<Vec<ColumnSource>> = Vec::new();
+        let mut known = complete;
+        for item in &s.projection {
+            match item {
+                SelectItem::Wildcard(_) => {
+                    for (_, info) in &sources {
+                        match &info.columns {
+                            Some(cols) => {
+                                columns.extend(cols.iter().cloned());
+                                for i in 0..cols.len() {
+                                    lineage.push(info.lineage.get(i).cloned().unwrap_or_default());
+                                }
+                            }
+                            None => known = false,
+                        }
+                    }
+                }
+                SelectItem::QualifiedWildcard(kind, _) => {
+                    let qualifier = match kind {
+                        SelectItemQualifiedWildcardKind::ObjectName(n) => {
+                            n.0.last()
+                                .map(|p| match p {
+                                    ObjectNamePart::Identifier(i) => normalize_ident(i),
+                                    other => other.to_string(),
+                                })
+                                .unwrap_or_default()
+                        }
+                        SelectItemQualifiedWildcardKind::Expr(_) => String::new(),
+                    };
+                    match sources
+                        .iter()
+                        .find(|(k, _)| *k == qualifier)
+                        .and_then(|(_, i)| i.columns.as_ref().map(|c| (c, i)))
+                    {
+                        Some((cols, info)) => {
+                            columns.extend(cols.iter().cloned());
+                            for i in 0..cols.len() {
+                                lineage.push(info.lineage.get(i).cloned().unwrap_or_default());
+                            }
+                        }
+                        None => known = false,
+                    }
+                }
+                SelectItem::UnnamedExpr(expr) => {
+                    columns.push(expr_name(expr));
+                    lineage.push(expr_lineage(expr, &sources));
+                }
+                SelectItem::ExprWithAlias { expr, alias } => {
+                    columns.push(alias.value.clone());
+                    lineage.push(expr_lineage(expr, &sources));
+                }
+                _ => known = false,
+            }
+        }
+        RelInfo {
+            columns: known.then_some(columns),
+            lineage,
+        }
+    }
+}
+
+/// The name a database gives an unaliased expression (best effort): the column for column
+/// references and casts, the function name for calls, else the expression's text.
+fn expr_name(expr: &Expr) -> String {
+    match expr {
+        Expr::Identifier(i) => i.value.clone(),
+        Expr::CompoundIdentifier(parts) => {
+            parts.last().map(|i| i.value.clone()).unwrap_or_default()
+        }
+        Expr::Nested(e) => expr_name(e),
+        Expr::Cast { expr, .. } => expr_name(expr),
+        Expr::Function(f) => f.name.to_string().to_lowercase(),
+        other => other.to_string(),
+    }
+}
+
+/// Column references in an expression.
+struct ColumnRefs(Vec<(Option<String>, String)>);
+
+impl Visitor for ColumnRefs {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+        match expr {
+            Expr::Identifier(i) if i.quote_style != Some('\'') => {
+                self.0.push((None, i.value.clone()));
+            }
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                let col = parts[parts.len() - 1].value.clone();
+                let q = normalize_ident(&parts[parts.len() - 2]);
+                self.0.push((Some(q), col));
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn expr_lineage(expr: &Expr, sources: &[(String, RelInfo)]) -> Vec<ColumnSource> {
+    let mut refs = ColumnRefs(Vec::new());
+    let _ = expr.visit(&mut refs);
+    let mut out: Vec<ColumnSource> = Vec::new();
+    for (qualifier, col) in refs.0 {
+        let candidates: Vec<&RelInfo> = match &qualifier {
+            Some(q) => sources
+                .iter()
+                .filter(|(k, _)| k == q)
+                .map(|(_, i)| i)
+                .collect(),
+            None if sources.len() == 1 => vec![&sources[0].1],
+            None => sources
+                .iter()
+                .filter(|(_, i)| i.position(&col).is_some())
+                .map(|(_, i)| i)
+                .collect(),
+        };
+        if candidates.len() != 1 {
+            continue;
+        }
+        let info = candidates[0];
+        if let Some(pos) = info.position(&col) {
+            for s in info.lineage.get(pos).cloned().unwrap_or_default() {
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Parses `sql` in `dialect` and infers output columns, lineage and relations. `resolve` maps a
+/// normalised relation name to its known columns.
+pub fn analyse(
+    sql: &str,
+    dialect: Dialect,
+    resolve: &dyn Fn(&str) -> Option<Vec<String>>,
+) -> Result<Analysis, SqlError> {
+    let statements = parse(sql, dialect).map_err(sql_error)?;
+    let mut analysis = Analysis::default();
+    let mut relations = BTreeSet::new();
+    let mut cte_names = BTreeSet::new();
+    for s in &statements {
+        let _ = s.visit(&mut CteNames(&mut cte_names));
+        let _ = sqlparser::ast::visit_relations(s, |r| {
+            relations.insert(normalize_name(r));
+            ControlFlow::<()>::Continue(())
+        });
+    }
+    analysis.relations = relations
+        .into_iter()
+        .filter(|r| !cte_names.contains(r))
+        .collect();
+    if let [Statement::Query(q)] = statements.as_slice() {
+        let ctx = Ctx { resolve };
+        let info = ctx.query(q, &HashMap::new());
+        if let Some(cols) = &info.columns {
+            for (i, c) in cols.iter().enumerate() {
+                let l = info.lineage.get(i).cloned().unwrap_or_default();
+                if !l.is_empty() {
+                    analysis.lineage.insert(c.clone(), l);
+                }
+            }
+        }
+        analysis.columns = info.columns;
+    }
+    Ok(analysis)
+}
+
+struct CteNames<'a>(&'a mut BTreeSet<String>);
+
+impl Visitor for CteNames<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+        if let Some(with) = &q.with {
+            for cte in &with.cte_tables {
+                self.0.insert(normalize_ident(&cte.alias.name));
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Strips `{{ }}`, `{% %}` and `{# #}` from a template line and normalises whitespace.
+fn strip_jinja(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(start) = rest.find(['{']) {
+        let after = &rest[start..];
+        let close = if after.starts_with("{{") {
+            Some("}}")
+        } else if after.starts_with("{%") {
+            Some("%}")
+        } else if after.starts_with("{#") {
+            Some("#}")
+        } else {
+            None
+        };
+        out.push_str(&rest[..start]);
+        match close.and_then(|c| after.find(c).map(|e| e + c.len())) {
+            Some(end) => {
+                out.push(' ');
+                rest = &after[end..];
+            }
+            None => {
+                out.push('{');
+                rest = &after[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Best-effort mapping of a line in rendered SQL to the template line it came from.
+pub fn map_line_to_template(rendered: &str, template: &str, rendered_line: usize) -> usize {
+    let t_lines: Vec<&str> = template.lines().collect();
+    let r_lines: Vec<&str> = rendered.lines().collect();
+    let max = t_lines.len().max(1);
+    if t_lines.len() == r_lines.len() {
+        return rendered_line.clamp(1, max);
+    }
+    let Some(target) = r_lines.get(rendered_line.saturating_sub(1)) else {
+        return max;
+    };
+    let target = target
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    if target.is_empty() {
+        return rendered_line.clamp(1, max);
+    }
+    let expected = rendered_line as f64 / r_lines.len().max(1) as f64;
+    let mut best = (f64::MIN, rendered_line.clamp(1, max));
+    for (i, line) in t_lines.iter().enumerate() {
+        let stripped = strip_jinja(line);
+        if stripped.is_empty() {
+            continue;
+        }
+        let sim = strsim::normalized_levenshtein(&stripped, &target);
+        let pos = (i + 1) as f64 / max as f64;
+        let score = sim - 0.2 * (pos - expected).abs();
+        if score > best.0 {
+            best = (score, i + 1);
+        }
+    }
+    best.1
+}
+
+/// Byte offset just past leading whitespace and comments.
+fn skip_leading_comments(sql: &str) -> usize {
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    loop {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if sql[i..].starts_with("--") {
+            i = sql[i..]
+                .find('\n')
+                .map(|p| i + p + 1)
+                .unwrap_or(bytes.len());
+        } else if sql[i..].starts_with("/*") {
+            i = sql[i..]
+                .find("*/")
+                .map(|p| i + p + 2)
+                .unwrap_or(bytes.len());
+        } else {
+            return i;
+        }
+    }
+}
+
+fn keyword_at(sql: &str, at: usize, word: &str) -> bool {
+    let rest = &sql[at..];
+    rest.len() >= word.len()
+        && rest[..word.len()].eq_ignore_ascii_case(word)
+        && rest[word.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+}
+
+/// Inlines ephemeral models as CTEs the way dbt does; when `sql` already starts with `WITH`
+/// (optionally `RECURSIVE`), the CTEs go right after it so the query stays valid.
+pub fn inject_ctes(sql: &str, ctes: &[(String, String)]) -> String {
+    if ctes.is_empty() {
+        return sql.to_string();
+    }
+    let defs: Vec<String> = ctes
+        .iter()
+        .map(|(name, body)| format!("{name} as (\n{}\n)", body.trim().trim_end_matches(';')))
+        .collect();
+    let start = skip_leading_comments(sql);
+    if keyword_at(sql, start, "with") {
+        let mut after = start + 4;
+        let ws = sql[after..].len() - sql[after..].trim_start().len();
+        if keyword_at(sql, after + ws, "recursive") {
+            after = after + ws + "recursive".len();
+        }
+        format!(
+            "{} {}, {}",
+            &sql[..after],
+            defs.join(", "),
+            sql[after..].trim_start()
+        )
+    } else {
+        format!(
+            "{}with {}\n{}",
+            &sql[..start],
+            defs.join(", "),
+            &sql[start..]
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn none(_: &str) -> Option<Vec<String>> {
+        None
+    }
+
+    fn cols(
+        sql: &str,
+        d: Dialect,
+        resolve: &dyn Fn(&str) -> Option<Vec<String>>,
+    ) -> Option<Vec<String>> {
+        analyse(sql, d, resolve).unwrap().columns
+    }
+
+    #[test]
+    fn output_columns_in_every_dialect() {
+        for d in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
+            assert_eq!(
+                cols(
+                    "select a, t.b as c, count(*) as n, lower(x) from t group by 1;",
+                    d,
+                    &none
+                ),
+                Some(vec!["a".into(), "c".into(), "n".into(), "lower".into()])
+            );
+        }
+    }
+
+    #[test]
+    fn star_resolves_through_ctes_subqueries_and_upstream() {
+        let resolve = |name: &str| match name {
+            "main.orders" => Some(vec!["id".to_string(), "amount".to_string()]),
+            _ => None,
+        };
+        let sql = r#"with o as (select * from "main"."orders"), s as (select id, amount * 2 as double from o)
+            select s.*, x.flag from s join (select 1 as flag) x on true"#;
+        assert_eq!(
+            cols(sql, Dialect::Sqlite, &resolve),
+            Some(vec!["id".into(), "double".into(), "flag".into()])
+        );
+        assert_eq!(
+            cols("select * from unknown_table", Dialect::Sqlite, &resolve),
+            None
+        );
+        let mysql = "select * from `main`.`orders`";
+        assert_eq!(
+            cols(mysql, Dialect::MySql, &resolve),
+            Some(vec!["id".into(), "amount".into()])
+        );
+    }
+
+    #[test]
+    fn lineage_traces_to_base_relations() {
+        let resolve = |name: &str| match name {
+            "orders" => Some(vec![
+                "id".to_string(),
+                "a".to_string(),
+                "customer_id".to_string(),
+            ]),
+            "customers" => Some(vec!["id".to_string(), "name".to_string(), "b".to_string()]),
+            _ => None,
+        };
+        let a = analyse(
+            "select o.id, c.name as customer, o.a + c.b as total from orders o join customers c on o.customer_id = c.id",
+            Dialect::Postgres,
+            &resolve,
+        )
+        .unwrap();
+        let src = |r: &str, c: &str| ColumnSource {
+            relation: r.into(),
+            column: c.into(),
+        };
+        assert_eq!(a.lineage["customer"], vec![src("customers", "name")]);
+        assert_eq!(
+            a.lineage["total"],
+            vec![src("orders", "a"), src("customers", "b")]
+        );
+        assert_eq!(a.relations, vec!["customers", "orders"]);
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let e = analyse("selec 1", Dialect::Sqlite, &none).unwrap_err();
+        assert_eq!((e.line, e.col), (1, 1));
+        let e = analyse("select a\nfrom", Dialect::Postgres, &none).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.starts_with("expected"), "{}", e.message);
+        assert!(!e.message.contains("Line:"), "{}", e.message);
+    }
+
+    #[test]
+    fn cte_injection() {
+        let ctes = vec![("__dbt__cte__a".to_string(), "select 1 as x".to_string())];
+        assert_eq!(
+            inject_ctes("select * from __dbt__cte__a", &ctes),
+            "with __dbt__cte__a as (\nselect 1 as x\n)\nselect * from __dbt__cte__a"
+        );
+        assert_eq!(
+            inject_ctes("-- note\nWITH b as (select 2) select * from b", &ctes),
+            "-- note\nWITH __dbt__cte__a as (\nselect 1 as x\n), b as (select 2) select * from b"
+        );
+        assert_eq!(
+            inject_ctes("with recursive r as (select 1) select * from r", &ctes),
+            "with recursive __dbt__cte__a as (\nselect 1 as x\n), r as (select 1) select * from r"
+        );
+        let out = inject_ctes("with b as (select 2) select * from b", &ctes);
+        assert!(analyse(&out, Dialect::Sqlite, &none).is_ok());
+    }
+
+    #[test]
+    fn template_line_mapping() {
+        let template =
+            "{{ config(materialized='table') }}\n\nselect\n  {{ col }} as x,\n  y frm t\n";
+        let rendered = "\n\nselect\n  a as x,\n  y frm t\n";
+        assert_eq!(map_line_to_template(rendered, template, 5), 5);
+        let template2 = "{% set cols = ['a','b'] %}\nselect\n{% for c in cols %}\n  {{ c }},\n{% endfor %}\n  z frm t\n";
+        let rendered2 = "\nselect\n\n  a,\n\n  b,\n\n  z frm t\n";
+        assert_eq!(map_line_to_template(rendered2, template2, 8), 6);
+    }
+}

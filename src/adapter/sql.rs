@@ -1,0 +1,334 @@
+//! Pure SQL generation per dialect: every statement text Kiln sends, built without a database so
+//! it can be tested directly. [`super::Adapter`] executes what this module writes.
+
+use crate::sql::Dialect;
+use crate::template::Relation;
+
+/// A column type Kiln infers for seeds, mapped to each dialect's type name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedType {
+    /// Whole numbers.
+    Integer,
+    /// Decimal numbers.
+    Float,
+    /// true/false.
+    Boolean,
+    /// Calendar dates (`YYYY-MM-DD`).
+    Date,
+    /// Date and time.
+    Timestamp,
+    /// Anything else.
+    Text,
+}
+
+/// Statement builder for one dialect.
+#[derive(Debug, Clone, Copy)]
+pub struct SqlGen {
+    /// Target dialect.
+    pub dialect: Dialect,
+}
+
+impl SqlGen {
+    /// A builder for `dialect`.
+    pub fn new(dialect: Dialect) -> SqlGen {
+        SqlGen { dialect }
+    }
+
+    /// Quotes an identifier.
+    pub fn quote(&self, ident: &str) -> String {
+        self.dialect.quote(ident)
+    }
+
+    /// `schema.name` of a relation with a different identifier.
+    pub fn sibling(&self, rel: &Relation, identifier: &str) -> Relation {
+        let mut r = rel.clone();
+        r.identifier = identifier.to_string();
+        r
+    }
+
+    /// The type name for a seed column.
+    pub fn seed_type(&self, t: SeedType) -> &'static str {
+        match (self.dialect, t) {
+            (Dialect::Sqlite, SeedType::Integer) => "integer",
+            (Dialect::Sqlite, SeedType::Float) => "real",
+            (Dialect::Sqlite, SeedType::Boolean) => "boolean",
+            (Dialect::Sqlite, SeedType::Date) => "date",
+            (Dialect::Sqlite, SeedType::Timestamp) => "timestamp",
+            (Dialect::Sqlite, SeedType::Text) => "text",
+            (Dialect::Postgres, SeedType::Integer) => "bigint",
+            (Dialect::Postgres, SeedType::Float) => "double precision",
+            (Dialect::Postgres, SeedType::Boolean) => "boolean",
+            (Dialect::Postgres, SeedType::Date) => "date",
+            (Dialect::Postgres, SeedType::Timestamp) => "timestamp",
+            (Dialect::Postgres, SeedType::Text) => "text",
+            (Dialect::MySql, SeedType::Integer) => "bigint",
+            (Dialect::MySql, SeedType::Float) => "double",
+            (Dialect::MySql, SeedType::Boolean) => "boolean",
+            (Dialect::MySql, SeedType::Date) => "date",
+            (Dialect::MySql, SeedType::Timestamp) => "datetime",
+            (Dialect::MySql, SeedType::Text) => "text",
+        }
+    }
+
+    /// `create schema if not exists` (not used on SQLite, where a schema is an attached file).
+    pub fn create_schema(&self, schema: &str) -> Option<String> {
+        match self.dialect {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some(format!(
+                "create schema if not exists {}",
+                self.quote(schema)
+            )),
+            Dialect::MySql => Some(format!(
+                "create database if not exists {}",
+                self.quote(schema)
+            )),
+        }
+    }
+
+    /// `create view rel as sql`.
+    pub fn create_view(&self, rel: &Relation, sql: &str) -> String {
+        format!(
+            "create view {} as\n{}",
+            rel.render(),
+            sql.trim_end().trim_end_matches(';')
+        )
+    }
+
+    /// `create table rel as sql`.
+    pub fn create_table_as(&self, rel: &Relation, sql: &str) -> String {
+        format!(
+            "create table {} as\n{}",
+            rel.render(),
+            sql.trim_end().trim_end_matches(';')
+        )
+    }
+
+    /// `drop view|table if exists rel`.
+    pub fn drop_relation(&self, rel: &Relation, is_view: bool) -> String {
+        let kind = if is_view { "view" } else { "table" };
+        let cascade = if self.dialect == Dialect::Postgres {
+            " cascade"
+        } else {
+            ""
+        };
+        format!("drop {kind} if exists {}{cascade}", rel.render())
+    }
+
+    /// Renames a table within its schema.
+    pub fn rename_table(&self, rel: &Relation, new_identifier: &str) -> String {
+        match self.dialect {
+            Dialect::MySql => format!(
+                "rename table {} to {}",
+                rel.render(),
+                self.sibling(rel, new_identifier).render()
+            ),
+            _ => format!(
+                "alter table {} rename to {}",
+                rel.render(),
+                self.quote(new_identifier)
+            ),
+        }
+    }
+
+    /// `create table rel (cols...)` for seeds.
+    pub fn create_table(&self, rel: &Relation, columns: &[(String, String)]) -> String {
+        let cols: Vec<String> = columns
+            .iter()
+            .map(|(name, ty)| format!("{} {ty}", self.quote(name)))
+            .collect();
+        format!("create table {} ({})", rel.render(), cols.join(", "))
+    }
+
+    /// A parameterised multi-row insert for `rows` rows of `ncols` columns.
+    pub fn insert_values(&self, rel: &Relation, columns: &[String], rows: usize) -> String {
+        let cols: Vec<String> = columns.iter().map(|c| self.quote(c)).collect();
+        let mut n = 0usize;
+        let mut tuples = Vec::with_capacity(rows);
+        for _ in 0..rows {
+            let ps: Vec<String> = (0..columns.len())
+                .map(|_| {
+                    n += 1;
+                    match self.dialect {
+                        Dialect::Postgres => format!("${n}"),
+                        _ => "?".to_string(),
+                    }
+                })
+                .collect();
+            tuples.push(format!("({})", ps.join(", ")));
+        }
+        format!(
+            "insert into {} ({}) values {}",
+            rel.render(),
+            cols.join(", "),
+            tuples.join(", ")
+        )
+    }
+
+    /// `insert into target (cols) select cols from source`.
+    pub fn insert_select(
+        &self,
+        target: &Relation,
+        source: &Relation,
+        columns: &[String],
+    ) -> String {
+        let cols: Vec<String> = columns.iter().map(|c| self.quote(c)).collect();
+        let cols = cols.join(", ");
+        format!(
+            "insert into {} ({cols})\nselect {cols} from {}",
+            target.render(),
+            source.render()
+        )
+    }
+
+    /// Deletes the rows of `target` whose unique key appears in `source` (delete+insert strategy).
+    pub fn delete_matching(&self, target: &Relation, source: &Relation, keys: &[String]) -> String {
+        if keys.len() == 1 {
+            let k = self.quote(&keys[0]);
+            return format!(
+                "delete from {} where {k} in (select {k} from {})",
+                target.render(),
+                source.render()
+            );
+        }
+        let conds: Vec<String> = keys
+            .iter()
+            .map(|k| {
+                let k = self.quote(k);
+                format!("{t}.{k} = kiln_src.{k}", t = target.render())
+            })
+            .collect();
+        format!(
+            "delete from {} where exists (select 1 from {} kiln_src where {})",
+            target.render(),
+            source.render(),
+            conds.join(" and ")
+        )
+    }
+
+    /// `alter table rel add column name type`.
+    pub fn add_column(&self, rel: &Relation, name: &str, data_type: &str) -> String {
+        format!(
+            "alter table {} add column {} {}",
+            rel.render(),
+            self.quote(name),
+            data_type
+        )
+    }
+
+    /// Wraps a test's SQL to count failing rows (respecting `limit`).
+    pub fn test_count(&self, sql: &str, limit: Option<u64>) -> String {
+        let limit = limit
+            .map(|l| format!("\n    limit {l}"))
+            .unwrap_or_default();
+        format!(
+            "select count(*) as failures from (\n{}{limit}\n) dbt_internal_test",
+            sql.trim_end().trim_end_matches(';')
+        )
+    }
+
+    /// Wraps a query with a row limit for `show`.
+    pub fn limit(&self, sql: &str, limit: u64) -> String {
+        format!(
+            "select * from (\n{}\n) kiln_show limit {limit}",
+            sql.trim_end().trim_end_matches(';')
+        )
+    }
+
+    /// A timestamp literal for `YYYY-MM-DD HH:MM:SS[.ffffff]` text.
+    pub fn timestamp_literal(&self, ts: &str) -> String {
+        let quoted = format!("'{}'", ts.replace('\'', "''"));
+        match self.dialect {
+            // SQLite keeps timestamps as ISO text; a cast would turn it into a number.
+            Dialect::Sqlite => quoted,
+            Dialect::Postgres => format!("cast({quoted} as timestamp)"),
+            Dialect::MySql => format!("cast({quoted} as datetime(6))"),
+        }
+    }
+
+    /// A typed NULL timestamp (so `create table as` gets a usable column type).
+    pub fn null_timestamp(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "cast(null as timestamp)",
+            Dialect::Postgres => "cast(null as timestamp)",
+            Dialect::MySql => "cast(null as datetime(6))",
+        }
+    }
+
+    /// A stable text id built from expressions (dbt's `dbt_scd_id`): md5 where the database has
+    /// it, the joined text on SQLite.
+    pub fn hash_concat(&self, exprs: &[String]) -> String {
+        let casted: Vec<String> = exprs
+            .iter()
+            .map(|e| format!("coalesce(cast({e} as {}), '')", self.text_type()))
+            .collect();
+        match self.dialect {
+            Dialect::Sqlite => casted.join(" || '|' || "),
+            Dialect::Postgres => format!("md5({})", casted.join(" || '|' || ")),
+            Dialect::MySql => format!("md5(concat_ws('|', {}))", casted.join(", ")),
+        }
+    }
+
+    /// The type to cast to for text.
+    pub fn text_type(&self) -> &'static str {
+        match self.dialect {
+            Dialect::MySql => "char",
+            _ => "text",
+        }
+    }
+
+    /// Null-safe "is different" comparison.
+    pub fn distinct(&self, a: &str, b: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("{a} is not {b}"),
+            Dialect::Postgres => format!("{a} is distinct from {b}"),
+            Dialect::MySql => format!("not ({a} <=> {b})"),
+        }
+    }
+
+    /// `begin` statement.
+    pub fn begin(&self) -> &'static str {
+        match self.dialect {
+            Dialect::MySql => "start transaction",
+            _ => "begin",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::RelationKind;
+
+    fn rel(d: Dialect) -> Relation {
+        Relation::new(
+            Some("db".into()),
+            "analytics",
+            "orders",
+            RelationKind::Table,
+            d,
+        )
+    }
+
+    #[test]
+    fn statements_per_dialect() {
+        let s = SqlGen::new(Dialect::Sqlite);
+        assert_eq!(
+            s.rename_table(&rel(Dialect::Sqlite), "orders__kiln_backup"),
+            "alter table \"analytics\".\"orders\" rename to \"orders__kiln_backup\""
+        );
+        let m = SqlGen::new(Dialect::MySql);
+        assert_eq!(
+            m.rename_table(&rel(Dialect::MySql), "orders__kiln_backup"),
+            "rename table `analytics`.`orders` to `analytics`.`orders__kiln_backup`"
+        );
+        let p = SqlGen::new(Dialect::Postgres);
+        assert_eq!(
+            p.insert_values(&rel(Dialect::Postgres), &["a".into(), "b".into()], 2),
+            "insert into \"db\".\"analytics\".\"orders\" (\"a\", \"b\") values ($1, $2), ($3, $4)"
+        );
+        assert_eq!(
+            s.test_count("select 1;", Some(10)),
+            "select count(*) as failures from (\nselect 1\n    limit 10\n) dbt_internal_test"
+        );
+    }
+}

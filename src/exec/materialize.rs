@@ -1,0 +1,373 @@
+//! Model materializations: `view`, `table` (built aside, then swapped in atomically),
+//! `incremental` (`append`, `delete+insert`, `merge`; `on_schema_change`) and hooks.
+//!
+//! Invariant 6 lives here: the previous relation is replaced only inside one transaction, after
+//! the new one is complete, so a failing model leaves the old relation and its rows in place.
+
+use super::{Ctx, Outcome, Status, StepError, existing_kind, node_error};
+use crate::compile::ManifestNode;
+use crate::error::{Diagnostic, ErrorKind, Location};
+use crate::sql::Dialect;
+use crate::template::{Relation, RelationKind};
+
+/// Suffix of the table a model is built into before the swap.
+pub const TMP_SUFFIX: &str = "__kiln_tmp";
+
+pub(super) async fn run(ctx: &Ctx, mn: &ManifestNode) -> Result<Outcome, StepError> {
+    let id = &mn.node.unique_id;
+    let Some(rel) = mn.relation.clone() else {
+        return Err((
+            Diagnostic::new(ErrorKind::Execution, format!("{id} has no relation")),
+            Vec::new(),
+            None,
+        ));
+    };
+    let mut statements = Vec::new();
+    let materialized = mn.materialized().to_string();
+    if !matches!(
+        materialized.as_str(),
+        "view" | "table" | "incremental" | "ephemeral"
+    ) {
+        return Err((
+            Diagnostic::new(
+                ErrorKind::Execution,
+                format!(
+                    "unknown materialization `{materialized}` for {}",
+                    mn.node.name
+                ),
+            )
+            .at(Location::file(mn.node.original_file_path.clone()))
+            .with_hint("use view, table, incremental or ephemeral"),
+            statements,
+            None,
+        ));
+    }
+    let existing = existing_kind(ctx, &rel)
+        .await
+        .map_err(|e| node_error(mn, e, Vec::new(), None))?;
+    let full_refresh = ctx.opts.full_refresh || mn.config().get_bool("full_refresh") == Some(true);
+    let incremental_run =
+        materialized == "incremental" && existing == Some(RelationKind::Table) && !full_refresh;
+    let sql = ctx
+        .compile(id, incremental_run)
+        .await
+        .map_err(|d| (d, Vec::new(), None))?;
+
+    ensure_schema(ctx, &rel)
+        .await
+        .map_err(|e| node_error(mn, e, Vec::new(), Some(sql.clone())))?;
+    run_hooks(ctx, mn, "pre_hook", &mut statements, &sql).await?;
+
+    let sqlgen = ctx.adapter.sql();
+    let result = match materialized.as_str() {
+        "view" if ctx.adapter.dialect() == Dialect::Sqlite && reads_other_schema(ctx, mn, &rel) => {
+            // SQLite cannot create a view in one schema file that reads another; a table gives
+            // the same rows.
+            let r = build_table(ctx, mn, &rel, &sql, existing, &mut statements).await;
+            r.map(|rows| {
+                (
+                    "created table (SQLite views cannot read other schemas)".to_string(),
+                    rows,
+                )
+            })
+        }
+        "view" => {
+            let mut stmts = Vec::new();
+            if let Some(kind) = existing {
+                stmts.push(sqlgen.drop_relation(&rel, kind == RelationKind::View));
+            }
+            stmts.push(sqlgen.create_view(&rel, &sql));
+            statements.extend(stmts.iter().cloned());
+            ctx.adapter
+                .execute_atomic(&stmts)
+                .await
+                .map(|_| ("created view".to_string(), None))
+        }
+        "incremental" if incremental_run => incremental(ctx, mn, &rel, &sql, &mut statements).await,
+        _ => build_table(ctx, mn, &rel, &sql, existing, &mut statements)
+            .await
+            .map(|rows| ("created table".to_string(), rows)),
+    };
+    let (message, rows) = match result {
+        Ok(v) => v,
+        Err(e) => return Err(node_error(mn, e, statements, Some(sql))),
+    };
+
+    run_hooks(ctx, mn, "post_hook", &mut statements, &sql).await?;
+    Ok(Outcome {
+        status: Status::Success,
+        message,
+        rows_affected: rows,
+        failures: None,
+        compiled_code: Some(sql),
+        statements,
+    })
+}
+
+/// Creates the relation's schema where the database needs it.
+pub(crate) async fn ensure_schema(ctx: &Ctx, rel: &Relation) -> crate::error::Result<()> {
+    ctx.adapter.ensure_schema(&rel.schema).await
+}
+
+/// True when the model reads a relation in another schema.
+fn reads_other_schema(ctx: &Ctx, mn: &ManifestNode, rel: &Relation) -> bool {
+    mn.depends_on.iter().any(|dep| {
+        let other = ctx
+            .manifest
+            .nodes
+            .get(dep)
+            .and_then(|d| {
+                if d.is_ephemeral() {
+                    None
+                } else {
+                    d.relation.clone()
+                }
+            })
+            .or_else(|| ctx.manifest.source_relations.get(dep).cloned());
+        other.is_some_and(|o| o.schema != rel.schema)
+    }) || ephemeral_reads_other_schema(ctx, mn, rel)
+}
+
+fn ephemeral_reads_other_schema(ctx: &Ctx, mn: &ManifestNode, rel: &Relation) -> bool {
+    mn.depends_on.iter().any(|dep| {
+        ctx.manifest
+            .nodes
+            .get(dep)
+            .is_some_and(|d| d.is_ephemeral() && reads_other_schema(ctx, d, rel))
+    })
+}
+
+async fn run_hooks(
+    ctx: &Ctx,
+    mn: &ManifestNode,
+    key: &str,
+    statements: &mut Vec<String>,
+    sql: &str,
+) -> Result<(), StepError> {
+    for hook in mn.config().get_list(key) {
+        let rendered = ctx
+            .render_hook(&mn.node.unique_id, &hook)
+            .await
+            .map_err(|d| (d, statements.clone(), Some(sql.to_string())))?;
+        if rendered.trim().is_empty() {
+            continue;
+        }
+        statements.push(rendered.clone());
+        ctx.adapter.execute(&rendered).await.map_err(|e| {
+            node_error(
+                mn,
+                e.with_hint(&format!("in {key} `{hook}`")),
+                statements.clone(),
+                Some(sql.to_string()),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Builds `sql` into `<name>__kiln_tmp`, then swaps it in: one transaction drops the old
+/// relation and renames the new table. Returns the new table's row count.
+pub(crate) async fn build_table(
+    ctx: &Ctx,
+    mn: &ManifestNode,
+    rel: &Relation,
+    sql: &str,
+    existing: Option<RelationKind>,
+    statements: &mut Vec<String>,
+) -> crate::error::Result<Option<u64>> {
+    let sqlgen = ctx.adapter.sql();
+    let tmp = sqlgen.sibling(rel, &format!("{}{TMP_SUFFIX}", rel.identifier));
+    let build = vec![
+        sqlgen.drop_relation(&tmp, false),
+        sqlgen.create_table_as(&tmp, sql),
+    ];
+    statements.extend(build.iter().cloned());
+    if let Err(e) = ctx.adapter.execute_atomic(&build).await {
+        // The old relation was never touched; remove any partial temp table.
+        let _ = ctx
+            .adapter
+            .execute(&sqlgen.drop_relation(&tmp, false))
+            .await;
+        return Err(e);
+    }
+    let mut swap = Vec::new();
+    if let Some(kind) = existing {
+        swap.push(sqlgen.drop_relation(rel, kind == RelationKind::View));
+    }
+    swap.push(sqlgen.rename_table(&tmp, &rel.identifier));
+    statements.extend(swap.iter().cloned());
+    ctx.adapter.execute_atomic(&swap).await?;
+    let _ = mn;
+    row_count(ctx, rel).await
+}
+
+async fn row_count(ctx: &Ctx, rel: &Relation) -> crate::error::Result<Option<u64>> {
+    let t = ctx
+        .adapter
+        .query(&format!("select count(*) as n from {}", rel.render()))
+        .await?;
+    Ok(t.rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(|v| v.as_u64()))
+}
+
+/// An incremental run: new rows are built into a temp table, then merged in one transaction.
+async fn incremental(
+    ctx: &Ctx,
+    mn: &ManifestNode,
+    rel: &Relation,
+    sql: &str,
+    statements: &mut Vec<String>,
+) -> crate::error::Result<(String, Option<u64>)> {
+    let sqlgen = ctx.adapter.sql();
+    let config = mn.config();
+    let tmp = sqlgen.sibling(rel, &format!("{}{TMP_SUFFIX}", rel.identifier));
+    let build = vec![
+        sqlgen.drop_relation(&tmp, false),
+        sqlgen.create_table_as(&tmp, sql),
+    ];
+    statements.extend(build.iter().cloned());
+    if let Err(e) = ctx.adapter.execute_atomic(&build).await {
+        let _ = ctx
+            .adapter
+            .execute(&sqlgen.drop_relation(&tmp, false))
+            .await;
+        return Err(e);
+    }
+    let result = merge_in(ctx, mn, rel, &tmp, config, statements).await;
+    if result.is_err() {
+        let _ = ctx
+            .adapter
+            .execute(&sqlgen.drop_relation(&tmp, false))
+            .await;
+    }
+    result
+}
+
+async fn merge_in(
+    ctx: &Ctx,
+    mn: &ManifestNode,
+    rel: &Relation,
+    tmp: &Relation,
+    config: &crate::project::Config,
+    statements: &mut Vec<String>,
+) -> crate::error::Result<(String, Option<u64>)> {
+    let sqlgen = ctx.adapter.sql();
+    let new_cols = ctx.adapter.columns(&tmp.schema, &tmp.identifier).await?;
+    let old_cols = ctx.adapter.columns(&rel.schema, &rel.identifier).await?;
+    let has = |cols: &[(String, String)], name: &str| {
+        cols.iter().any(|(c, _)| c.eq_ignore_ascii_case(name))
+    };
+    let added: Vec<(String, String)> = new_cols
+        .iter()
+        .filter(|(c, _)| !has(&old_cols, c))
+        .cloned()
+        .collect();
+    let removed: Vec<String> = old_cols
+        .iter()
+        .filter(|(c, _)| !has(&new_cols, c))
+        .map(|(c, _)| c.clone())
+        .collect();
+    let on_change = config.get_str("on_schema_change").unwrap_or("ignore");
+    let mut tx: Vec<String> = Vec::new();
+    if !added.is_empty() || !removed.is_empty() {
+        match on_change {
+            "ignore" => {}
+            "fail" => {
+                let names = |v: Vec<String>| {
+                    if v.is_empty() {
+                        "none".to_string()
+                    } else {
+                        v.join(", ")
+                    }
+                };
+                return Err(crate::error::Error::from(
+                    Diagnostic::new(
+                        ErrorKind::Execution,
+                        format!(
+                            "the columns of {} changed (new: {}; gone: {}) and on_schema_change is `fail`",
+                            mn.node.name,
+                            names(added.iter().map(|(c, _)| c.clone()).collect()),
+                            names(removed.clone())
+                        ),
+                    )
+                    .at(Location::file(mn.node.original_file_path.clone()))
+                    .with_hint("rebuild it with --full-refresh, or set on_schema_change: append_new_columns"),
+                ));
+            }
+            "append_new_columns" | "sync_all_columns" => {
+                for (c, t) in &added {
+                    let ty = if t.is_empty() { "text" } else { t.as_str() };
+                    tx.push(sqlgen.add_column(rel, c, ty));
+                }
+                if on_change == "sync_all_columns" {
+                    for c in &removed {
+                        tx.push(format!(
+                            "alter table {} drop column {}",
+                            rel.render(),
+                            sqlgen.quote(c)
+                        ));
+                    }
+                }
+            }
+            other => {
+                return Err(crate::error::Error::from(
+                    Diagnostic::new(
+                        ErrorKind::Execution,
+                        format!("unknown on_schema_change `{other}`"),
+                    )
+                    .at(Location::file(mn.node.original_file_path.clone()))
+                    .with_hint("use ignore, fail, append_new_columns or sync_all_columns"),
+                ));
+            }
+        }
+    }
+    // Columns written: those of the new rows that the table has (after any additions).
+    let columns: Vec<String> = new_cols
+        .iter()
+        .filter(|(c, _)| has(&old_cols, c) || (on_change != "ignore" && on_change != "fail"))
+        .map(|(c, _)| c.clone())
+        .collect();
+    let strategy =
+        config
+            .get_str("incremental_strategy")
+            .unwrap_or(if config.get("unique_key").is_some() {
+                "delete+insert"
+            } else {
+                "append"
+            });
+    let keys = config.get_list("unique_key");
+    match strategy {
+        "append" => {}
+        "delete+insert" | "merge" => {
+            if keys.is_empty() {
+                return Err(crate::error::Error::from(
+                    Diagnostic::new(
+                        ErrorKind::Execution,
+                        format!("incremental_strategy `{strategy}` needs a unique_key"),
+                    )
+                    .at(Location::file(mn.node.original_file_path.clone()))
+                    .with_hint("set unique_key in the model's config, or use incremental_strategy='append'"),
+                ));
+            }
+            tx.push(sqlgen.delete_matching(rel, tmp, &keys));
+        }
+        other => {
+            return Err(crate::error::Error::from(
+                Diagnostic::new(
+                    ErrorKind::Execution,
+                    format!("unknown incremental_strategy `{other}`"),
+                )
+                .at(Location::file(mn.node.original_file_path.clone()))
+                .with_hint("use append, delete+insert or merge"),
+            ));
+        }
+    }
+    tx.push(sqlgen.insert_select(rel, tmp, &columns));
+    tx.push(sqlgen.drop_relation(tmp, false));
+    statements.extend(tx.iter().cloned());
+    let affected = ctx.adapter.execute_atomic(&tx).await?;
+    let inserted = affected.get(affected.len().saturating_sub(2)).copied();
+    Ok((format!("{strategy} into incremental table"), inserted))
+}

@@ -1,0 +1,600 @@
+//! Execution: seeds, materializations, snapshots and data tests, run by a scheduler with N workers
+//! that starts a node as soon as its parents succeed.
+//!
+//! A node's SQL is rendered just before it runs (so `run_query` sees upstream relations built
+//! earlier in the same run). Statements come from the adapter's [`crate::adapter::sql::SqlGen`].
+//! A failure marks the node's descendants skipped; independent branches go on.
+
+mod materialize;
+pub mod seed;
+mod snapshot;
+mod test;
+
+use crate::adapter::Adapter;
+use crate::compile::Manifest;
+use crate::error::{Diagnostic, ErrorKind};
+use crate::project::ResourceType;
+use crate::template::{Database, QueryTable, Relation, RelationKind};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// The outcome of one node, named as in dbt's run_results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Status {
+    /// A model, seed or snapshot was built.
+    Success,
+    /// A node failed to run.
+    Error,
+    /// A node did not run because an upstream node failed (or the run stopped).
+    Skipped,
+    /// A test found no failing rows.
+    Pass,
+    /// A test found failing rows at severity error.
+    Fail,
+    /// A test found failing rows at severity warn.
+    Warn,
+}
+
+impl Status {
+    /// The dbt name: `success`, `error`, `skipped`, `pass`, `fail`, `warn`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Success => "success",
+            Status::Error => "error",
+            Status::Skipped => "skipped",
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Warn => "warn",
+        }
+    }
+
+    /// Whether downstream nodes may run after this one.
+    pub fn lets_children_run(self) -> bool {
+        matches!(self, Status::Success | Status::Pass | Status::Warn)
+    }
+
+    /// Whether this status makes the command exit with code 1.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Error | Status::Fail)
+    }
+}
+
+/// What happened to one node.
+#[derive(Debug, Clone)]
+pub struct NodeResult {
+    /// The node.
+    pub unique_id: String,
+    /// Outcome.
+    pub status: Status,
+    /// One-line summary (e.g. `created view`, `3 failing rows`, or the error).
+    pub message: String,
+    /// The full error, for errored nodes.
+    pub error: Option<Diagnostic>,
+    /// Seconds spent.
+    pub execution_time: f64,
+    /// When it started and ended (RFC 3339).
+    pub started_at: String,
+    /// When it ended.
+    pub completed_at: String,
+    /// Rows inserted or affected, where known.
+    pub rows_affected: Option<u64>,
+    /// Failing rows, for tests.
+    pub failures: Option<u64>,
+    /// The SQL that ran (compiled code).
+    pub compiled_code: Option<String>,
+    /// Statements executed, in order (written under target/run/).
+    pub statements: Vec<String>,
+}
+
+/// What a command did, in the order nodes finished.
+#[derive(Debug, Clone, Default)]
+pub struct RunResults {
+    /// One result per node that was selected.
+    pub results: Vec<NodeResult>,
+    /// Wall-clock seconds.
+    pub elapsed: f64,
+    /// True when Ctrl-C or `--fail-fast` stopped the run early.
+    pub interrupted: bool,
+    /// When the run started (RFC 3339).
+    pub started_at: String,
+}
+
+impl RunResults {
+    /// True when any node errored or any test failed.
+    pub fn has_failures(&self) -> bool {
+        self.results.iter().any(|r| r.status.is_failure())
+    }
+}
+
+/// Options for a run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Nodes run at once.
+    pub threads: usize,
+    /// Rebuild incremental models and seeds from scratch.
+    pub full_refresh: bool,
+    /// Stop at the first failure.
+    pub fail_fast: bool,
+    /// Store failing test rows in the audit schema for every test.
+    pub store_failures: bool,
+    /// Add test → child edges so a failing test skips what is downstream of its model (`build`).
+    pub tests_gate_children: bool,
+}
+
+/// Something a run reports as it goes (printed by the CLI as lines or JSON events).
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A node started: index (1-based), total, unique_id.
+    Started {
+        /// Position in the run.
+        index: usize,
+        /// Nodes in the run.
+        total: usize,
+        /// The node.
+        unique_id: String,
+    },
+    /// A node finished.
+    Finished {
+        /// Position in the run.
+        index: usize,
+        /// Nodes in the run.
+        total: usize,
+        /// Its result.
+        result: NodeResult,
+    },
+    /// A message (hooks, warnings).
+    Message(String),
+}
+
+/// Receives events as the run goes.
+pub type EventSink = Arc<dyn Fn(Event) + Send + Sync>;
+
+/// Templates' window onto the database during a run: blocking calls over the async adapter.
+struct RunDatabase {
+    adapter: Adapter,
+    handle: tokio::runtime::Handle,
+}
+
+impl Database for RunDatabase {
+    fn run_query(&self, sql: &str) -> Result<QueryTable, String> {
+        self.handle
+            .block_on(self.adapter.query(sql))
+            .map_err(|e| e.to_string())
+    }
+
+    fn get_relation(
+        &self,
+        _database: Option<&str>,
+        schema: &str,
+        identifier: &str,
+    ) -> Result<Option<Relation>, String> {
+        let kind = self
+            .handle
+            .block_on(self.adapter.relation_kind(schema, identifier))
+            .map_err(|e| e.to_string())?;
+        Ok(kind.map(|k| self.adapter.relation(schema, identifier, k)))
+    }
+
+    fn get_columns(&self, relation: &Relation) -> Result<Vec<(String, String)>, String> {
+        self.handle
+            .block_on(self.adapter.columns(&relation.schema, &relation.identifier))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Database access for templates outside a run (e.g. `kiln show`).
+pub fn database_for(adapter: Adapter) -> impl Database {
+    RunDatabase {
+        adapter,
+        handle: tokio::runtime::Handle::current(),
+    }
+}
+
+/// Shared state of one run.
+pub(crate) struct Ctx {
+    pub manifest: Arc<Manifest>,
+    pub adapter: Adapter,
+    pub opts: RunOptions,
+    pub database: Arc<dyn Database>,
+    pub run_started: chrono::DateTime<chrono::Utc>,
+}
+
+impl Ctx {
+    /// Renders a node's SQL on a blocking thread (templates may query the database).
+    pub async fn compile(&self, id: &str, is_incremental: bool) -> Result<String, Diagnostic> {
+        let manifest = self.manifest.clone();
+        let database = self.database.clone();
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || {
+            crate::compile::compile_node(&manifest, &id, Some(database), is_incremental)
+        })
+        .await
+        .map_err(|e| Diagnostic::new(ErrorKind::Execution, format!("rendering stopped: {e}")))?
+    }
+
+    /// Renders a hook or other free-standing template in a node's scope.
+    pub async fn render_hook(&self, id: &str, template: &str) -> Result<String, Diagnostic> {
+        let manifest = self.manifest.clone();
+        let database = self.database.clone();
+        let id = id.to_string();
+        let template = template.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mn = manifest.nodes.get(&id).ok_or_else(|| {
+                Diagnostic::new(ErrorKind::Execution, format!("unknown node {id}"))
+            })?;
+            let resolver = Arc::new(manifest.compile_resolver());
+            manifest
+                .renderer
+                .render_str(
+                    &template,
+                    crate::template::RenderRequest {
+                        node: &mn.node,
+                        config: &mn.node.config,
+                        this: mn.relation.clone(),
+                        execute: true,
+                        is_incremental: false,
+                        resolver,
+                        database: Some(database),
+                    },
+                    &format!("hook of {}", mn.node.original_file_path),
+                )
+                .map(|r| r.sql)
+        })
+        .await
+        .map_err(|e| Diagnostic::new(ErrorKind::Execution, format!("rendering stopped: {e}")))?
+    }
+}
+
+/// The schemas a run may touch (for SQLite, every one is attached up front).
+pub fn schemas_of(manifest: &Manifest) -> Vec<String> {
+    let mut out: BTreeSet<String> = BTreeSet::new();
+    out.insert(manifest.target.schema.clone());
+    out.insert(test::audit_schema(&manifest.target.schema));
+    for mn in manifest.nodes.values() {
+        if let Some(r) = &mn.relation {
+            out.insert(r.schema.clone());
+        }
+    }
+    for r in manifest.source_relations.values() {
+        out.insert(r.schema.clone());
+    }
+    out.into_iter().collect()
+}
+
+/// Runs the selected nodes in dependency order with `opts.threads` workers.
+pub async fn run(
+    manifest: Arc<Manifest>,
+    selected: &BTreeSet<String>,
+    adapter: Adapter,
+    opts: RunOptions,
+    events: EventSink,
+    stop: Arc<AtomicBool>,
+) -> RunResults {
+    let started = Instant::now();
+    let run_started = chrono::Utc::now();
+    let database: Arc<dyn Database> = Arc::new(RunDatabase {
+        adapter: adapter.clone(),
+        handle: tokio::runtime::Handle::current(),
+    });
+    let ctx = Arc::new(Ctx {
+        manifest: manifest.clone(),
+        adapter,
+        opts: opts.clone(),
+        database,
+        run_started,
+    });
+
+    // Ephemeral models are inlined into their children; they never run on their own.
+    let nodes: Vec<String> = manifest
+        .dag
+        .topo_order(Some(selected))
+        .into_iter()
+        .filter(|id| {
+            manifest.nodes.get(id).is_some_and(|mn| {
+                !mn.is_ephemeral() && mn.node.resource_type != ResourceType::Analysis
+            })
+        })
+        .collect();
+    let in_run: BTreeSet<&str> = nodes.iter().map(String::as_str).collect();
+    let order: HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+
+    // Parents within the run. Ephemeral parents are looked through to their own parents.
+    let mut parents: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for id in &nodes {
+        let mut ps = BTreeSet::new();
+        let mut stack: Vec<String> = manifest
+            .dag
+            .parents(id)
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut seen = BTreeSet::new();
+        while let Some(p) = stack.pop() {
+            if !seen.insert(p.clone()) {
+                continue;
+            }
+            if in_run.contains(p.as_str()) {
+                ps.insert(p);
+            } else if manifest.nodes.get(&p).is_some_and(|m| m.is_ephemeral()) {
+                stack.extend(manifest.dag.parents(&p).iter().map(|s| s.to_string()));
+            }
+        }
+        parents.insert(id.clone(), ps);
+    }
+    // In `build`, a model's children also wait for the model's tests.
+    if opts.tests_gate_children {
+        let mut extra: Vec<(String, String)> = Vec::new();
+        for id in &nodes {
+            let Some(mn) = manifest.nodes.get(id) else {
+                continue;
+            };
+            if mn.node.resource_type != ResourceType::Test {
+                continue;
+            }
+            for tested in &parents[id] {
+                for child in manifest.dag.children(tested) {
+                    if child != id
+                        && in_run.contains(child)
+                        && manifest
+                            .nodes
+                            .get(child)
+                            .is_some_and(|c| c.node.resource_type != ResourceType::Test)
+                        && !manifest.dag.ancestors(id, None).contains(child)
+                    {
+                        extra.push((child.to_string(), id.clone()));
+                    }
+                }
+            }
+        }
+        for (child, test) in extra {
+            parents.entry(child).or_default().insert(test);
+        }
+    }
+    let mut children: HashMap<String, Vec<String>> = HashMap::new();
+    let mut waiting: HashMap<String, usize> = HashMap::new();
+    for (id, ps) in &parents {
+        waiting.insert(id.clone(), ps.len());
+        for p in ps {
+            children.entry(p.clone()).or_default().push(id.clone());
+        }
+    }
+
+    let total = nodes.len();
+    let mut ready: VecDeque<String> = nodes
+        .iter()
+        .filter(|id| waiting[*id] == 0)
+        .cloned()
+        .collect();
+    let mut done: BTreeMap<String, NodeResult> = BTreeMap::new();
+    let mut results: Vec<NodeResult> = Vec::new();
+    let mut set = tokio::task::JoinSet::new();
+    let mut started_count = 0usize;
+    let mut interrupted = false;
+    let threads = opts.threads.max(1);
+    let mut index_of: HashMap<String, usize> = HashMap::new();
+
+    loop {
+        let stopping = interrupted || stop.load(Ordering::SeqCst);
+        if stopping {
+            interrupted = true;
+        }
+        while !stopping && set.len() < threads {
+            // Run in graph order among ready nodes for stable output.
+            let Some(pos) = (0..ready.len())
+                .min_by_key(|i| order.get(ready[*i].as_str()).copied().unwrap_or(usize::MAX))
+            else {
+                break;
+            };
+            let Some(id) = ready.remove(pos) else { break };
+            started_count += 1;
+            index_of.insert(id.clone(), started_count);
+            events(Event::Started {
+                index: started_count,
+                total,
+                unique_id: id.clone(),
+            });
+            let ctx = ctx.clone();
+            set.spawn(async move {
+                let r = run_node(&ctx, &id).await;
+                (id, r)
+            });
+        }
+        if set.is_empty() {
+            break;
+        }
+        let Some(joined) = set.join_next().await else {
+            break;
+        };
+        let (id, result) = match joined {
+            Ok(v) => v,
+            Err(e) => {
+                events(Event::Message(format!(
+                    "a worker stopped unexpectedly: {e}"
+                )));
+                continue;
+            }
+        };
+        let index = index_of.get(&id).copied().unwrap_or(0);
+        events(Event::Finished {
+            index,
+            total,
+            result: result.clone(),
+        });
+        let ok = result.status.lets_children_run();
+        if !ok && opts.fail_fast {
+            interrupted = true;
+            stop.store(true, Ordering::SeqCst);
+        }
+        done.insert(id.clone(), result.clone());
+        results.push(result);
+        // Release or skip children.
+        let mut to_skip: Vec<(String, String)> = Vec::new();
+        for child in children.get(&id).cloned().unwrap_or_default() {
+            if done.contains_key(&child) {
+                continue;
+            }
+            if ok {
+                if let Some(w) = waiting.get_mut(&child) {
+                    *w -= 1;
+                    if *w == 0 {
+                        ready.push_back(child);
+                    }
+                }
+            } else {
+                to_skip.push((child, id.clone()));
+            }
+        }
+        while let Some((child, cause)) = to_skip.pop() {
+            if done.contains_key(&child) {
+                continue;
+            }
+            let cause_name = manifest
+                .nodes
+                .get(&cause)
+                .map(|m| m.node.name.clone())
+                .unwrap_or(cause.clone());
+            let r = skipped(
+                &child,
+                &format!("skipped: upstream {cause_name} did not succeed"),
+            );
+            started_count += 1;
+            events(Event::Finished {
+                index: started_count,
+                total,
+                result: r.clone(),
+            });
+            done.insert(child.clone(), r.clone());
+            results.push(r);
+            for grandchild in children.get(&child).cloned().unwrap_or_default() {
+                to_skip.push((grandchild, cause.clone()));
+            }
+        }
+    }
+    // Whatever never ran (stopped early) is reported as skipped.
+    for id in &nodes {
+        if !done.contains_key(id) {
+            let r = skipped(id, "skipped: the run was stopped before this node started");
+            done.insert(id.clone(), r.clone());
+            results.push(r);
+        }
+    }
+    RunResults {
+        results,
+        elapsed: started.elapsed().as_secs_f64(),
+        interrupted,
+        started_at: run_started.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn skipped(id: &str, message: &str) -> NodeResult {
+    let t = now();
+    NodeResult {
+        unique_id: id.to_string(),
+        status: Status::Skipped,
+        message: message.to_string(),
+        error: None,
+        execution_time: 0.0,
+        started_at: t.clone(),
+        completed_at: t,
+        rows_affected: None,
+        failures: None,
+        compiled_code: None,
+        statements: Vec::new(),
+    }
+}
+
+/// What a node's step produced before timing is attached.
+pub(crate) struct Outcome {
+    pub status: Status,
+    pub message: String,
+    pub rows_affected: Option<u64>,
+    pub failures: Option<u64>,
+    pub compiled_code: Option<String>,
+    pub statements: Vec<String>,
+}
+
+async fn run_node(ctx: &Ctx, id: &str) -> NodeResult {
+    let started_at = now();
+    let clock = Instant::now();
+    let Some(mn) = ctx.manifest.nodes.get(id) else {
+        return skipped(id, "not in the manifest");
+    };
+    let outcome = match mn.node.resource_type {
+        ResourceType::Seed => seed::run(ctx, mn).await,
+        ResourceType::Model => materialize::run(ctx, mn).await,
+        ResourceType::Snapshot => snapshot::run(ctx, mn).await,
+        ResourceType::Test => test::run(ctx, mn).await,
+        _ => Ok(Outcome {
+            status: Status::Success,
+            message: "nothing to do".into(),
+            rows_affected: None,
+            failures: None,
+            compiled_code: None,
+            statements: Vec::new(),
+        }),
+    };
+    let (outcome, error) = match outcome {
+        Ok(o) => (o, None),
+        Err((d, statements, compiled)) => (
+            Outcome {
+                status: Status::Error,
+                message: d.message.clone(),
+                rows_affected: None,
+                failures: None,
+                compiled_code: compiled,
+                statements,
+            },
+            Some(d),
+        ),
+    };
+    NodeResult {
+        unique_id: id.to_string(),
+        status: outcome.status,
+        message: outcome.message,
+        error,
+        execution_time: clock.elapsed().as_secs_f64(),
+        started_at,
+        completed_at: now(),
+        rows_affected: outcome.rows_affected,
+        failures: outcome.failures,
+        compiled_code: outcome.compiled_code,
+        statements: outcome.statements,
+    }
+}
+
+/// A step's failure: the diagnostic, the statements run so far, and the compiled SQL if any.
+pub(crate) type StepError = (Diagnostic, Vec<String>, Option<String>);
+
+/// Attaches the node's file to a database error so the user knows which model failed.
+pub(crate) fn node_error(
+    mn: &crate::compile::ManifestNode,
+    e: crate::error::Error,
+    statements: Vec<String>,
+    compiled: Option<String>,
+) -> StepError {
+    let d = e.diagnostics()[0].clone();
+    let d = d.or_at(crate::error::Location::file(
+        mn.node.original_file_path.clone(),
+    ));
+    (d, statements, compiled)
+}
+
+/// The existing relation's kind, for choosing drop statements.
+pub(crate) async fn existing_kind(
+    ctx: &Ctx,
+    rel: &Relation,
+) -> Result<Option<RelationKind>, crate::error::Error> {
+    ctx.adapter
+        .relation_kind(&rel.schema, &rel.identifier)
+        .await
+}

@@ -1,0 +1,710 @@
+//! The node selection grammar (dbt's): `-s/--select` and `--exclude` with names, wildcards,
+//! graph operators (`+`, `n+`, `@`), methods (`tag:`, `path:`, `config.<key>:`, ...), space for
+//! union and comma for intersection; and indirect selection of tests.
+
+use super::{Dag, GraphNode, TestKind};
+use crate::error::{Diagnostic, Error, ErrorKind, Result};
+use crate::project::ResourceType;
+use globset::{GlobBuilder, GlobMatcher};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The selector methods Kiln understands.
+const METHODS: &[&str] = &[
+    "fqn",
+    "tag",
+    "path",
+    "file",
+    "config.<key>",
+    "resource_type",
+    "source",
+    "test_type",
+    "test_name",
+    "package",
+    "state",
+    "result",
+];
+
+/// How many generations a graph operator reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    None,
+    All,
+    Limited(usize),
+}
+
+impl Depth {
+    fn limit(self) -> Option<usize> {
+        match self {
+            Depth::Limited(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Method {
+    Default,
+    Fqn,
+    Tag,
+    Path,
+    File,
+    Config(String),
+    ResourceType,
+    Source,
+    TestType,
+    TestName,
+    Package,
+    State,
+    Result,
+}
+
+/// One term like `+tag:nightly+2`.
+#[derive(Debug, Clone)]
+struct Term {
+    text: String,
+    at: bool,
+    parents: Depth,
+    children: Depth,
+    method: Method,
+    value: String,
+}
+
+/// A parsed `--select` or `--exclude`: a union of intersections of terms.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    unions: Vec<Vec<Term>>,
+}
+
+/// Which tests come along with selected nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IndirectSelection {
+    /// A test comes along when any node it tests is selected (dbt's default).
+    #[default]
+    Eager,
+    /// Only when every node it tests is selected.
+    Cautious,
+    /// When every node it tests is selected or is an ancestor of the selection.
+    Buildable,
+    /// Never.
+    Empty,
+}
+
+/// What selection needs besides the graph.
+pub struct SelectOptions<'a> {
+    /// `--select`; None selects every node of `resource_types`.
+    pub select: Option<&'a Selection>,
+    /// `--exclude`.
+    pub exclude: Option<&'a Selection>,
+    /// Types the command works on.
+    pub resource_types: &'a [ResourceType],
+    /// unique_id → checksum from `--state`, for `state:` methods.
+    pub state: Option<&'a BTreeMap<String, String>>,
+    /// unique_id → status of a previous run, for `result:`.
+    pub previous_results: Option<&'a BTreeMap<String, String>>,
+    /// Test inclusion rule.
+    pub indirect_selection: IndirectSelection,
+}
+
+/// Selected nodes and warnings (e.g. a term that matched nothing).
+#[derive(Debug, Clone, Default)]
+pub struct SelectResult {
+    /// unique_ids of selected nodes.
+    pub selected: BTreeSet<String>,
+    /// Human-readable warnings.
+    pub warnings: Vec<String>,
+}
+
+fn selector_error(text: &str, message: String, hint: &str) -> Error {
+    Error::from(
+        Diagnostic::new(
+            ErrorKind::Selector,
+            format!("invalid selector `{text}`: {message}"),
+        )
+        .with_hint(hint),
+    )
+}
+
+fn parse_depth(digits: &str, text: &str) -> Result<Depth> {
+    if digits.is_empty() {
+        return Ok(Depth::All);
+    }
+    digits.parse::<usize>().map(Depth::Limited).map_err(|_| {
+        selector_error(
+            text,
+            format!("`{digits}` is not a number of generations"),
+            "write graph operators like `+model`, `2+model`, `model+` or `model+3`",
+        )
+    })
+}
+
+impl Term {
+    fn parse(text: &str) -> Result<Term> {
+        let mut rest = text;
+        let mut at = false;
+        let mut parents = Depth::None;
+        let mut children = Depth::None;
+        if let Some(r) = rest.strip_prefix('@') {
+            at = true;
+            rest = r;
+        }
+        // Leading `n+` or `+`.
+        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+        if rest[digits.len()..].starts_with('+') {
+            parents = parse_depth(&digits, text)?;
+            rest = &rest[digits.len() + 1..];
+        }
+        // Trailing `+` or `+n`.
+        if let Some(pos) = rest.rfind('+') {
+            let tail = &rest[pos + 1..];
+            if tail.chars().all(|c| c.is_ascii_alphanumeric()) {
+                if !tail.is_empty() && !tail.chars().all(|c| c.is_ascii_digit()) {
+                    return Err(selector_error(
+                        text,
+                        format!("`{tail}` after `+` is not a number of generations"),
+                        "write `model+` or `model+2`",
+                    ));
+                }
+                children = parse_depth(tail, text)?;
+                rest = &rest[..pos];
+            }
+        }
+        if at && (parents != Depth::None) {
+            return Err(selector_error(
+                text,
+                "`@` cannot be combined with a leading `+`".into(),
+                "use `@model` alone: it already includes the ancestors of every descendant",
+            ));
+        }
+        let (method, value) = match rest.split_once(':') {
+            Some((m, v)) => {
+                let method = match m {
+                    "fqn" => Method::Fqn,
+                    "tag" => Method::Tag,
+                    "path" => Method::Path,
+                    "file" => Method::File,
+                    "resource_type" => Method::ResourceType,
+                    "source" => Method::Source,
+                    "test_type" => Method::TestType,
+                    "test_name" => Method::TestName,
+                    "package" => Method::Package,
+                    "state" => Method::State,
+                    "result" => Method::Result,
+                    m if m.starts_with("config.") && m.len() > 7 => {
+                        Method::Config(crate::project::config::normalize_key(&m[7..]))
+                    }
+                    other => {
+                        return Err(selector_error(
+                            text,
+                            format!("unknown selector method `{other}`"),
+                            &format!("valid methods: {}", METHODS.join(", ")),
+                        ));
+                    }
+                };
+                (method, v.to_string())
+            }
+            None => (Method::Default, rest.to_string()),
+        };
+        if value.is_empty() {
+            return Err(selector_error(
+                text,
+                "nothing to match".into(),
+                "give a value, e.g. `tag:nightly` or `my_model`",
+            ));
+        }
+        Ok(Term {
+            text: text.to_string(),
+            at,
+            parents,
+            children,
+            method,
+            value,
+        })
+    }
+}
+
+impl Selection {
+    /// Parses selector arguments; each may hold several space-separated terms.
+    pub fn parse(args: &[String]) -> Result<Selection> {
+        let mut unions = Vec::new();
+        for arg in args {
+            for part in arg.split_whitespace() {
+                let terms = part
+                    .split(',')
+                    .filter(|t| !t.is_empty())
+                    .map(Term::parse)
+                    .collect::<Result<Vec<_>>>()?;
+                if !terms.is_empty() {
+                    unions.push(terms);
+                }
+            }
+        }
+        Ok(Selection { unions })
+    }
+}
+
+fn glob(pattern: &str) -> Option<GlobMatcher> {
+    GlobBuilder::new(pattern)
+        .literal_separator(false)
+        .build()
+        .ok()
+        .map(|g| g.compile_matcher())
+}
+
+fn has_wildcard(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Matches `value` against `candidate` exactly, or as a glob when it has wildcards.
+struct Pattern {
+    text: String,
+    glob: Option<GlobMatcher>,
+}
+
+impl Pattern {
+    fn new(text: &str) -> Pattern {
+        Pattern {
+            text: text.to_string(),
+            glob: if has_wildcard(text) { glob(text) } else { None },
+        }
+    }
+
+    fn matches(&self, candidate: &str) -> bool {
+        match &self.glob {
+            Some(g) => g.is_match(candidate),
+            None => self.text == candidate,
+        }
+    }
+}
+
+/// Per-selection context.
+struct Matcher<'a> {
+    dag: &'a Dag,
+    opts: &'a SelectOptions<'a>,
+    /// name → unique_ids, for fast exact-name lookups.
+    by_name: HashMap<&'a str, Vec<&'a str>>,
+}
+
+impl<'a> Matcher<'a> {
+    fn new(dag: &'a Dag, opts: &'a SelectOptions<'a>) -> Matcher<'a> {
+        let mut by_name: HashMap<&str, Vec<&str>> = HashMap::new();
+        for n in dag.nodes() {
+            by_name
+                .entry(n.name.as_str())
+                .or_default()
+                .push(n.unique_id.as_str());
+        }
+        Matcher { dag, opts, by_name }
+    }
+
+    fn base(&self, term: &Term) -> BTreeSet<String> {
+        let value = term.value.as_str();
+        // Fast path: a plain name.
+        if term.method == Method::Default && !has_wildcard(value) && !value.contains(['.', '/']) {
+            let mut out: BTreeSet<String> = self
+                .by_name
+                .get(value)
+                .map(|ids| {
+                    ids.iter()
+                        .filter(|id| {
+                            self.dag
+                                .node(id)
+                                .is_some_and(|n| n.resource_type != ResourceType::Source)
+                        })
+                        .map(|s| s.to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            // A bare folder name selects what is inside it.
+            for n in self.dag.nodes() {
+                if n.resource_type != ResourceType::Source
+                    && fqn_match(&[Pattern::new(value)], &n.fqn, false)
+                {
+                    out.insert(n.unique_id.clone());
+                }
+            }
+            return out;
+        }
+        self.dag
+            .nodes()
+            .filter(|n| self.node_matches(term, n))
+            .map(|n| n.unique_id.clone())
+            .collect()
+    }
+
+    fn node_matches(&self, term: &Term, n: &GraphNode) -> bool {
+        let value = term.value.as_str();
+        match &term.method {
+            Method::Default => {
+                if n.resource_type == ResourceType::Source {
+                    return false;
+                }
+                if value.contains('/') || value.ends_with(".sql") || value.ends_with(".csv") {
+                    return path_match(value, &n.original_file_path);
+                }
+                let parts: Vec<Pattern> = value.split('.').map(Pattern::new).collect();
+                (parts.len() == 1 && parts[0].matches(&n.name)) || fqn_match(&parts, &n.fqn, true)
+            }
+            Method::Fqn => {
+                let parts: Vec<Pattern> = value.split('.').map(Pattern::new).collect();
+                (parts.len() == 1 && parts[0].matches(&n.name)) || fqn_match(&parts, &n.fqn, true)
+            }
+            Method::Tag => {
+                let p = Pattern::new(value);
+                n.config.tags().iter().any(|t| p.matches(t))
+            }
+            Method::Path => path_match(value, &n.original_file_path),
+            Method::File => {
+                let file = n.original_file_path.rsplit('/').next().unwrap_or("");
+                let stem = file.rsplit_once('.').map(|(s, _)| s).unwrap_or(file);
+                let p = Pattern::new(value);
+                p.matches(file) || p.matches(stem)
+            }
+            Method::Config(key) => {
+                let p = Pattern::new(value);
+                match n.config.get(key) {
+                    None | Some(serde_json::Value::Null) => false,
+                    Some(serde_json::Value::Array(items)) => items
+                        .iter()
+                        .any(|i| p.matches(&crate::project::config::value_to_string(i))),
+                    Some(v) => p.matches(&crate::project::config::value_to_string(v)),
+                }
+            }
+            Method::ResourceType => {
+                n.resource_type.as_str() == value
+                    || (value == "data_test" && n.resource_type == ResourceType::Test)
+            }
+            Method::Source => {
+                if n.resource_type != ResourceType::Source {
+                    return false;
+                }
+                let source = n.source_name.clone().unwrap_or_default();
+                let parts: Vec<&str> = value.split('.').collect();
+                match parts.as_slice() {
+                    [s] => Pattern::new(s).matches(&source),
+                    [s, t] => {
+                        (Pattern::new(s).matches(&source) && Pattern::new(t).matches(&n.name))
+                            || (Pattern::new(s).matches(&n.package_name)
+                                && Pattern::new(t).matches(&source))
+                    }
+                    [p, s, t] => {
+                        Pattern::new(p).matches(&n.package_name)
+                            && Pattern::new(s).matches(&source)
+                            && Pattern::new(t).matches(&n.name)
+                    }
+                    _ => false,
+                }
+            }
+            Method::TestType => match (value, n.test_kind) {
+                ("generic", Some(TestKind::Generic)) => true,
+                ("singular", Some(TestKind::Singular)) => true,
+                ("unit", Some(TestKind::Unit)) => true,
+                ("data", Some(TestKind::Generic | TestKind::Singular)) => true,
+                _ => false,
+            },
+            Method::TestName => n
+                .test_name
+                .as_deref()
+                .is_some_and(|t| Pattern::new(value).matches(t)),
+            Method::Package => Pattern::new(value).matches(&n.package_name),
+            Method::State => {
+                let Some(state) = self.opts.state else {
+                    return false;
+                };
+                match value {
+                    "new" => !state.contains_key(&n.unique_id),
+                    "old" => state.contains_key(&n.unique_id),
+                    "modified" => state.get(&n.unique_id) != Some(&n.checksum),
+                    "unmodified" => state.get(&n.unique_id) == Some(&n.checksum),
+                    _ => false,
+                }
+            }
+            Method::Result => self
+                .opts
+                .previous_results
+                .and_then(|r| r.get(&n.unique_id))
+                .is_some_and(|s| s == value || (value == "success" && s == "pass")),
+        }
+    }
+
+    fn term(&self, term: &Term) -> Result<BTreeSet<String>> {
+        if let Method::State = term.method {
+            if self.opts.state.is_none() {
+                return Err(selector_error(
+                    &term.text,
+                    "state: selectors need a previous manifest".into(),
+                    "pass --state DIR with the manifest.json of the version to compare against",
+                ));
+            }
+            if !matches!(
+                term.value.as_str(),
+                "new" | "old" | "modified" | "unmodified"
+            ) {
+                return Err(selector_error(
+                    &term.text,
+                    format!("unknown state `{}`", term.value),
+                    "use state:modified or state:new",
+                ));
+            }
+        }
+        let base = self.base(term);
+        let mut out = base.clone();
+        if term.at {
+            let mut desc = BTreeSet::new();
+            for id in &base {
+                desc.extend(self.dag.descendants(id, None));
+            }
+            desc.extend(base.iter().cloned());
+            for id in &desc {
+                out.extend(self.dag.ancestors(id, None));
+            }
+            out.extend(desc);
+            return Ok(out);
+        }
+        if term.parents != Depth::None {
+            for id in &base {
+                out.extend(self.dag.ancestors(id, term.parents.limit()));
+            }
+        }
+        if term.children != Depth::None {
+            for id in &base {
+                out.extend(self.dag.descendants(id, term.children.limit()));
+            }
+        }
+        Ok(out)
+    }
+
+    fn selection(&self, s: &Selection, warnings: &mut Vec<String>) -> Result<BTreeSet<String>> {
+        let mut union = BTreeSet::new();
+        for intersection in &s.unions {
+            let mut acc: Option<BTreeSet<String>> = None;
+            for term in intersection {
+                let set = self.term(term)?;
+                if set.is_empty() {
+                    warnings.push(format!("nothing matched `{}`", term.text));
+                }
+                acc = Some(match acc {
+                    None => set,
+                    Some(prev) => prev.intersection(&set).cloned().collect(),
+                });
+            }
+            union.extend(acc.unwrap_or_default());
+        }
+        Ok(union)
+    }
+}
+
+fn fqn_match(parts: &[Pattern], fqn: &[String], allow_package: bool) -> bool {
+    let prefix_match = |fqn: &[String]| {
+        parts.len() <= fqn.len() && parts.iter().zip(fqn).all(|(p, f)| p.matches(f))
+    };
+    (allow_package && prefix_match(fqn)) || (fqn.len() > 1 && prefix_match(&fqn[1..]))
+}
+
+fn path_match(value: &str, path: &str) -> bool {
+    let value = value.trim_end_matches('/');
+    if has_wildcard(value) {
+        return glob(value).is_some_and(|g| g.is_match(path))
+            || glob(&format!("{value}/**")).is_some_and(|g| g.is_match(path));
+    }
+    path == value || path.starts_with(&format!("{value}/"))
+}
+
+/// Applies a selection to the DAG.
+pub fn select(dag: &Dag, opts: &SelectOptions) -> Result<SelectResult> {
+    let m = Matcher::new(dag, opts);
+    let mut warnings = Vec::new();
+    let wanted = |n: &GraphNode| opts.resource_types.contains(&n.resource_type);
+    let mut selected: BTreeSet<String> = match opts.select {
+        None => dag
+            .nodes()
+            .filter(|n| wanted(n))
+            .map(|n| n.unique_id.clone())
+            .collect(),
+        Some(s) => m.selection(s, &mut warnings)?,
+    };
+    let excluded = match opts.exclude {
+        Some(e) => m.selection(e, &mut Vec::new())?,
+        None => BTreeSet::new(),
+    };
+    selected.retain(|id| !excluded.contains(id));
+    // Indirect selection: tests of selected nodes come along.
+    if opts.resource_types.contains(&ResourceType::Test)
+        && opts.indirect_selection != IndirectSelection::Empty
+        && opts.select.is_some()
+    {
+        let mut ancestors_of_selection: Option<BTreeSet<String>> = None;
+        let mut extra = Vec::new();
+        for n in dag.nodes() {
+            if n.resource_type != ResourceType::Test || selected.contains(&n.unique_id) {
+                continue;
+            }
+            let parents: Vec<&str> = dag.parents(&n.unique_id);
+            if parents.is_empty() {
+                continue;
+            }
+            let take = match opts.indirect_selection {
+                IndirectSelection::Eager => parents.iter().any(|p| selected.contains(*p)),
+                IndirectSelection::Cautious => parents.iter().all(|p| selected.contains(*p)),
+                IndirectSelection::Buildable => {
+                    let anc = ancestors_of_selection.get_or_insert_with(|| {
+                        let mut a = BTreeSet::new();
+                        for id in &selected {
+                            a.extend(dag.ancestors(id, None));
+                        }
+                        a
+                    });
+                    parents.iter().any(|p| selected.contains(*p))
+                        && parents
+                            .iter()
+                            .all(|p| selected.contains(*p) || anc.contains(*p))
+                }
+                IndirectSelection::Empty => false,
+            };
+            if take {
+                extra.push(n.unique_id.clone());
+            }
+        }
+        for id in extra {
+            if !excluded.contains(&id) {
+                selected.insert(id);
+            }
+        }
+    }
+    selected.retain(|id| dag.node(id).is_some_and(wanted));
+    Ok(SelectResult { selected, warnings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::tests::node;
+
+    fn dag() -> Dag {
+        let mut t = node("test.p.not_null_b_id", &["model.p.b"]);
+        t.test_kind = Some(TestKind::Generic);
+        t.test_name = Some("not_null".into());
+        let mut rel = node("test.p.relationships_c_a", &["model.p.c", "model.p.a"]);
+        rel.test_kind = Some(TestKind::Generic);
+        let mut tagged = node("model.p.c", &["model.p.b"]);
+        tagged.config.set("tags", serde_json::json!(["nightly"]));
+        tagged
+            .config
+            .set("materialized", serde_json::json!("table"));
+        Dag::build(vec![
+            node("model.p.a", &[]),
+            node("model.p.b", &["model.p.a"]),
+            tagged,
+            node("model.p.d", &["model.p.c"]),
+            node("model.p.x", &[]),
+            t,
+            rel,
+        ])
+        .unwrap()
+    }
+
+    fn sel(dag: &Dag, s: &str, types: &[ResourceType]) -> Vec<String> {
+        let selection = Selection::parse(&[s.to_string()]).unwrap();
+        select(
+            dag,
+            &SelectOptions {
+                select: Some(&selection),
+                exclude: None,
+                resource_types: types,
+                state: None,
+                previous_results: None,
+                indirect_selection: IndirectSelection::Eager,
+            },
+        )
+        .unwrap()
+        .selected
+        .into_iter()
+        .map(|id| id.rsplit('.').next().unwrap().to_string())
+        .collect()
+    }
+
+    const MODELS: &[ResourceType] = &[ResourceType::Model];
+
+    #[test]
+    fn graph_operators() {
+        let d = dag();
+        assert_eq!(sel(&d, "+c", MODELS), vec!["a", "b", "c"]);
+        assert_eq!(sel(&d, "b+", MODELS), vec!["b", "c", "d"]);
+        assert_eq!(sel(&d, "b+1", MODELS), vec!["b", "c"]);
+        assert_eq!(sel(&d, "1+c", MODELS), vec!["b", "c"]);
+        assert_eq!(sel(&d, "@b", MODELS), vec!["a", "b", "c", "d"]);
+        assert_eq!(sel(&d, "+tag:nightly+", MODELS), vec!["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn methods_union_and_intersection() {
+        let d = dag();
+        assert_eq!(sel(&d, "tag:nightly", MODELS), vec!["c"]);
+        assert_eq!(sel(&d, "config.materialized:table", MODELS), vec!["c"]);
+        assert_eq!(sel(&d, "a x", MODELS), vec!["a", "x"]);
+        assert_eq!(sel(&d, "+d,tag:nightly", MODELS), vec!["c"]);
+        assert_eq!(sel(&d, "path:models/a.sql", MODELS), vec!["a"]);
+    }
+
+    #[test]
+    fn eager_and_cautious_tests() {
+        let d = dag();
+        let all = &[ResourceType::Model, ResourceType::Test];
+        assert_eq!(sel(&d, "c", all), vec!["c", "relationships_c_a"]);
+        let selection = Selection::parse(&["c".to_string()]).unwrap();
+        let cautious = select(
+            &d,
+            &SelectOptions {
+                select: Some(&selection),
+                exclude: None,
+                resource_types: all,
+                state: None,
+                previous_results: None,
+                indirect_selection: IndirectSelection::Cautious,
+            },
+        )
+        .unwrap();
+        assert_eq!(cautious.selected.len(), 1);
+        assert_eq!(sel(&d, "test_name:not_null", all), vec!["not_null_b_id"]);
+    }
+
+    #[test]
+    fn errors() {
+        let e = Selection::parse(&["colour:red".to_string()]).unwrap_err();
+        assert!(
+            e.to_string().contains("unknown selector method `colour`"),
+            "{e}"
+        );
+        let e = Selection::parse(&["a+x".to_string()]).unwrap_err();
+        assert!(e.to_string().contains("not a number"), "{e}");
+    }
+
+    #[test]
+    fn state_and_results() {
+        let d = dag();
+        let state = BTreeMap::from([
+            ("model.p.a".to_string(), "a".to_string()),
+            ("model.p.b".to_string(), "changed".to_string()),
+        ]);
+        let results = BTreeMap::from([("model.p.x".to_string(), "error".to_string())]);
+        let selection =
+            Selection::parse(&["state:modified".to_string(), "result:error".to_string()]).unwrap();
+        let r = select(
+            &d,
+            &SelectOptions {
+                select: Some(&selection),
+                exclude: None,
+                resource_types: MODELS,
+                state: Some(&state),
+                previous_results: Some(&results),
+                indirect_selection: IndirectSelection::Eager,
+            },
+        )
+        .unwrap();
+        let names: Vec<&str> = r
+            .selected
+            .iter()
+            .map(|s| s.rsplit('.').next().unwrap())
+            .collect();
+        assert_eq!(names, vec!["b", "c", "d", "x"]);
+    }
+}

@@ -1,0 +1,1056 @@
+//! Properties YAML (`version: 2` files under the resource paths): models, seeds, snapshots,
+//! analyses, macros, sources, generic tests and unit tests, into plain data.
+//!
+//! serde_yaml values carry no positions, so lines are found by searching the entry's
+//! `name: X` text from its parent's line ([`find_line`]); that is exact for the usual layout.
+
+use super::config::{Config, yaml_key, yaml_to_json};
+use super::types::{
+    Column, Freshness, Period, Source, TestTarget, Threshold, UnitTest, UnitTestData, UnitTestInput,
+};
+use crate::error::{Diagnostic, ErrorKind, Location};
+use serde_json::Value;
+use serde_yaml::Value as Y;
+use std::collections::BTreeMap;
+
+/// Everything one properties file declares.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Properties {
+    /// `models:` entries.
+    pub models: Vec<NodePatch>,
+    /// `seeds:` entries.
+    pub seeds: Vec<NodePatch>,
+    /// `snapshots:` entries.
+    pub snapshots: Vec<NodePatch>,
+    /// `analyses:` entries.
+    pub analyses: Vec<NodePatch>,
+    /// `macros:` entries.
+    pub macros: Vec<MacroPatch>,
+    /// `sources:`, one entry per table.
+    pub sources: Vec<Source>,
+    /// Every generic test in the file.
+    pub tests: Vec<TestDefinition>,
+    /// `unit_tests:` entries.
+    pub unit_tests: Vec<UnitTest>,
+}
+
+/// Properties of one model, seed, snapshot or analysis.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct NodePatch {
+    /// Resource name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// `config:` plus top-level `tags`/`meta`/`docs`.
+    pub config: Config,
+    /// Documented columns.
+    pub columns: Vec<Column>,
+    /// 1-based line of the entry.
+    pub line: usize,
+}
+
+/// Properties of a macro.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct MacroPatch {
+    /// Macro name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// 1-based line of the entry.
+    pub line: usize,
+}
+
+/// One generic test invocation as written in YAML.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestDefinition {
+    /// Test name without namespace (`not_null`).
+    pub test_name: String,
+    /// Namespace for `package.test` names.
+    pub namespace: Option<String>,
+    /// What it tests.
+    pub target: TestTarget,
+    /// Column it is attached to, if any.
+    pub column_name: Option<String>,
+    /// Arguments.
+    pub kwargs: BTreeMap<String, Value>,
+    /// Test config (`severity`, `where`, ...).
+    pub config: Config,
+    /// `name:` given for the test.
+    pub custom_name: Option<String>,
+    /// Description.
+    pub description: String,
+    /// 1-based line of the test entry.
+    pub line: usize,
+}
+
+const TOP_KEYS: &[&str] = &[
+    "version",
+    "models",
+    "seeds",
+    "snapshots",
+    "analyses",
+    "macros",
+    "sources",
+    "unit_tests",
+    "exposures",
+    "metrics",
+    "semantic_models",
+    "saved_queries",
+    "groups",
+    "data_tests",
+];
+
+/// Test-level keys that are config, not arguments.
+const TEST_CONFIG_KEYS: &[&str] = &[
+    "severity",
+    "where",
+    "limit",
+    "warn_if",
+    "error_if",
+    "store_failures",
+    "store_failures_as",
+    "tags",
+    "meta",
+    "enabled",
+    "fail_calc",
+    "database",
+    "schema",
+    "alias",
+];
+
+/// The 1-based line of the first line at or after `from_line` containing `needle` (else `from_line`).
+pub fn find_line(text: &str, needle: &str, from_line: usize) -> usize {
+    let start = from_line.max(1);
+    text.lines()
+        .enumerate()
+        .skip(start - 1)
+        .find(|(_, l)| l.contains(needle))
+        .map(|(i, _)| i + 1)
+        .unwrap_or(start)
+}
+
+/// Finds the line of `- name: X` (or `name: X`) for an entry, from `from_line`.
+fn entry_line(text: &str, name: &str, from_line: usize) -> usize {
+    for pattern in [
+        format!("name: {name}"),
+        format!("name: \"{name}\""),
+        format!("name: '{name}'"),
+        format!("- {name}"),
+    ] {
+        let l = find_line(text, &pattern, from_line);
+        if text
+            .lines()
+            .nth(l.saturating_sub(1))
+            .is_some_and(|line| line.contains(&pattern))
+        {
+            return l;
+        }
+    }
+    from_line.max(1)
+}
+
+struct Parser<'a> {
+    file: &'a str,
+    text: &'a str,
+    package: &'a str,
+    diags: Vec<Diagnostic>,
+    out: Properties,
+}
+
+fn as_str(v: &Y) -> Option<String> {
+    match v {
+        Y::String(s) => Some(s.clone()),
+        Y::Number(n) => Some(n.to_string()),
+        Y::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn get<'v>(m: &'v serde_yaml::Mapping, key: &str) -> Option<&'v Y> {
+    m.get(Y::String(key.to_string()))
+}
+
+impl<'a> Parser<'a> {
+    fn error(&mut self, line: usize, message: String, hint: &str) {
+        self.diags.push(
+            Diagnostic::new(ErrorKind::Yaml, message)
+                .at(Location::at(self.file, self.text, line, 0))
+                .with_hint(hint),
+        );
+    }
+
+    fn seq<'v>(&mut self, v: &'v Y, what: &str, line: usize) -> Vec<&'v Y> {
+        match v {
+            Y::Sequence(items) => items.iter().collect(),
+            Y::Null => Vec::new(),
+            _ => {
+                self.error(
+                    line,
+                    format!("`{what}` must be a list"),
+                    &format!("write `{what}:` followed by `- name: ...` entries"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn top(&mut self, doc: &Y) {
+        let Y::Mapping(map) = doc else {
+            if !matches!(doc, Y::Null) {
+                self.error(
+                    1,
+                    "a properties file must be a mapping".into(),
+                    "start the file with `version: 2`",
+                );
+            }
+            return;
+        };
+        for (k, _) in map {
+            let key = yaml_key(k);
+            if !TOP_KEYS.contains(&key.as_str()) {
+                let line = find_line(self.text, &format!("{key}:"), 1);
+                let col = self
+                    .text
+                    .lines()
+                    .nth(line - 1)
+                    .and_then(|l| l.find(&key))
+                    .map(|c| c + 1)
+                    .unwrap_or(0);
+                self.diags.push(
+                    Diagnostic::new(ErrorKind::Yaml, format!("unknown top-level key `{key}`"))
+                        .at(Location::at(self.file, self.text, line, col))
+                        .with_hint(format!("properties files accept: {}", TOP_KEYS.join(", "))),
+                );
+            }
+        }
+        for (key, list) in [
+            ("models", 0),
+            ("seeds", 1),
+            ("snapshots", 2),
+            ("analyses", 3),
+        ] {
+            if let Some(v) = get(map, key) {
+                let line = find_line(self.text, &format!("{key}:"), 1);
+                let entries: Vec<Y> = self.seq(v, key, line).into_iter().cloned().collect();
+                for e in &entries {
+                    if let Some(p) = self.node_patch(e, key, line) {
+                        match list {
+                            0 => self.out.models.push(p),
+                            1 => self.out.seeds.push(p),
+                            2 => self.out.snapshots.push(p),
+                            _ => self.out.analyses.push(p),
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(v) = get(map, "macros") {
+            let line = find_line(self.text, "macros:", 1);
+            let entries: Vec<Y> = self.seq(v, "macros", line).into_iter().cloned().collect();
+            for e in &entries {
+                if let Y::Mapping(m) = e
+                    && let Some(name) = get(m, "name").and_then(as_str)
+                {
+                    let l = entry_line(self.text, &name, line);
+                    self.out.macros.push(MacroPatch {
+                        description: get(m, "description").and_then(as_str).unwrap_or_default(),
+                        name,
+                        line: l,
+                    });
+                }
+            }
+        }
+        if let Some(v) = get(map, "sources") {
+            let line = find_line(self.text, "sources:", 1);
+            let entries: Vec<Y> = self.seq(v, "sources", line).into_iter().cloned().collect();
+            for e in &entries {
+                self.source(e, line);
+            }
+        }
+        if let Some(v) = get(map, "unit_tests") {
+            let line = find_line(self.text, "unit_tests:", 1);
+            let entries: Vec<Y> = self
+                .seq(v, "unit_tests", line)
+                .into_iter()
+                .cloned()
+                .collect();
+            for e in &entries {
+                self.unit_test(e, line);
+            }
+        }
+    }
+
+    fn config_of(&mut self, m: &serde_yaml::Mapping, line: usize) -> Config {
+        let mut config = Config::new();
+        if let Some(c) = get(m, "config") {
+            match yaml_to_json(c) {
+                Value::Object(obj) => {
+                    for (k, v) in obj {
+                        config.set(&k, v);
+                    }
+                }
+                Value::Null => {}
+                _ => self.error(
+                    find_line(self.text, "config:", line),
+                    "`config` must be a mapping".into(),
+                    "write `config:` followed by indented `key: value` lines",
+                ),
+            }
+        }
+        for key in ["tags", "meta", "docs"] {
+            if let Some(v) = get(m, key) {
+                config.set(key, yaml_to_json(v));
+            }
+        }
+        config
+    }
+
+    fn node_patch(&mut self, e: &Y, kind: &str, parent_line: usize) -> Option<NodePatch> {
+        let Y::Mapping(m) = e else {
+            self.error(
+                parent_line,
+                format!("each entry under `{kind}` must be a mapping with a `name`"),
+                "write `- name: my_model`",
+            );
+            return None;
+        };
+        let Some(name) = get(m, "name").and_then(as_str) else {
+            self.error(
+                parent_line,
+                format!("an entry under `{kind}` has no `name`"),
+                "add `name:` with the resource's file name",
+            );
+            return None;
+        };
+        let line = entry_line(self.text, &name, parent_line);
+        let config = self.config_of(m, line);
+        let target = TestTarget::Ref { name: name.clone() };
+        let columns = match get(m, "columns") {
+            Some(v) => self.columns(v, line, &target),
+            None => Vec::new(),
+        };
+        for key in ["tests", "data_tests"] {
+            if let Some(v) = get(m, key) {
+                let tests: Vec<Y> = self.seq(v, key, line).into_iter().cloned().collect();
+                for t in &tests {
+                    self.test(t, &target, None, line);
+                }
+            }
+        }
+        Some(NodePatch {
+            description: get(m, "description").and_then(as_str).unwrap_or_default(),
+            name,
+            config,
+            columns,
+            line,
+        })
+    }
+
+    fn columns(&mut self, v: &Y, line: usize, target: &TestTarget) -> Vec<Column> {
+        let entries: Vec<Y> = self.seq(v, "columns", line).into_iter().cloned().collect();
+        let mut out = Vec::new();
+        for e in &entries {
+            let Y::Mapping(m) = e else {
+                self.error(
+                    line,
+                    "each column must be a mapping with a `name`".into(),
+                    "write `- name: column_name`",
+                );
+                continue;
+            };
+            let Some(name) = get(m, "name").and_then(as_str) else {
+                self.error(
+                    line,
+                    "a column has no `name`".into(),
+                    "add `name:` to the column",
+                );
+                continue;
+            };
+            let col_line = entry_line(self.text, &name, line);
+            for key in ["tests", "data_tests"] {
+                if let Some(v) = get(m, key) {
+                    let tests: Vec<Y> = self.seq(v, key, col_line).into_iter().cloned().collect();
+                    for t in &tests {
+                        self.test(t, target, Some(&name), col_line);
+                    }
+                }
+            }
+            let meta = match get(m, "meta").map(yaml_to_json) {
+                Some(Value::Object(o)) => o.into_iter().collect(),
+                _ => BTreeMap::new(),
+            };
+            out.push(Column {
+                description: get(m, "description").and_then(as_str).unwrap_or_default(),
+                data_type: get(m, "data_type").and_then(as_str),
+                meta,
+                tags: match get(m, "tags") {
+                    Some(Y::Sequence(s)) => s.iter().filter_map(as_str).collect(),
+                    Some(v) => as_str(v).into_iter().collect(),
+                    None => Vec::new(),
+                },
+                quote: get(m, "quote").and_then(Y::as_bool),
+                name,
+            });
+        }
+        out
+    }
+
+    fn test(&mut self, t: &Y, target: &TestTarget, column: Option<&str>, line: usize) {
+        let (full_name, body): (String, Option<&serde_yaml::Mapping>) = match t {
+            Y::String(s) => (s.clone(), None),
+            Y::Mapping(m) if m.len() == 1 => {
+                let (k, v) = m.iter().next().expect("one entry");
+                match v {
+                    Y::Mapping(inner) => (yaml_key(k), Some(inner)),
+                    Y::Null => (yaml_key(k), None),
+                    _ => {
+                        let l = find_line(self.text, &yaml_key(k), line);
+                        self.error(
+                            l,
+                            format!("arguments of test `{}` must be a mapping", yaml_key(k)),
+                            "write the arguments as indented `key: value` lines",
+                        );
+                        return;
+                    }
+                }
+            }
+            // `- name: my_test_name` + `test_name: accepted_values` form.
+            Y::Mapping(m) if get(m, "test_name").is_some() => (
+                get(m, "test_name").and_then(as_str).unwrap_or_default(),
+                Some(m),
+            ),
+            _ => {
+                self.error(
+                    line,
+                    "a test must be a name (`- unique`) or a mapping (`- accepted_values: {values: [...]}`)".into(),
+                    "check the indentation of the test entry",
+                );
+                return;
+            }
+        };
+        let test_line = find_line(self.text, &full_name, line);
+        let (namespace, test_name) = match full_name.rsplit_once('.') {
+            Some((ns, n)) => (Some(ns.to_string()), n.to_string()),
+            None => (None, full_name.clone()),
+        };
+        let mut kwargs = BTreeMap::new();
+        let mut config = Config::new();
+        let mut custom_name = None;
+        let mut description = String::new();
+        let mut column_name = column.map(str::to_string);
+        if let Some(body) = body {
+            for (k, v) in body {
+                let key = yaml_key(k);
+                match key.as_str() {
+                    "arguments" => match yaml_to_json(v) {
+                        Value::Object(o) => kwargs.extend(o),
+                        Value::Null => {}
+                        _ => self.error(
+                            test_line,
+                            "`arguments` must be a mapping".into(),
+                            "write the arguments as `key: value` lines",
+                        ),
+                    },
+                    "config" => match yaml_to_json(v) {
+                        Value::Object(o) => {
+                            for (ck, cv) in o {
+                                config.set(&ck, cv);
+                            }
+                        }
+                        Value::Null => {}
+                        _ => self.error(
+                            test_line,
+                            "test `config` must be a mapping".into(),
+                            "write `config:` with `key: value` lines",
+                        ),
+                    },
+                    "name" => custom_name = as_str(v),
+                    "test_name" => {}
+                    "description" => description = as_str(v).unwrap_or_default(),
+                    "column_name" => column_name = as_str(v),
+                    k if TEST_CONFIG_KEYS.contains(&k) => config.set(k, yaml_to_json(v)),
+                    _ => {
+                        kwargs.insert(key, yaml_to_json(v));
+                    }
+                }
+            }
+        }
+        if let Some(c) = &column_name {
+            kwargs.insert("column_name".into(), Value::from(c.clone()));
+        }
+        self.out.tests.push(TestDefinition {
+            test_name,
+            namespace,
+            target: target.clone(),
+            column_name,
+            kwargs,
+            config,
+            custom_name,
+            description,
+            line: test_line,
+        });
+    }
+
+    fn freshness(&mut self, v: &Y, line: usize) -> Option<Freshness> {
+        let Y::Mapping(m) = v else {
+            return None;
+        };
+        let mut f = Freshness::default();
+        for key in ["warn_after", "error_after"] {
+            if let Some(Y::Mapping(t)) = get(m, key) {
+                let count = get(t, "count").and_then(|c| match c {
+                    Y::Number(n) => n.as_i64(),
+                    Y::String(s) => s.parse().ok(),
+                    _ => None,
+                });
+                let period = get(t, "period").and_then(as_str);
+                let l = find_line(self.text, key, line);
+                let period = match period.as_deref() {
+                    Some("minute") => Some(Period::Minute),
+                    Some("hour") => Some(Period::Hour),
+                    Some("day") => Some(Period::Day),
+                    Some(other) => {
+                        self.error(
+                            l,
+                            format!("freshness period `{other}` is not minute, hour or day"),
+                            "write `period: hour` (or minute, day)",
+                        );
+                        None
+                    }
+                    None => None,
+                };
+                match (count, period) {
+                    (Some(count), Some(period)) => {
+                        let th = Some(Threshold { count, period });
+                        if key == "warn_after" {
+                            f.warn_after = th;
+                        } else {
+                            f.error_after = th;
+                        }
+                    }
+                    (None, _) if get(t, "count").is_some() => self.error(
+                        l,
+                        format!("freshness `{key}.count` must be a whole number"),
+                        "write `count: 12`",
+                    ),
+                    _ => {}
+                }
+            }
+        }
+        f.filter = get(m, "filter").and_then(as_str);
+        Some(f)
+    }
+
+    fn source(&mut self, e: &Y, parent_line: usize) {
+        let Y::Mapping(m) = e else {
+            self.error(
+                parent_line,
+                "each source must be a mapping with a `name`".into(),
+                "write `- name: raw`",
+            );
+            return;
+        };
+        let Some(source_name) = get(m, "name").and_then(as_str) else {
+            self.error(
+                parent_line,
+                "a source has no `name`".into(),
+                "add `name:` to the source",
+            );
+            return;
+        };
+        let line = entry_line(self.text, &source_name, parent_line);
+        let source_config = self.config_of(m, line);
+        let source_freshness = get(m, "freshness").and_then(|v| self.freshness(v, line));
+        let schema = get(m, "schema")
+            .and_then(as_str)
+            .unwrap_or_else(|| source_name.clone());
+        let database = get(m, "database").and_then(as_str);
+        let loader = get(m, "loader").and_then(as_str).unwrap_or_default();
+        let loaded_at = get(m, "loaded_at_field").and_then(as_str);
+        let source_description = get(m, "description").and_then(as_str).unwrap_or_default();
+        let dir_parts: Vec<String> = {
+            let parts: Vec<&str> = self.file.split('/').collect();
+            if parts.len() > 2 {
+                parts[1..parts.len() - 1]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            } else {
+                Vec::new()
+            }
+        };
+        let tables = match get(m, "tables") {
+            Some(v) => self
+                .seq(v, "tables", line)
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>(),
+            None => Vec::new(),
+        };
+        for t in &tables {
+            let Y::Mapping(tm) = t else {
+                self.error(
+                    line,
+                    "each table must be a mapping with a `name`".into(),
+                    "write `- name: orders`",
+                );
+                continue;
+            };
+            let Some(name) = get(tm, "name").and_then(as_str) else {
+                self.error(
+                    line,
+                    "a source table has no `name`".into(),
+                    "add `name:` to the table",
+                );
+                continue;
+            };
+            let tline = entry_line(self.text, &name, line);
+            let mut config = source_config.clone();
+            config.merge(&self.config_of(tm, tline));
+            // A table's `freshness: null` turns freshness off; absent inherits the source's.
+            let freshness = match get(tm, "freshness") {
+                Some(Y::Null) => None,
+                Some(v) => self.freshness(v, tline),
+                None => source_freshness.clone(),
+            };
+            let target = TestTarget::Source {
+                source: source_name.clone(),
+                table: name.clone(),
+            };
+            let columns = match get(tm, "columns") {
+                Some(v) => self.columns(v, tline, &target),
+                None => Vec::new(),
+            };
+            for key in ["tests", "data_tests"] {
+                if let Some(v) = get(tm, key) {
+                    let tests: Vec<Y> = self.seq(v, key, tline).into_iter().cloned().collect();
+                    for test in &tests {
+                        self.test(test, &target, None, tline);
+                    }
+                }
+            }
+            let mut fqn = vec![self.package.to_string()];
+            fqn.extend(dir_parts.iter().cloned());
+            fqn.push(source_name.clone());
+            fqn.push(name.clone());
+            self.out.sources.push(Source {
+                unique_id: format!("source.{}.{}.{}", self.package, source_name, name),
+                package_name: self.package.to_string(),
+                source_name: source_name.clone(),
+                identifier: get(tm, "identifier")
+                    .and_then(as_str)
+                    .unwrap_or_else(|| name.clone()),
+                name,
+                schema: schema.clone(),
+                database: database.clone(),
+                loader: loader.clone(),
+                loaded_at_field: get(tm, "loaded_at_field")
+                    .and_then(as_str)
+                    .or_else(|| loaded_at.clone()),
+                freshness,
+                source_description: source_description.clone(),
+                description: get(tm, "description").and_then(as_str).unwrap_or_default(),
+                columns,
+                config,
+                fqn,
+                original_file_path: self.file.to_string(),
+            });
+        }
+    }
+
+    fn unit_data(&mut self, v: &Y, line: usize) -> UnitTestData {
+        let mut data = UnitTestData {
+            format: "dict".into(),
+            rows: Vec::new(),
+            fixture: None,
+        };
+        let Y::Mapping(m) = v else {
+            return data;
+        };
+        if let Some(f) = get(m, "format").and_then(as_str) {
+            data.format = f;
+        }
+        data.fixture = get(m, "fixture").and_then(as_str);
+        match get(m, "rows") {
+            Some(Y::Sequence(rows)) => {
+                for r in rows {
+                    match yaml_to_json(r) {
+                        Value::Object(o) => data.rows.push(o.into_iter().collect()),
+                        _ => self.error(
+                            line,
+                            "unit test rows must be mappings of column: value".into(),
+                            "write rows like `- {id: 1, name: a}`",
+                        ),
+                    }
+                }
+            }
+            Some(Y::String(s)) => data.fixture = Some(s.clone()),
+            _ => {}
+        }
+        data
+    }
+
+    fn unit_test(&mut self, e: &Y, parent_line: usize) {
+        let Y::Mapping(m) = e else {
+            self.error(
+                parent_line,
+                "each unit test must be a mapping".into(),
+                "write `- name: ...` with `model:`, `given:` and `expect:`",
+            );
+            return;
+        };
+        let Some(name) = get(m, "name").and_then(as_str) else {
+            self.error(
+                parent_line,
+                "a unit test has no `name`".into(),
+                "add `name:` to the unit test",
+            );
+            return;
+        };
+        let line = entry_line(self.text, &name, parent_line);
+        let Some(model) = get(m, "model").and_then(as_str) else {
+            self.error(
+                line,
+                format!("unit test `{name}` has no `model`"),
+                "add `model:` naming the model under test",
+            );
+            return;
+        };
+        let mut given = Vec::new();
+        if let Some(v) = get(m, "given") {
+            let items: Vec<Y> = self.seq(v, "given", line).into_iter().cloned().collect();
+            for g in &items {
+                if let Y::Mapping(gm) = g {
+                    let input = get(gm, "input").and_then(as_str).unwrap_or_default();
+                    given.push(UnitTestInput {
+                        input,
+                        data: self.unit_data(g, line),
+                    });
+                }
+            }
+        }
+        let expect = match get(m, "expect") {
+            Some(v) => self.unit_data(v, line),
+            None => {
+                self.error(
+                    line,
+                    format!("unit test `{name}` has no `expect`"),
+                    "add `expect:` with the rows the model should return",
+                );
+                return;
+            }
+        };
+        let overrides = match get(m, "overrides").map(yaml_to_json) {
+            Some(Value::Object(o)) => o.into_iter().collect(),
+            _ => BTreeMap::new(),
+        };
+        let config = self.config_of(m, line);
+        self.out.unit_tests.push(UnitTest {
+            unique_id: format!("unit_test.{}.{}.{}", self.package, model, name),
+            name: name.clone(),
+            package_name: self.package.to_string(),
+            description: get(m, "description").and_then(as_str).unwrap_or_default(),
+            given,
+            expect,
+            overrides,
+            config,
+            original_file_path: self.file.to_string(),
+            fqn: vec![self.package.to_string(), model.clone(), name],
+            model,
+        });
+    }
+}
+
+/// Parses one properties file. Returns what it declares and every problem found.
+pub fn parse_properties(file: &str, text: &str, package: &str) -> (Properties, Vec<Diagnostic>) {
+    let doc: Y = match serde_yaml::from_str(text) {
+        Ok(d) => d,
+        Err(e) => {
+            let (line, col) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
+            let msg = e.to_string();
+            let msg = match msg.find(" at line ") {
+                Some(i) => msg[..i].to_string(),
+                None => msg,
+            };
+            return (
+                Properties::default(),
+                vec![
+                    Diagnostic::new(ErrorKind::Yaml, format!("invalid YAML: {msg}"))
+                        .at(Location::at(file, text, line, col))
+                        .with_hint("fix the indentation or quoting near this line"),
+                ],
+            );
+        }
+    };
+    // A YAML file without `version` and without any known key is not a properties file.
+    if let Y::Mapping(m) = &doc {
+        let known = m.keys().any(|k| TOP_KEYS.contains(&yaml_key(k).as_str()));
+        if !known {
+            return (Properties::default(), Vec::new());
+        }
+    } else if !matches!(doc, Y::Null) {
+        return (Properties::default(), Vec::new());
+    }
+    let mut p = Parser {
+        file,
+        text,
+        package,
+        diags: Vec::new(),
+        out: Properties::default(),
+    };
+    p.top(&doc);
+    (p.out, p.diags)
+}
+
+/// dbt's generic test node name, e.g. `not_null_orders_id`,
+/// `accepted_values_orders_status__a__b`, `source_unique_raw_users_id`.
+pub fn generic_test_name(def: &TestDefinition) -> String {
+    if let Some(name) = &def.custom_name {
+        return name.clone();
+    }
+    // Values are stringified the way dbt (Python) does: booleans as True/False.
+    let text = |v: &Value| match v {
+        Value::Bool(true) => "True".to_string(),
+        Value::Bool(false) => "False".to_string(),
+        other => super::config::value_to_string(other),
+    };
+    let mut flat: Vec<String> = Vec::new();
+    for (key, value) in &def.kwargs {
+        if key == "model" {
+            continue;
+        }
+        match value {
+            Value::Array(items) => flat.extend(items.iter().map(text)),
+            Value::Object(map) => flat.extend(map.values().map(text)),
+            other => flat.push(text(other)),
+        }
+    }
+    let clean: Vec<String> = flat.iter().map(|s| clean_identifier(s)).collect();
+    let (prefix, target) = match &def.target {
+        TestTarget::Ref { name } => (String::new(), name.clone()),
+        TestTarget::Source { source, table } => {
+            ("source_".to_string(), format!("{source}_{table}"))
+        }
+    };
+    let test = match &def.namespace {
+        Some(ns) => format!("{ns}_{}", def.test_name),
+        None => def.test_name.clone(),
+    };
+    let full = if clean.is_empty() {
+        format!("{prefix}{test}_{target}")
+    } else {
+        format!("{prefix}{test}_{target}_{}", clean.join("__"))
+    };
+    if full.len() < 64 {
+        return full;
+    }
+    // Long names are shortened with a stable hash of the full name, as dbt does.
+    let hash = super::checksum(&full);
+    let head: String = full.chars().take(30).collect();
+    format!("{head}_{}", &hash[..32])
+}
+
+fn clean_identifier(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut last_sub = false;
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            out.push(c);
+            last_sub = false;
+        } else if !last_sub {
+            out.push('_');
+            last_sub = true;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YAML: &str = r#"version: 2
+
+models:
+  - name: orders
+    description: One row per order.
+    config:
+      materialized: table
+    tags: [finance]
+    columns:
+      - name: order_id
+        data_tests:
+          - unique
+          - not_null:
+              config:
+                severity: warn
+      - name: status
+        tests:
+          - accepted_values:
+              values: ['placed', 'shipped']
+          - accepted_values:
+              arguments:
+                values: [1, 2]
+                quote: false
+              config:
+                where: "x > 1"
+      - name: customer_id
+        tests:
+          - relationships:
+              to: ref('customers')
+              field: id
+
+sources:
+  - name: raw
+    schema: raw_data
+    loaded_at_field: _loaded_at
+    freshness:
+      warn_after: {count: 12, period: hour}
+    tables:
+      - name: users
+        columns:
+          - name: id
+            tests: [unique]
+      - name: events
+        freshness: null
+      - name: payments
+        identifier: raw_payments
+        freshness:
+          error_after: {count: 1, period: day}
+
+unit_tests:
+  - name: test_orders_total
+    model: orders
+    given:
+      - input: ref('stg_orders')
+        rows:
+          - {id: 1, amount: 10}
+    expect:
+      rows:
+        - {id: 1, total: 10}
+"#;
+
+    #[test]
+    fn parses_models_tests_sources_and_unit_tests() {
+        let (p, d) = parse_properties("models/schema.yml", YAML, "shop");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(p.models.len(), 1);
+        let m = &p.models[0];
+        assert_eq!(m.line, 4);
+        assert_eq!(m.config.materialized(), "table");
+        assert_eq!(m.config.tags(), vec!["finance"]);
+        assert_eq!(m.columns.len(), 3);
+        let names: Vec<String> = p.tests.iter().map(generic_test_name).collect();
+        assert_eq!(
+            names,
+            vec![
+                "unique_orders_order_id",
+                "not_null_orders_order_id",
+                "accepted_values_orders_status__placed__shipped",
+                "accepted_values_orders_status__False__1__2",
+                "relationships_orders_customer_id__id__ref_customers_",
+                "source_unique_raw_users_id",
+            ]
+        );
+        assert_eq!(p.tests[1].config.get_str("severity"), Some("warn"));
+        assert_eq!(p.tests[3].config.get_str("where"), Some("x > 1"));
+        assert_eq!(p.tests[3].kwargs["quote"], Value::Bool(false));
+        assert_eq!(p.sources.len(), 3);
+        assert_eq!(p.sources[0].schema, "raw_data");
+        assert_eq!(
+            p.sources[0]
+                .freshness
+                .as_ref()
+                .unwrap()
+                .warn_after
+                .unwrap()
+                .count,
+            12
+        );
+        assert!(p.sources[1].freshness.is_none());
+        assert_eq!(p.sources[2].identifier, "raw_payments");
+        assert!(
+            p.sources[2]
+                .freshness
+                .as_ref()
+                .unwrap()
+                .warn_after
+                .is_none()
+        );
+        assert_eq!(
+            p.unit_tests[0].unique_id,
+            "unit_test.shop.orders.test_orders_total"
+        );
+        assert_eq!(p.unit_tests[0].given[0].data.rows.len(), 1);
+    }
+
+    #[test]
+    fn malformed_yaml_points_at_the_line() {
+        let text =
+            "version: 2\nmodels:\n  - name: a\n    description: \"unterminated\n  - name: b\n";
+        let (_, d) = parse_properties("models/schema.yml", text, "p");
+        assert_eq!(d.len(), 1);
+        let loc = d[0].location.as_ref().unwrap();
+        assert_eq!(loc.file.to_string_lossy(), "models/schema.yml");
+        assert!(loc.line >= 4, "{loc:?}");
+        assert!(d[0].message.starts_with("invalid YAML"), "{}", d[0].message);
+    }
+
+    #[test]
+    fn unknown_top_level_key_and_bad_types_are_all_reported() {
+        let text = "version: 2\nmodel:\n  - name: a\nsources:\n  - name: raw\n    tables: orders\n";
+        let (_, d) = parse_properties("models/schema.yml", text, "p");
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert_eq!(
+            d[0].to_string(),
+            format!(
+                "models/schema.yml:2:1: unknown top-level key `model` (properties files accept: {})",
+                TOP_KEYS.join(", ")
+            )
+        );
+        assert!(
+            d[1].message.contains("`tables` must be a list"),
+            "{}",
+            d[1].message
+        );
+    }
+
+    #[test]
+    fn other_yaml_files_are_ignored() {
+        let (p, d) = parse_properties("models/other.yml", "foo: bar\n", "p");
+        assert!(d.is_empty());
+        assert_eq!(p, Properties::default());
+    }
+
+    #[test]
+    fn long_names_are_shortened() {
+        let def = TestDefinition {
+            test_name: "accepted_values".into(),
+            namespace: None,
+            target: TestTarget::Ref {
+                name: "a_very_long_model_name_for_testing".into(),
+            },
+            column_name: Some("status".into()),
+            kwargs: BTreeMap::from([
+                ("column_name".to_string(), Value::from("status")),
+                (
+                    "values".to_string(),
+                    serde_json::json!(["placed", "shipped", "completed"]),
+                ),
+            ]),
+            config: Config::new(),
+            custom_name: None,
+            description: String::new(),
+            line: 1,
+        };
+        let name = generic_test_name(&def);
+        assert_eq!(name.len(), 63);
+        assert!(
+            name.starts_with("accepted_values_a_very_long_mo_"),
+            "{name}"
+        );
+    }
+}

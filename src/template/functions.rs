@@ -1,0 +1,668 @@
+//! dbt's Jinja context functions: `ref`, `source`, `config`, `var`, `env_var`, `is_incremental`,
+//! `log`, `print`, `return`, `doc`, `run_query`, `exceptions`, `adapter`, `target` and helpers.
+
+use super::relation::Relation;
+use super::{QueryTable, Scope, Shared};
+use minijinja::value::{Enumerator, Kwargs, Object, Rest, Value, from_args};
+use minijinja::{Environment, Error, ErrorKind, State};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Control flow and typed failures carried inside a minijinja error as its source.
+#[derive(Debug)]
+pub(crate) enum Signal {
+    /// `return(value)` from a macro.
+    Return(Value),
+    /// An unknown `ref`/`source`/`doc`.
+    Reference { message: String, hint: String },
+    /// `exceptions.raise_compiler_error(message)`.
+    Compiler { message: String },
+}
+
+impl std::fmt::Display for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Signal::Return(_) => f.write_str("return() outside of a macro"),
+            Signal::Reference { message, .. } => f.write_str(message),
+            Signal::Compiler { message } => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for Signal {}
+
+/// Finds a [`Signal`] in an error's source chain.
+pub(crate) fn signal_of(e: &Error) -> Option<&Signal> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(sig) = s.downcast_ref::<Signal>() {
+            return Some(sig);
+        }
+        source = s.source();
+    }
+    None
+}
+
+fn signal_error(kind: ErrorKind, signal: Signal) -> Error {
+    Error::new(kind, signal.to_string()).with_source(signal)
+}
+
+/// The per-render scope of the template being evaluated.
+pub(crate) fn scope(state: &State) -> Result<Arc<Scope>, Error> {
+    state
+        .lookup("__kiln_scope")
+        .and_then(|v| v.downcast_object::<Scope>())
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                "this function is only available while rendering a node",
+            )
+        })
+}
+
+fn record<F: FnOnce(&mut super::Rendered)>(scope: &Scope, f: F) {
+    if let Ok(mut r) = scope.recorded.lock() {
+        f(&mut r);
+    }
+}
+
+pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
+    env.add_function("ref", ref_fn);
+    env.add_function("source", source_fn);
+    env.add_global("config", Value::from_object(ConfigFn));
+    let s = shared.clone();
+    env.add_function("var", move |state: &State, args: Rest<Value>| {
+        var_fn(&s, state, &args)
+    });
+    let s = shared.clone();
+    env.add_function(
+        "env_var",
+        move |name: String, default: Option<Value>| -> Result<Value, Error> {
+            match (s.env)(&name) {
+                Some(v) => Ok(Value::from(v)),
+                None => match default {
+                    Some(d) => Ok(d),
+                    None => Err(signal_error(
+                        ErrorKind::InvalidOperation,
+                        Signal::Reference {
+                            message: format!("environment variable `{name}` is not set"),
+                            hint: format!(
+                                "export {name}=... before running, or give a default: env_var('{name}', 'value')"
+                            ),
+                        },
+                    )),
+                },
+            }
+        },
+    );
+    env.add_function("is_incremental", |state: &State| -> Result<bool, Error> {
+        Ok(scope(state).map(|s| s.is_incremental).unwrap_or(false))
+    });
+    env.add_function(
+        "log",
+        |msg: Value, kwargs: Kwargs| -> Result<String, Error> {
+            let info: Option<bool> = kwargs.get("info")?;
+            kwargs.assert_all_used()?;
+            if info.unwrap_or(false) {
+                eprintln!("{msg}");
+            }
+            Ok(String::new())
+        },
+    );
+    env.add_function("print", |msg: Value| -> String {
+        eprintln!("{msg}");
+        String::new()
+    });
+    env.add_function("return", |value: Option<Value>| -> Result<Value, Error> {
+        Err(signal_error(
+            ErrorKind::InvalidOperation,
+            Signal::Return(value.unwrap_or(Value::from(()))),
+        ))
+    });
+    let s = shared.clone();
+    env.add_function("doc", move |name: String| -> Result<Value, Error> {
+        match s.docs.get(&name) {
+            Some(text) => Ok(Value::from(text.clone())),
+            None => Err(signal_error(
+                ErrorKind::InvalidOperation,
+                Signal::Reference {
+                    message: format!("docs block `{name}` does not exist"),
+                    hint: closest_hint(
+                        &name,
+                        s.docs.keys(),
+                        "add `{% docs NAME %}...{% enddocs %}` to a .md file",
+                    ),
+                },
+            )),
+        }
+    });
+    env.add_function("run_query", run_query_fn);
+    env.add_global("exceptions", Value::from_object(Exceptions));
+    env.add_global(
+        "adapter",
+        Value::from_object(Adapter {
+            shared: shared.clone(),
+        }),
+    );
+    env.add_global("target", shared.target.clone());
+    env.add_global("project_name", Value::from(shared.project_name.clone()));
+    env.add_global("dbt_version", Value::from("1.8.0"));
+    env.add_global("kiln_version", Value::from(env!("CARGO_PKG_VERSION")));
+    env.add_global(
+        "flags",
+        Value::from_serialize(BTreeMap::from([
+            ("FULL_REFRESH", false),
+            ("STORE_FAILURES", false),
+            ("WHICH", false),
+        ])),
+    );
+    env.add_function("tojson", |v: Value| -> Result<String, Error> {
+        serde_json::to_string(&v)
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
+    });
+    env.add_function("fromjson", |s: String| -> Result<Value, Error> {
+        serde_json::from_str::<serde_json::Value>(&s)
+            .map(Value::from_serialize)
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("invalid JSON: {e}")))
+    });
+    env.add_function("fromyaml", |s: String| -> Result<Value, Error> {
+        serde_yaml::from_str::<serde_yaml::Value>(&s)
+            .map(|y| Value::from_serialize(crate::project::config::yaml_to_json(&y)))
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("invalid YAML: {e}")))
+    });
+    env.add_function("toyaml", |v: Value| -> Result<String, Error> {
+        serde_yaml::to_string(&v)
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
+    });
+    env.add_function("zip", |a: Value, b: Value| -> Result<Value, Error> {
+        let a: Vec<Value> = a.try_iter()?.collect();
+        let b: Vec<Value> = b.try_iter()?.collect();
+        Ok(Value::from(
+            a.into_iter()
+                .zip(b)
+                .map(|(x, y)| Value::from(vec![x, y]))
+                .collect::<Vec<_>>(),
+        ))
+    });
+    env.add_function("set", |v: Value| -> Result<Value, Error> {
+        let mut out: Vec<Value> = Vec::new();
+        for item in v.try_iter()? {
+            if !out.contains(&item) {
+                out.push(item);
+            }
+        }
+        Ok(Value::from(out))
+    });
+    env.add_function("__kiln_generic_test", generic_test_fn);
+    // dbt's `as_*` filters keep values as they are in Kiln (rendering is always to text).
+    env.add_filter("as_bool", |v: Value| v);
+    env.add_filter("as_number", |v: Value| v);
+    env.add_filter("as_text", |v: Value| v.to_string());
+    env.add_filter("as_native", |v: Value| v);
+}
+
+/// `ref('name')`, `ref('package', 'name')`, `ref('name', v=2)`.
+fn ref_fn(state: &State, args: Rest<Value>) -> Result<Value, Error> {
+    let scope = scope(state)?;
+    let (positional, _kwargs): (Vec<Value>, Option<Kwargs>) = split_kwargs(&args)?;
+    let names: Vec<String> = positional
+        .iter()
+        .map(|v| v.as_str().map(str::to_string))
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                "ref() takes string arguments: ref('model') or ref('package', 'model')",
+            )
+        })?;
+    let (package, name) = match names.as_slice() {
+        [name] => (None, name.clone()),
+        [package, name] => (Some(package.clone()), name.clone()),
+        _ => {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "ref() takes one or two arguments: ref('model') or ref('package', 'model')",
+            ));
+        }
+    };
+    let call = super::RefCall {
+        package: package.clone(),
+        name: name.clone(),
+    };
+    record(&scope, |r| {
+        if !r.refs.contains(&call) {
+            r.refs.push(call);
+        }
+    });
+    scope
+        .resolver
+        .resolve_ref(&scope.unique_id, package.as_deref(), &name)
+        .map(Relation::into_value)
+        .map_err(|u| {
+            signal_error(
+                ErrorKind::InvalidOperation,
+                Signal::Reference {
+                    message: u.message,
+                    hint: u.hint,
+                },
+            )
+        })
+}
+
+/// `source('source_name', 'table_name')`.
+fn source_fn(state: &State, source: String, table: String) -> Result<Value, Error> {
+    let scope = scope(state)?;
+    let key = (source.clone(), table.clone());
+    record(&scope, |r| {
+        if !r.sources.contains(&key) {
+            r.sources.push(key);
+        }
+    });
+    scope
+        .resolver
+        .resolve_source(&source, &table)
+        .map(Relation::into_value)
+        .map_err(|u| {
+            signal_error(
+                ErrorKind::InvalidOperation,
+                Signal::Reference {
+                    message: u.message,
+                    hint: u.hint,
+                },
+            )
+        })
+}
+
+fn split_kwargs(args: &[Value]) -> Result<(Vec<Value>, Option<Kwargs>), Error> {
+    match args.last() {
+        Some(last) if last.is_kwargs() => {
+            let kwargs = Kwargs::try_from(last.clone())?;
+            Ok((args[..args.len() - 1].to_vec(), Some(kwargs)))
+        }
+        _ => Ok((args.to_vec(), None)),
+    }
+}
+
+/// `var('name')` / `var('name', default)`.
+fn var_fn(shared: &Shared, state: &State, args: &[Value]) -> Result<Value, Error> {
+    let (name, default): (String, Option<Value>) = from_args(args)?;
+    if let Some(v) = shared.vars.get(&name) {
+        return Ok(Value::from_serialize(v));
+    }
+    if let Some(d) = default {
+        return Ok(d);
+    }
+    let in_node = scope(state)
+        .map(|s| format!(" (used by {})", s.unique_id))
+        .unwrap_or_default();
+    Err(signal_error(
+        ErrorKind::InvalidOperation,
+        Signal::Reference {
+            message: format!("required var `{name}` is not set{in_node}"),
+            hint: format!(
+                "set it under `vars:` in the project file, pass --vars '{{{name}: ...}}', or give a default: var('{name}', ...)"
+            ),
+        },
+    ))
+}
+
+fn closest_hint<'a>(
+    name: &str,
+    options: impl Iterator<Item = &'a String>,
+    otherwise: &str,
+) -> String {
+    let best = options
+        .map(|o| (strsim::jaro_winkler(name, o), o))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((_, o)) => format!("did you mean `{o}`?"),
+        None => otherwise.to_string(),
+    }
+}
+
+/// `config`: callable to set config (`config(materialized='table')`), with `get` and `require`.
+#[derive(Debug)]
+struct ConfigFn;
+
+impl Object for ConfigFn {
+    fn call(self: &Arc<Self>, state: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        let scope = scope(state)?;
+        let (positional, kwargs) = split_kwargs(args)?;
+        let mut pairs: Vec<(String, serde_json::Value)> = Vec::new();
+        // `config({'materialized': 'table'})` passes a dict positionally.
+        for p in positional {
+            let json: serde_json::Value = serde_json::to_value(&p)
+                .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+            match json {
+                serde_json::Value::Object(map) => pairs.extend(map),
+                _ => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        "config() takes keyword arguments, e.g. config(materialized='table')",
+                    ));
+                }
+            }
+        }
+        if let Some(kwargs) = kwargs {
+            for key in kwargs.args().map(str::to_string).collect::<Vec<_>>() {
+                let v: Value = kwargs.get(&key)?;
+                let json = serde_json::to_value(&v)
+                    .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+                pairs.push((key, json));
+            }
+        }
+        record(&scope, |r| {
+            for (k, v) in pairs {
+                r.config.set(&k, v);
+            }
+        });
+        Ok(Value::from(""))
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        state: &State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let scope = scope(state)?;
+        let config = scope.current_config();
+        match method {
+            "get" => {
+                let (key, default): (String, Option<Value>) = from_args(args)?;
+                Ok(config
+                    .get(&key)
+                    .map(Value::from_serialize)
+                    .or(default)
+                    .unwrap_or(Value::from(())))
+            }
+            "require" => {
+                let (key,): (String,) = from_args(args)?;
+                config.get(&key).map(Value::from_serialize).ok_or_else(|| {
+                    signal_error(
+                        ErrorKind::InvalidOperation,
+                        Signal::Compiler {
+                            message: format!(
+                                "config `{key}` is required by {} but not set",
+                                scope.unique_id
+                            ),
+                        },
+                    )
+                })
+            }
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("config has no method `{method}` (use config.get or config.require)"),
+            )),
+        }
+    }
+}
+
+/// `exceptions.raise_compiler_error(msg)` and `exceptions.warn(msg)`.
+#[derive(Debug)]
+struct Exceptions;
+
+impl Object for Exceptions {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let (msg,): (String,) = from_args(args)?;
+        match method {
+            "raise_compiler_error" | "raise_not_implemented" | "raise_fail_fast_error" => {
+                Err(signal_error(
+                    ErrorKind::InvalidOperation,
+                    Signal::Compiler { message: msg },
+                ))
+            }
+            "warn" => {
+                eprintln!("warning: {msg}");
+                Ok(Value::from(""))
+            }
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("exceptions has no method `{method}`"),
+            )),
+        }
+    }
+}
+
+/// Turns a query result into what templates read: `table.columns`, `table.rows`, `table[0][1]`.
+fn table_value(t: QueryTable) -> Value {
+    let rows: Vec<Value> = t
+        .rows
+        .iter()
+        .map(|row| Value::from_serialize(row))
+        .collect();
+    let columns: Vec<Value> = t
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let values: Vec<serde_json::Value> = t
+                .rows
+                .iter()
+                .map(|r| r.get(i).cloned().unwrap_or(serde_json::Value::Null))
+                .collect();
+            Value::from_serialize(BTreeMap::from([
+                ("name", serde_json::Value::from(name.clone())),
+                ("values", serde_json::Value::from(values)),
+            ]))
+        })
+        .collect();
+    Value::from_object(Table {
+        rows: Value::from(rows),
+        columns: Value::from(columns),
+        column_names: Value::from_serialize(&t.columns),
+    })
+}
+
+#[derive(Debug)]
+struct Table {
+    rows: Value,
+    columns: Value,
+    column_names: Value,
+}
+
+impl Object for Table {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        if let Some(i) = key.as_i64() {
+            return self.rows.get_item_by_index(i as usize).ok();
+        }
+        match key.as_str()? {
+            "rows" => Some(self.rows.clone()),
+            "columns" => Some(self.columns.clone()),
+            "column_names" => Some(self.column_names.clone()),
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["rows", "columns", "column_names"])
+    }
+}
+
+fn run_query_fn(state: &State, sql: String) -> Result<Value, Error> {
+    let scope = scope(state)?;
+    match (&scope.database, scope.execute) {
+        (Some(db), true) => db.run_query(&sql).map(table_value).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("run_query failed: {e}"),
+            )
+        }),
+        // While parsing, or compiling without a connection, queries return none as in dbt.
+        _ => Ok(Value::from(())),
+    }
+}
+
+/// `adapter`: dispatch, quoting and database introspection.
+#[derive(Debug)]
+struct Adapter {
+    shared: Arc<Shared>,
+}
+
+impl Object for Adapter {
+    fn call_method(
+        self: &Arc<Self>,
+        state: &State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "dispatch" => super::macros::dispatch(&self.shared, args),
+            "quote" => {
+                let (ident,): (String,) = from_args(args)?;
+                Ok(Value::from(self.shared.dialect.quote(&ident)))
+            }
+            "type" => Ok(Value::from(self.shared.dialect.adapter_type())),
+            "get_relation" => {
+                let (kwargs,): (Kwargs,) = from_args(args)?;
+                let database: Option<String> = kwargs.get("database")?;
+                let schema: String = kwargs.get("schema")?;
+                let identifier: String = kwargs.get("identifier")?;
+                kwargs.assert_all_used()?;
+                let scope = scope(state)?;
+                match &scope.database {
+                    Some(db) if scope.execute => db
+                        .get_relation(database.as_deref(), &schema, &identifier)
+                        .map(|r| r.map(Relation::into_value).unwrap_or(Value::from(())))
+                        .map_err(|e| Error::new(ErrorKind::InvalidOperation, e)),
+                    _ => Ok(Value::from(())),
+                }
+            }
+            "get_columns_in_relation" => {
+                let (rel,): (Value,) = from_args(args)?;
+                let scope = scope(state)?;
+                let Some(relation) = rel.downcast_object_ref::<Relation>() else {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        "get_columns_in_relation() takes a relation, e.g. ref('model')",
+                    ));
+                };
+                match &scope.database {
+                    Some(db) if scope.execute => {
+                        let cols = db
+                            .get_columns(relation)
+                            .map_err(|e| Error::new(ErrorKind::InvalidOperation, e))?;
+                        Ok(Value::from(
+                            cols.into_iter()
+                                .map(|(name, dtype)| {
+                                    Value::from_object(ColumnValue {
+                                        name,
+                                        dtype,
+                                        dialect: self.shared.dialect,
+                                    })
+                                })
+                                .collect::<Vec<_>>(),
+                        ))
+                    }
+                    _ => Ok(Value::from(Vec::<Value>::new())),
+                }
+            }
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("adapter has no method `{method}`"),
+            )),
+        }
+    }
+}
+
+/// A column from `adapter.get_columns_in_relation`.
+#[derive(Debug)]
+struct ColumnValue {
+    name: String,
+    dtype: String,
+    dialect: crate::sql::Dialect,
+}
+
+impl Object for ColumnValue {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(match key.as_str()? {
+            "name" | "column" => Value::from(self.name.clone()),
+            "quoted" => Value::from(self.dialect.quote(&self.name)),
+            "dtype" | "data_type" => Value::from(self.dtype.clone()),
+            _ => return None,
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["name", "column", "quoted", "dtype", "data_type"])
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// Renders a generic test node: calls `test_<name>` with `model` and the YAML arguments.
+fn generic_test_fn(state: &State) -> Result<Value, Error> {
+    let scope = scope(state)?;
+    let Some(test) = scope.test.clone() else {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "__kiln_generic_test() is only for generic tests",
+        ));
+    };
+    let relation = match &test.target {
+        crate::project::TestTarget::Ref { name } => {
+            ref_fn(state, Rest(vec![Value::from(name.clone())]))?
+        }
+        crate::project::TestTarget::Source { source, table } => {
+            source_fn(state, source.clone(), table.clone())?
+        }
+    };
+    // `where` config narrows the tested relation, as dbt's get_where_subquery does.
+    let config = scope.current_config();
+    let model = match config.get_str("where") {
+        Some(w) if !w.trim().is_empty() => {
+            Value::from_safe_string(format!("(select * from {relation} where {w}) dbt_subquery"))
+        }
+        _ => relation,
+    };
+    let mut kwargs: Vec<(String, Value)> = vec![("model".to_string(), model)];
+    let ctx = super::context_for(&scope);
+    for (key, value) in &test.kwargs {
+        let v = match value {
+            serde_json::Value::String(s) if looks_like_call(s) => {
+                let expr = state.env().compile_expression(s)?;
+                expr.eval(ctx.clone())?
+            }
+            serde_json::Value::String(s) if s.contains("{{") || s.contains("{%") => {
+                Value::from(state.env().render_str(s, ctx.clone())?)
+            }
+            other => Value::from_serialize(other),
+        };
+        kwargs.push((key.clone(), v));
+    }
+    let macro_name = match &test.namespace {
+        Some(ns) => format!("{ns}.test_{}", test.name),
+        None => format!("test_{}", test.name),
+    };
+    let callee = state
+        .lookup(&format!("test_{}", test.name))
+        .filter(|v| !v.is_undefined())
+        .ok_or_else(|| {
+            signal_error(
+                ErrorKind::InvalidOperation,
+                Signal::Reference {
+                    message: format!("generic test `{}` is not defined", test.name),
+                    hint: format!(
+                        "define `{{% test {}(model, column_name) %}}` in the macro paths or tests/generic/ (looked for `{macro_name}`)",
+                        test.name
+                    ),
+                },
+            )
+        })?;
+    let kwargs = Kwargs::from_iter(kwargs);
+    callee.call(state, &[Value::from(kwargs)])
+}
+
+/// True for YAML test arguments written as Jinja calls, like `ref('customers')`.
+fn looks_like_call(s: &str) -> bool {
+    let s = s.trim();
+    (s.starts_with("ref(") || s.starts_with("source(")) && s.ends_with(')')
+}

@@ -1,0 +1,227 @@
+//! `Relation`: what `ref()`, `source()`, `this` and `adapter.get_relation()` return. It renders as
+//! a quoted, dotted name in the target's dialect and has dbt's attributes and methods.
+
+use crate::sql::Dialect;
+use minijinja::value::{Enumerator, Kwargs, Object, Value, from_args};
+use minijinja::{Error, ErrorKind, State};
+use std::fmt;
+use std::sync::Arc;
+
+/// What kind of database object a relation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationKind {
+    /// A table.
+    Table,
+    /// A view.
+    View,
+    /// An ephemeral model inlined as a CTE.
+    Cte,
+    /// Unknown (e.g. a source).
+    External,
+}
+
+impl RelationKind {
+    /// The dbt name of the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelationKind::Table => "table",
+            RelationKind::View => "view",
+            RelationKind::Cte => "cte",
+            RelationKind::External => "external",
+        }
+    }
+}
+
+/// A database relation with dbt's `Relation` interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relation {
+    /// Database (catalog); rendered only by dialects that use three-part names.
+    pub database: Option<String>,
+    /// Schema.
+    pub schema: String,
+    /// Table or view name.
+    pub identifier: String,
+    /// What it is.
+    pub kind: RelationKind,
+    /// Dialect used for quoting.
+    pub dialect: Dialect,
+    /// Which parts to render (`include(database=False)` etc.).
+    pub include: (bool, bool, bool),
+}
+
+impl Relation {
+    /// A relation in `schema` named `identifier`.
+    pub fn new(
+        database: Option<String>,
+        schema: &str,
+        identifier: &str,
+        kind: RelationKind,
+        dialect: Dialect,
+    ) -> Relation {
+        Relation {
+            database,
+            schema: schema.to_string(),
+            identifier: identifier.to_string(),
+            kind,
+            dialect,
+            include: (true, true, true),
+        }
+    }
+
+    /// The rendered, quoted name (`"main"."orders"`), or the CTE name for ephemeral models.
+    pub fn render(&self) -> String {
+        if self.kind == RelationKind::Cte {
+            return format!("__dbt__cte__{}", self.identifier);
+        }
+        let mut parts = Vec::new();
+        if self.include.0
+            && self.dialect.uses_database_in_names()
+            && let Some(db) = &self.database
+        {
+            parts.push(self.dialect.quote(db));
+        }
+        if self.include.1 && !self.schema.is_empty() {
+            parts.push(self.dialect.quote(&self.schema));
+        }
+        if self.include.2 {
+            parts.push(self.dialect.quote(&self.identifier));
+        }
+        parts.join(".")
+    }
+
+    /// Normalised unquoted name as the `sql` stage reports relations (`main.orders`).
+    pub fn normalized(&self) -> String {
+        if self.kind == RelationKind::Cte {
+            return format!("__dbt__cte__{}", self.identifier);
+        }
+        let mut parts = Vec::new();
+        if self.dialect.uses_database_in_names()
+            && let Some(db) = &self.database
+        {
+            parts.push(db.clone());
+        }
+        parts.push(self.schema.clone());
+        parts.push(self.identifier.clone());
+        parts.join(".")
+    }
+
+    /// Wraps the relation as a Jinja value.
+    pub fn into_value(self) -> Value {
+        Value::from_object(self)
+    }
+}
+
+impl fmt::Display for Relation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl Object for Relation {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let v = match key.as_str()? {
+            "database" => self
+                .database
+                .clone()
+                .map(Value::from)
+                .unwrap_or(Value::from(())),
+            "schema" => Value::from(self.schema.clone()),
+            "identifier" | "name" | "table" => Value::from(self.identifier.clone()),
+            "type" => Value::from(self.kind.as_str()),
+            "is_table" => Value::from(self.kind == RelationKind::Table),
+            "is_view" => Value::from(self.kind == RelationKind::View),
+            "is_cte" => Value::from(self.kind == RelationKind::Cte),
+            _ => return None,
+        };
+        Some(v)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&[
+            "database",
+            "schema",
+            "identifier",
+            "name",
+            "table",
+            "type",
+            "is_table",
+            "is_view",
+            "is_cte",
+        ])
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "render" => Ok(Value::from(Relation::render(self))),
+            "include" | "quote" => {
+                let (kwargs,): (Kwargs,) = from_args(args)?;
+                let mut r = (**self).clone();
+                if method == "include" {
+                    if let Some(v) = kwargs.get::<Option<bool>>("database")? {
+                        r.include.0 = v;
+                    }
+                    if let Some(v) = kwargs.get::<Option<bool>>("schema")? {
+                        r.include.1 = v;
+                    }
+                    if let Some(v) = kwargs.get::<Option<bool>>("identifier")? {
+                        r.include.2 = v;
+                    }
+                } else {
+                    // Kiln always quotes; accept the arguments for compatibility.
+                    for k in ["database", "schema", "identifier"] {
+                        let _ = kwargs.get::<Option<bool>>(k)?;
+                    }
+                }
+                kwargs.assert_all_used()?;
+                Ok(r.into_value())
+            }
+            "incorporate" => {
+                let (kwargs,): (Kwargs,) = from_args(args)?;
+                let mut r = (**self).clone();
+                if let Some(path) = kwargs.get::<Option<Value>>("path")? {
+                    if let Ok(Some(s)) = path
+                        .get_attr("schema")
+                        .map(|v| v.as_str().map(String::from))
+                    {
+                        r.schema = s;
+                    }
+                    if let Ok(Some(s)) = path
+                        .get_attr("identifier")
+                        .map(|v| v.as_str().map(String::from))
+                    {
+                        r.identifier = s;
+                    }
+                    if let Ok(Some(s)) = path
+                        .get_attr("database")
+                        .map(|v| v.as_str().map(String::from))
+                    {
+                        r.database = Some(s);
+                    }
+                }
+                if let Some(t) = kwargs.get::<Option<String>>("type")? {
+                    r.kind = match t.as_str() {
+                        "table" => RelationKind::Table,
+                        "view" => RelationKind::View,
+                        "cte" => RelationKind::Cte,
+                        _ => RelationKind::External,
+                    };
+                }
+                kwargs.assert_all_used()?;
+                Ok(r.into_value())
+            }
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("relations have no method `{method}`"),
+            )),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&Relation::render(self))
+    }
+}

@@ -1,0 +1,196 @@
+//! `kiln parse` / `kiln compile` on the dbt-style example project: compiled SQL, the manifest,
+//! config precedence, ephemeral CTEs, docs blocks and determinism.
+
+use crate::support::TempProject;
+use serde_json::Value;
+
+fn manifest(p: &TempProject) -> Value {
+    serde_json::from_str(&p.read("target/manifest.json")).unwrap()
+}
+
+#[test]
+fn compiles_the_example_project_like_dbt() {
+    let p = TempProject::fixture("jaffle");
+    let run = p.kiln(&["compile"]).ok();
+    assert!(run.stderr.contains("Compiled"), "{}", run.stderr);
+    for path in [
+        "models/staging/stg_customers.sql",
+        "models/staging/stg_orders.sql",
+        "models/staging/stg_payments.sql",
+        "models/marts/orders.sql",
+        "models/marts/customers.sql",
+        "models/marts/finance/revenue_by_day.sql",
+        "snapshots/orders_snapshot.sql",
+        "analyses/order_status_counts.sql",
+        "tests/assert_positive_revenue.sql",
+    ] {
+        let sql = p.read(&format!("target/compiled/jaffle/{path}"));
+        insta::assert_snapshot!(format!("compiled_{}", path.replace('/', "__")), sql);
+    }
+    // Generic tests are compiled under the YAML file's path, named as dbt names them.
+    let tests_dir = p.root.join("target/compiled/jaffle/models/schema.yml");
+    let mut names: Vec<String> = std::fs::read_dir(&tests_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    insta::assert_snapshot!("generic_test_files", names.join("\n"));
+    for name in [
+        "not_null_orders_order_id.sql",
+        "unique_customers_customer_id.sql",
+        "relationships_orders_customer_id__customer_id__ref_customers_.sql",
+        "accepted_values_orders_status__placed__shipped__completed__returned.sql",
+        "is_positive_customers_number_of_orders.sql",
+    ] {
+        let sql = std::fs::read_to_string(tests_dir.join(name)).unwrap();
+        insta::assert_snapshot!(format!("compiled_test_{name}"), sql);
+    }
+}
+
+#[test]
+fn manifest_records_dependencies_configs_and_columns() {
+    let p = TempProject::fixture("jaffle");
+    p.kiln(&["compile"]).ok();
+    let m = manifest(&p);
+    let customers = &m["nodes"]["model.jaffle.customers"];
+    assert_eq!(
+        customers["depends_on"]["nodes"],
+        serde_json::json!(["model.jaffle.stg_customers", "model.jaffle.orders"])
+    );
+    // Project tree says table for marts; in-file config adds a tag on top of project tags.
+    assert_eq!(customers["config"]["materialized"], "table");
+    assert_eq!(customers["tags"], serde_json::json!(["jaffle", "daily"]));
+    assert_eq!(customers["relation_name"], "\"main\".\"customers\"");
+    // Custom schema from a nested folder config.
+    assert_eq!(
+        m["nodes"]["model.jaffle.revenue_by_day"]["schema"],
+        "main_finance"
+    );
+    // In-file config() wins over the project tree (staging is `view`).
+    assert_eq!(
+        m["nodes"]["model.jaffle.stg_payments"]["config"]["materialized"],
+        "ephemeral"
+    );
+    // Output columns are inferred, through `select *` of upstream CTEs and models.
+    assert_eq!(
+        customers["kiln_inferred_columns"],
+        serde_json::json!([
+            "customer_id",
+            "first_name",
+            "last_name",
+            "first_order",
+            "most_recent_order",
+            "number_of_orders",
+            "customer_lifetime_value"
+        ])
+    );
+    assert_eq!(
+        m["nodes"]["model.jaffle.stg_customers"]["kiln_inferred_columns"],
+        serde_json::json!(["customer_id", "first_name", "last_name"])
+    );
+    // Docs blocks are rendered into descriptions.
+    let status = &m["nodes"]["model.jaffle.orders"]["columns"]["status"]["description"];
+    assert!(
+        status
+            .as_str()
+            .unwrap()
+            .contains("The order has been shipped"),
+        "{status}"
+    );
+    // The macro is recorded as a dependency of the model that calls it.
+    assert_eq!(
+        m["nodes"]["model.jaffle.stg_payments"]["depends_on"]["macros"],
+        serde_json::json!(["macro.jaffle.cents_to_dollars"])
+    );
+    // Snapshot config from its block.
+    let snap = &m["nodes"]["snapshot.jaffle.orders_snapshot"];
+    assert_eq!(snap["config"]["strategy"], "check");
+    assert_eq!(snap["schema"], "snapshots");
+    // Tests are attached to the model they check.
+    let tests: Vec<&String> = m["nodes"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| k.starts_with("test.jaffle.not_null_orders_order_id."))
+        .collect();
+    assert_eq!(tests.len(), 1);
+    assert_eq!(m["nodes"][tests[0]]["attached_node"], "model.jaffle.orders");
+    assert_eq!(
+        m["child_map"]["model.jaffle.orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c.as_str().unwrap().starts_with("model."))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn compile_output_is_byte_identical_across_runs() {
+    let p = TempProject::fixture("jaffle");
+    p.kiln(&["compile"]).ok();
+    let first = p.read("target/manifest.json");
+    let first_sql = p.read("target/compiled/jaffle/models/marts/orders.sql");
+    p.kiln(&["clean"]).ok();
+    assert!(!p.root.join("target").exists());
+    p.kiln(&["compile"]).ok();
+    assert_eq!(first, p.read("target/manifest.json"));
+    assert_eq!(
+        first_sql,
+        p.read("target/compiled/jaffle/models/marts/orders.sql")
+    );
+}
+
+#[test]
+fn vars_on_the_command_line_override_project_vars() {
+    let p = TempProject::fixture("jaffle");
+    p.kiln(&[
+        "compile",
+        "-s",
+        "orders",
+        "--vars",
+        "{payment_methods: [cash]}",
+    ])
+    .ok();
+    let sql = p.read("target/compiled/jaffle/models/marts/orders.sql");
+    assert!(sql.contains("cash_amount"), "{sql}");
+    assert!(!sql.contains("coupon"), "{sql}");
+}
+
+#[test]
+fn init_scaffolds_a_project_that_compiles() {
+    let p = TempProject::with_files(&[]);
+    p.kiln(&["init", "demo"]).ok();
+    let demo = p.root.join("demo");
+    assert!(demo.join("project.yml").exists());
+    assert!(demo.join("seeds/raw_customers.csv").exists());
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["compile"])
+        .current_dir(&demo)
+        .env("HOME", &p.home)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let sql = std::fs::read_to_string(
+        demo.join("target/compiled/demo/models/marts/customers_by_month.sql"),
+    )
+    .unwrap();
+    assert!(sql.contains("from \"main\".\"stg_customers\""), "{sql}");
+    // A second init over the same name refuses instead of overwriting.
+    let again = p.kiln(&["init", "demo"]);
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("already exists"));
+}
+
+#[test]
+fn debug_shows_the_embedded_default_target() {
+    let p = TempProject::fixture("errors/cycle");
+    let run = p.kiln(&["debug"]).ok();
+    assert!(run.stdout.contains("adapter: sqlite"), "{}", run.stdout);
+    assert!(run.stdout.contains("embedded default"), "{}", run.stdout);
+}

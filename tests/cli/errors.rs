@@ -1,0 +1,73 @@
+//! Bad input: every broken fixture under tests/fixtures/errors gives exit code 2 and a message
+//! with file:line:col, the quoted line and a hint. The messages are snapshot-tested.
+
+use crate::support::{TempProject, fixture_path};
+
+/// Runs `kiln compile` on each error fixture and snapshots what the user sees.
+#[test]
+fn error_fixtures_report_file_line_and_hint() {
+    let dir = fixture_path("errors");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 8, "fixtures missing: {names:?}");
+    for name in names {
+        let p = TempProject::fixture(&format!("errors/{name}"));
+        let run = p.kiln(&["compile"]);
+        assert_eq!(run.code, 2, "{name}: expected exit 2, got {run:?}");
+        assert!(
+            !run.stderr.contains("panicked"),
+            "{name} panicked: {}",
+            run.stderr
+        );
+        insta::assert_snapshot!(format!("error_{name}"), run.stderr);
+    }
+}
+
+#[test]
+fn missing_project_file_says_where_and_what_to_do() {
+    let p = TempProject::with_files(&[("models/a.sql", "select 1")]);
+    let run = p.kiln(&["parse"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("no project.yml or dbt_project.yml"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("kiln init"), "{}", run.stderr);
+}
+
+#[test]
+fn bad_vars_flag_is_a_usage_error() {
+    let p = TempProject::fixture("jaffle");
+    let run = p.kiln(&["parse", "--vars", "{unclosed"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--vars"), "{}", run.stderr);
+}
+
+#[test]
+fn unknown_flag_exits_2() {
+    let p = TempProject::fixture("jaffle");
+    let run = p.kiln(&["parse", "--no-such-flag"]);
+    assert_eq!(run.code, 2);
+}
+
+#[test]
+fn json_log_format_prints_one_event_per_error() {
+    let p = TempProject::fixture("errors/many_errors");
+    let run = p.kiln(&["parse", "--log-format", "json"]);
+    assert_eq!(run.code, 2);
+    let events: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    assert_eq!(events.len(), 4, "{events:?}");
+    for e in &events {
+        assert_eq!(e["level"], "error");
+        assert!(e["file"].as_str().unwrap().starts_with("models/"));
+        assert!(e["line"].as_u64().unwrap() >= 1);
+    }
+}
