@@ -253,7 +253,7 @@ impl Resolve for Names {
 /// Options for parsing.
 pub struct ParseOptions {
     /// Reads environment variables for `env_var()` in templates.
-    pub env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    pub env: crate::template::EnvLookup,
 }
 
 /// Parses a loaded project: renders every node once to learn refs and config, computes

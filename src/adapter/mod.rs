@@ -29,6 +29,8 @@ pub struct Adapter {
 }
 
 #[derive(Clone)]
+// PostgreSQL and MySQL pools are connected by the warehouse adapters.
+#[allow(dead_code)]
 enum Pool {
     Sqlite(sqlx::SqlitePool),
     Postgres(sqlx::PgPool),
@@ -369,13 +371,13 @@ impl Adapter {
     pub async fn columns(&self, schema: &str, identifier: &str) -> Result<Vec<(String, String)>> {
         match &self.pool {
             Pool::Sqlite(p) => {
-                let q = format!("select name, type from pragma_table_info(?, ?) order by cid");
-                let rows: Vec<(String, String)> = sqlx::query_as(&q)
+                let q = "select name, type from pragma_table_info(?, ?) order by cid";
+                let rows: Vec<(String, String)> = sqlx::query_as(q)
                     .bind(identifier)
                     .bind(schema)
                     .fetch_all(p)
                     .await
-                    .map_err(|e| statement_error(&q, e))?;
+                    .map_err(|e| statement_error(q, e))?;
                 Ok(rows)
             }
             _ => Err(db_error("introspection", "adapter not available")),

@@ -142,7 +142,7 @@ pub enum Event {
         /// Nodes in the run.
         total: usize,
         /// Its result.
-        result: NodeResult,
+        result: Box<NodeResult>,
     },
     /// A message (hooks, warnings).
     Message(String),
@@ -424,7 +424,7 @@ pub async fn run(
         events(Event::Finished {
             index,
             total,
-            result: result.clone(),
+            result: Box::new(result.clone()),
         });
         let ok = result.status.lets_children_run();
         if !ok && opts.fail_fast {
@@ -467,7 +467,7 @@ pub async fn run(
             events(Event::Finished {
                 index: started_count,
                 total,
-                result: r.clone(),
+                result: Box::new(r.clone()),
             });
             done.insert(child.clone(), r.clone());
             results.push(r);

@@ -394,13 +394,13 @@ impl<'a> Matcher<'a> {
                     _ => false,
                 }
             }
-            Method::TestType => match (value, n.test_kind) {
-                ("generic", Some(TestKind::Generic)) => true,
-                ("singular", Some(TestKind::Singular)) => true,
-                ("unit", Some(TestKind::Unit)) => true,
-                ("data", Some(TestKind::Generic | TestKind::Singular)) => true,
-                _ => false,
-            },
+            Method::TestType => matches!(
+                (value, n.test_kind),
+                ("generic", Some(TestKind::Generic))
+                    | ("singular", Some(TestKind::Singular))
+                    | ("unit", Some(TestKind::Unit))
+                    | ("data", Some(TestKind::Generic | TestKind::Singular))
+            ),
             Method::TestName => n
                 .test_name
                 .as_deref()

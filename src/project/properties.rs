@@ -847,10 +847,12 @@ pub fn generic_test_name(def: &TestDefinition) -> String {
     if full.len() < 64 {
         return full;
     }
-    // Long names are shortened with a stable hash of the full name, as dbt does.
-    let hash = super::checksum(&full);
+    // Long names are shortened exactly as dbt does: 30 characters and the name's MD5.
+    use md5::Digest;
+    let digest = md5::Md5::digest(full.as_bytes());
+    let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     let head: String = full.chars().take(30).collect();
-    format!("{head}_{}", &hash[..32])
+    format!("{head}_{hash}")
 }
 
 fn clean_identifier(s: &str) -> String {

@@ -100,7 +100,7 @@ fn sql_error(e: ParserError) -> SqlError {
                 .unwrap_or(1);
             (text[..i].to_string(), line, col)
         }
-        None => (text, 1, 1),
+        None => (text, 0, 0),
     };
     let message = message
         .replace("Expected: ", "expected ")
@@ -418,7 +418,20 @@ pub fn analyse(
     dialect: Dialect,
     resolve: &dyn Fn(&str) -> Option<Vec<String>>,
 ) -> Result<Analysis, SqlError> {
-    let statements = parse(sql, dialect).map_err(sql_error)?;
+    let statements = parse(sql, dialect).map_err(|e| {
+        let mut e = sql_error(e);
+        // sqlparser reports "end of input" errors at line 0.
+        if e.line == 0 {
+            e.line = sql.trim_end().lines().count().max(1);
+            e.col = sql
+                .trim_end()
+                .lines()
+                .last()
+                .map(|l| l.chars().count() + 1)
+                .unwrap_or(1);
+        }
+        e
+    })?;
     let mut analysis = Analysis::default();
     let mut relations = BTreeSet::new();
     let mut cte_names = BTreeSet::new();

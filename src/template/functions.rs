@@ -432,11 +432,7 @@ impl Object for Exceptions {
 
 /// Turns a query result into what templates read: `table.columns`, `table.rows`, `table[0][1]`.
 fn table_value(t: QueryTable) -> Value {
-    let rows: Vec<Value> = t
-        .rows
-        .iter()
-        .map(|row| Value::from_serialize(row))
-        .collect();
+    let rows: Vec<Value> = t.rows.iter().map(Value::from_serialize).collect();
     let columns: Vec<Value> = t
         .columns
         .iter()

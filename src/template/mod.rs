@@ -21,6 +21,9 @@ use minijinja::{Environment, UndefinedBehavior};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+/// Reads an environment variable; injected so rendering stays a pure function of its inputs.
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Answers `ref()` and `source()` during a render.
 pub trait Resolve: Send + Sync {
     /// The relation a `ref(package?, name)` call from node `from` points at.
@@ -173,7 +176,7 @@ pub(crate) struct Shared {
     pub dialect: Dialect,
     pub target: Value,
     pub vars: BTreeMap<String, serde_json::Value>,
-    pub env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    pub env: EnvLookup,
     pub docs: BTreeMap<String, String>,
     pub origins: BTreeMap<String, Origin>,
     pub files: BTreeMap<String, String>,
@@ -230,11 +233,7 @@ fn macro_template(unique_id: &str) -> String {
 
 impl Renderer {
     /// Builds the environment for `project` on `target`.
-    pub fn new(
-        project: &Project,
-        target: &TargetInfo,
-        env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
-    ) -> Renderer {
+    pub fn new(project: &Project, target: &TargetInfo, env: EnvLookup) -> Renderer {
         let mut sources: BTreeMap<String, String> = BTreeMap::new();
         let mut origins = BTreeMap::new();
         let mut macros = BTreeMap::new();

@@ -39,7 +39,6 @@ fn compiles_the_example_project_like_dbt() {
         "not_null_orders_order_id.sql",
         "unique_customers_customer_id.sql",
         "relationships_orders_customer_id__customer_id__ref_customers_.sql",
-        "accepted_values_orders_status__placed__shipped__completed__returned.sql",
         "is_positive_customers_number_of_orders.sql",
     ] {
         let sql = std::fs::read_to_string(tests_dir.join(name)).unwrap();
