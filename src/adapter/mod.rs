@@ -26,6 +26,9 @@ pub struct Adapter {
     sqlite_dir: Option<PathBuf>,
     /// Database (catalog) name for relations.
     database: String,
+    /// SQLite has one writer at a time: writes from this process take turns, so a transaction
+    /// never has to upgrade a read snapshot another writer has moved past (SQLITE_BUSY).
+    write_lock: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 #[derive(Clone)]
@@ -224,6 +227,7 @@ impl Adapter {
             dialect: Dialect::Sqlite,
             sqlite_dir: Some(dir),
             database: target.database.clone(),
+            write_lock: Some(std::sync::Arc::new(tokio::sync::Mutex::new(()))),
         })
     }
 
@@ -253,8 +257,17 @@ impl Adapter {
         )
     }
 
+    /// Waits for this process's turn to write (SQLite only).
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_lock {
+            Some(l) => Some(l.lock().await),
+            None => None,
+        }
+    }
+
     /// Runs one statement; returns rows affected.
     pub async fn execute(&self, sql: &str) -> Result<u64> {
+        let _turn = self.write_turn().await;
         let r = match &self.pool {
             Pool::Sqlite(p) => sqlx::raw_sql(sql)
                 .execute(p)
@@ -274,6 +287,7 @@ impl Adapter {
 
     /// Runs statements in one transaction: all of them or none. Returns rows affected by each.
     pub async fn execute_atomic(&self, statements: &[String]) -> Result<Vec<u64>> {
+        let _turn = self.write_turn().await;
         macro_rules! run_tx {
             ($pool:expr, $exec:ident) => {{
                 let mut tx = $pool
@@ -403,6 +417,7 @@ impl Adapter {
     ) -> Result<u64> {
         let sqlgen = self.sql();
         let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
+        let _turn = self.write_turn().await;
         match &self.pool {
             Pool::Sqlite(p) => {
                 let mut tx = p

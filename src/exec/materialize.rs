@@ -77,6 +77,11 @@ pub(super) async fn run(ctx: &Ctx, mn: &ManifestNode) -> Result<Outcome, StepErr
                 stmts.push(sqlgen.drop_relation(&rel, kind == RelationKind::View));
             }
             stmts.push(sqlgen.create_view(&rel, &sql));
+            // SQLite accepts a view over missing columns; reading it in the same transaction
+            // surfaces the error now and keeps the old view.
+            if ctx.adapter.dialect() == Dialect::Sqlite {
+                stmts.push(format!("select * from {} limit 0", rel.render()));
+            }
             statements.extend(stmts.iter().cloned());
             ctx.adapter
                 .execute_atomic(&stmts)

@@ -3,5 +3,6 @@
 
 mod compile;
 mod errors;
+mod run;
 mod select;
 mod support;
