@@ -12,7 +12,7 @@ fn query(p: &TempProject, sql: &str) -> Vec<Vec<Value>> {
 
 /// [`query`] for a project at any directory.
 fn query_at(root: &std::path::Path, sql: &str) -> Vec<Vec<Value>> {
-    use sqlx::{Column, ConnectOptions, Row, TypeInfo, ValueRef};
+    use sqlx::{ConnectOptions, Row, TypeInfo, ValueRef};
     let dir = root.join(".kiln");
     let sql = sql.to_string();
     let rt = tokio::runtime::Builder::new_current_thread()
