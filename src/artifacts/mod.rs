@@ -32,9 +32,10 @@ pub fn write_file(path: &Path, contents: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| io_err("replace", e))
 }
 
-/// Serializes a JSON value with sorted keys (serde_json's default map is sorted) and a newline.
+/// Serializes a JSON value compactly (as dbt does) with sorted keys (serde_json's default map is
+/// sorted) and a final newline.
 pub fn to_json_bytes(value: &serde_json::Value) -> Vec<u8> {
-    let mut out = serde_json::to_vec_pretty(value).unwrap_or_default();
+    let mut out = serde_json::to_vec(value).unwrap_or_default();
     out.push(b'\n');
     out
 }

@@ -152,6 +152,11 @@ fn entry_line(text: &str, name: &str, from_line: usize) -> usize {
 struct Parser<'a> {
     file: &'a str,
     text: &'a str,
+    /// The file's lines, for line searches without rescanning the text.
+    lines: Vec<&'a str>,
+    /// Entries appear in document order: each entry's search starts where the last one was
+    /// found, which keeps locating 2,000 entries linear.
+    cursor: usize,
     package: &'a str,
     diags: Vec<Diagnostic>,
     out: Properties,
@@ -171,6 +176,40 @@ fn get<'v>(m: &'v serde_yaml::Mapping, key: &str) -> Option<&'v Y> {
 }
 
 impl<'a> Parser<'a> {
+    /// 1-based line of the first line at or after `from` containing `needle` (else `from`).
+    fn find_line(&self, needle: &str, from: usize) -> usize {
+        let start = from.max(1);
+        self.lines
+            .iter()
+            .enumerate()
+            .skip(start - 1)
+            .find(|(_, l)| l.contains(needle))
+            .map(|(i, _)| i + 1)
+            .unwrap_or(start)
+    }
+
+    /// The line of the entry named `name`, searching forward from the last entry found.
+    fn entry_line(&mut self, name: &str, from: usize) -> usize {
+        let start = from.max(self.cursor).max(1);
+        for pattern in [
+            format!("name: {name}"),
+            format!("name: \"{name}\""),
+            format!("name: '{name}'"),
+            format!("- {name}"),
+        ] {
+            if let Some(i) = self
+                .lines
+                .get(start - 1..)
+                .and_then(|rest| rest.iter().position(|l| l.contains(&pattern)))
+            {
+                self.cursor = start + i;
+                return start + i;
+            }
+        }
+        // Fall back to a search from the parent (entries out of order, unusual quoting).
+        entry_line(self.text, name, from)
+    }
+
     fn error(&mut self, line: usize, message: String, hint: &str) {
         self.diags.push(
             Diagnostic::new(ErrorKind::Yaml, message)
@@ -208,7 +247,8 @@ impl<'a> Parser<'a> {
         for (k, _) in map {
             let key = yaml_key(k);
             if !TOP_KEYS.contains(&key.as_str()) {
-                let line = find_line(self.text, &format!("{key}:"), 1);
+                let line = self.find_line(&format!("{key}:"), 1);
+                self.cursor = line;
                 let col = self
                     .text
                     .lines()
@@ -230,7 +270,8 @@ impl<'a> Parser<'a> {
             ("analyses", 3),
         ] {
             if let Some(v) = get(map, key) {
-                let line = find_line(self.text, &format!("{key}:"), 1);
+                let line = self.find_line(&format!("{key}:"), 1);
+                self.cursor = line;
                 let entries: Vec<Y> = self.seq(v, key, line).into_iter().cloned().collect();
                 for e in &entries {
                     if let Some(p) = self.node_patch(e, key, line) {
@@ -245,13 +286,14 @@ impl<'a> Parser<'a> {
             }
         }
         if let Some(v) = get(map, "macros") {
-            let line = find_line(self.text, "macros:", 1);
+            let line = self.find_line("macros:", 1);
+            self.cursor = line;
             let entries: Vec<Y> = self.seq(v, "macros", line).into_iter().cloned().collect();
             for e in &entries {
                 if let Y::Mapping(m) = e
                     && let Some(name) = get(m, "name").and_then(as_str)
                 {
-                    let l = entry_line(self.text, &name, line);
+                    let l = self.entry_line(&name, line);
                     self.out.macros.push(MacroPatch {
                         description: get(m, "description").and_then(as_str).unwrap_or_default(),
                         name,
@@ -261,14 +303,16 @@ impl<'a> Parser<'a> {
             }
         }
         if let Some(v) = get(map, "sources") {
-            let line = find_line(self.text, "sources:", 1);
+            let line = self.find_line("sources:", 1);
+            self.cursor = line;
             let entries: Vec<Y> = self.seq(v, "sources", line).into_iter().cloned().collect();
             for e in &entries {
                 self.source(e, line);
             }
         }
         if let Some(v) = get(map, "unit_tests") {
-            let line = find_line(self.text, "unit_tests:", 1);
+            let line = self.find_line("unit_tests:", 1);
+            self.cursor = line;
             let entries: Vec<Y> = self
                 .seq(v, "unit_tests", line)
                 .into_iter()
@@ -291,7 +335,7 @@ impl<'a> Parser<'a> {
                 }
                 Value::Null => {}
                 _ => self.error(
-                    find_line(self.text, "config:", line),
+                    self.find_line("config:", line),
                     "`config` must be a mapping".into(),
                     "write `config:` followed by indented `key: value` lines",
                 ),
@@ -322,7 +366,7 @@ impl<'a> Parser<'a> {
             );
             return None;
         };
-        let line = entry_line(self.text, &name, parent_line);
+        let line = self.entry_line(&name, parent_line);
         let config = self.config_of(m, line);
         let target = TestTarget::Ref { name: name.clone() };
         let columns = match get(m, "columns") {
@@ -366,7 +410,7 @@ impl<'a> Parser<'a> {
                 );
                 continue;
             };
-            let col_line = entry_line(self.text, &name, line);
+            let col_line = self.entry_line(&name, line);
             for key in ["tests", "data_tests"] {
                 if let Some(v) = get(m, key) {
                     let tests: Vec<Y> = self.seq(v, key, col_line).into_iter().cloned().collect();
@@ -404,7 +448,7 @@ impl<'a> Parser<'a> {
                     Y::Mapping(inner) => (yaml_key(k), Some(inner)),
                     Y::Null => (yaml_key(k), None),
                     _ => {
-                        let l = find_line(self.text, &yaml_key(k), line);
+                        let l = self.find_line(&yaml_key(k), line);
                         self.error(
                             l,
                             format!("arguments of test `{}` must be a mapping", yaml_key(k)),
@@ -428,7 +472,7 @@ impl<'a> Parser<'a> {
                 return;
             }
         };
-        let test_line = find_line(self.text, &full_name, line);
+        let test_line = self.find_line(&full_name, line);
         let (namespace, test_name) = match full_name.rsplit_once('.') {
             Some((ns, n)) => (Some(ns.to_string()), n.to_string()),
             None => (None, full_name.clone()),
@@ -504,7 +548,7 @@ impl<'a> Parser<'a> {
                     _ => None,
                 });
                 let period = get(t, "period").and_then(as_str);
-                let l = find_line(self.text, key, line);
+                let l = self.find_line(key, line);
                 let period = match period.as_deref() {
                     Some("minute") => Some(Period::Minute),
                     Some("hour") => Some(Period::Hour),
@@ -558,7 +602,7 @@ impl<'a> Parser<'a> {
             );
             return;
         };
-        let line = entry_line(self.text, &source_name, parent_line);
+        let line = self.entry_line(&source_name, parent_line);
         let source_config = self.config_of(m, line);
         let source_freshness = get(m, "freshness").and_then(|v| self.freshness(v, line));
         let schema = get(m, "schema")
@@ -604,7 +648,7 @@ impl<'a> Parser<'a> {
                 );
                 continue;
             };
-            let tline = entry_line(self.text, &name, line);
+            let tline = self.entry_line(&name, line);
             let mut config = source_config.clone();
             config.merge(&self.config_of(tm, tline));
             // A table's `freshness: null` turns freshness off; absent inherits the source's.
@@ -707,7 +751,7 @@ impl<'a> Parser<'a> {
             );
             return;
         };
-        let line = entry_line(self.text, &name, parent_line);
+        let line = self.entry_line(&name, parent_line);
         let Some(model) = get(m, "model").and_then(as_str) else {
             self.error(
                 line,
@@ -797,6 +841,8 @@ pub fn parse_properties(file: &str, text: &str, package: &str) -> (Properties, V
     let mut p = Parser {
         file,
         text,
+        lines: text.lines().collect(),
+        cursor: 0,
         package,
         diags: Vec::new(),
         out: Properties::default(),
