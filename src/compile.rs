@@ -276,10 +276,12 @@ pub fn parse(project: Project, target: Target, opts: &ParseOptions) -> Result<Ma
         .par_iter()
         .filter(|(_, n)| n.resource_type != ResourceType::Seed)
         .map(|(id, node)| {
+            // `this` during parsing uses the config known before rendering, as in dbt.
+            let this = Some(relation_for(node, &target, dialect));
             let r = renderer.render(RenderRequest {
                 node,
                 config: &node.config,
-                this: None,
+                this,
                 execute: false,
                 is_incremental: false,
                 resolver: names.clone(),

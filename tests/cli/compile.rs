@@ -193,3 +193,37 @@ fn debug_shows_the_embedded_default_target() {
     assert!(run.stdout.contains("adapter: sqlite"), "{}", run.stdout);
     assert!(run.stdout.contains("embedded default"), "{}", run.stdout);
 }
+
+#[test]
+fn every_jinja_function_renders_like_dbt() {
+    let p = TempProject::fixture("jinja");
+    p.kiln_env(&["compile"], &[("KILN_TEST_ENV", "from-env")])
+        .ok();
+    insta::assert_snapshot!(
+        "compiled_jinja_fns",
+        p.read("target/compiled/jinja_fns/models/fns.sql")
+    );
+    let m = manifest(&p);
+    let fns = &m["nodes"]["model.jinja_fns.fns"];
+    // Precedence: project (view) < YAML config < config() in the file (table); tags accumulate.
+    assert_eq!(fns["config"]["materialized"], "table");
+    assert_eq!(fns["tags"], serde_json::json!(["from_yaml", "from_file"]));
+    assert_eq!(fns["description"], "Amount in dollars.");
+    assert_eq!(
+        fns["depends_on"]["nodes"],
+        serde_json::json!(["seed.jinja_fns.sales", "source.jinja_fns.raw.events"])
+    );
+    assert_eq!(
+        fns["depends_on"]["macros"],
+        serde_json::json!([
+            "macro.jinja_fns.my_concat",
+            "macro.jinja_fns.region_list",
+            "macro.jinja_fns.sqlite__my_concat",
+            "macro.jinja_fns.wrap_in_parens"
+        ])
+    );
+    // A project `{% test not_null %}` overrides the built-in.
+    let tests_dir = p.root.join("target/compiled/jinja_fns/models/sources.yml");
+    let sql = std::fs::read_to_string(tests_dir.join("not_null_fns_id.sql")).unwrap();
+    assert!(sql.contains("-- project not_null"), "{sql}");
+}
