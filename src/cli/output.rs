@@ -185,9 +185,9 @@ impl Output {
                 let mut err = std::io::stderr().lock();
                 let _ = writeln!(
                     err,
-                    "{index:>w$} of {total} {} {what}{detail} [{:.2}s]",
+                    "{index:>w$} of {total} {} {what}{detail} [{}]",
                     self.paint(color, label),
-                    r.execution_time
+                    duration(r.execution_time)
                 );
                 if let Some(d) = &r.error {
                     let text = format!("{d:#}");
@@ -247,7 +247,7 @@ impl Output {
                 table.push_record([
                     name,
                     r.status.as_str().to_string(),
-                    format!("{:.2}s", r.execution_time),
+                    duration(r.execution_time),
                 ]);
             }
             let mut t = table.build();
@@ -261,7 +261,7 @@ impl Output {
         } else {
             "Finished"
         };
-        let _ = writeln!(err, "{verdict} in {:.2}s.", results.elapsed);
+        let _ = writeln!(err, "{verdict} in {}.", duration(results.elapsed));
     }
 
     /// Prints query rows for `kiln show` to stdout.
@@ -295,5 +295,14 @@ impl Output {
                 let _ = writeln!(stdout, "{table}");
             }
         }
+    }
+}
+
+/// `12ms` below a second, `1.23s` above.
+fn duration(seconds: f64) -> String {
+    if seconds < 1.0 {
+        format!("{}ms", (seconds * 1000.0).round() as u64)
+    } else {
+        format!("{seconds:.2}s")
     }
 }

@@ -144,7 +144,7 @@ pub fn cmd_exec(
     });
     artifacts::run_results::write_run_results(&manifest, &results, command.name(), &args_json)?;
     out.summary(&manifest, &results);
-    if results.has_failures() || !hooks_ok {
+    if results.has_failures() || !hooks_ok || results.interrupted {
         Ok(EXIT_FAILURE)
     } else {
         Ok(EXIT_OK)

@@ -583,9 +583,18 @@ pub(crate) fn node_error(
     compiled: Option<String>,
 ) -> StepError {
     let d = e.diagnostics()[0].clone();
-    let d = d.or_at(crate::error::Location::file(
-        mn.node.original_file_path.clone(),
-    ));
+    // Generic tests point at their line in the YAML file.
+    let line = if mn.node.is_generic_test() {
+        mn.node.line_offset + 1
+    } else {
+        0
+    };
+    let d = d.or_at(crate::error::Location {
+        file: mn.node.original_file_path.clone().into(),
+        line,
+        col: 0,
+        source_line: None,
+    });
     (d, statements, compiled)
 }
 

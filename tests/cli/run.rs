@@ -636,3 +636,91 @@ fn init_demo_builds_with_no_other_setup() {
         4
     );
 }
+
+#[test]
+fn test_thresholds_and_limits() {
+    let p = TempProject::with_files(&[
+        ("project.yml", PROJECT),
+        (
+            "models/m.sql",
+            "select 1 as id union all select 1 union all select 2 union all select 2 union all select 3 union all select 3",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: m\n    columns:\n      - name: id\n        data_tests:\n          - unique:\n              name: dupes_warn_only\n              config: {warn_if: '>1', error_if: '>5'}\n          - unique:\n              name: dupes_limited\n              config: {limit: 1}\n          - accepted_values:\n              values: [1, 2]\n              quote: false\n              config: {where: 'id < 3'}\n",
+        ),
+    ]);
+    let run = p.kiln(&["build"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let r = results(&p);
+    let by_name = |name: &str| {
+        r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| {
+                x["unique_id"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("test.shop.{name}."))
+            })
+            .unwrap_or_else(|| panic!("{name}"))
+            .clone()
+    };
+    // 3 duplicated values: above warn_if (>1), below error_if (>5).
+    assert_eq!(by_name("dupes_warn_only")["status"], "warn");
+    assert_eq!(by_name("dupes_warn_only")["failures"], 3);
+    // `limit: 1` caps the failing rows counted.
+    assert_eq!(by_name("dupes_limited")["status"], "fail");
+    assert_eq!(by_name("dupes_limited")["failures"], 1);
+    // `where` keeps id 3 out of accepted_values, so it passes.
+    assert_eq!(
+        by_name("accepted_values_m_id__False__1__2")["status"],
+        "pass"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_scheduling_and_leaves_every_relation_in_place() {
+    let slow = "{{ config(materialized='table') }}\nwith recursive c(x) as (select 1 union all select x + 1 from c where x < {{ var('n', 10) }}) select count(*) as n from c";
+    let p = TempProject::with_files(&[
+        ("project.yml", PROJECT),
+        ("models/a_slow.sql", slow),
+        (
+            "models/b_after.sql",
+            "{{ config(materialized='table') }}\nselect n from {{ ref('a_slow') }}",
+        ),
+    ]);
+    p.kiln(&["run"]).ok();
+    assert_eq!(one(&p, "select n from b_after"), 10);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["run", "--threads", "1", "--vars", "{n: 20000000}"])
+        .current_dir(&p.root)
+        .env("HOME", &p.home)
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Interrupted"), "{stderr}");
+    let r = results(&p);
+    assert_eq!(r["interrupted"], true);
+    assert_eq!(status_of(&r, "model.shop.b_after"), "skipped");
+    // Both tables exist: the slow one either old or rebuilt, the skipped one untouched.
+    assert_eq!(one(&p, "select n from b_after"), 10);
+    assert_eq!(one(&p, "select count(*) from a_slow"), 1);
+    assert_eq!(
+        one(
+            &p,
+            "select count(*) from sqlite_master where name like '%kiln_tmp%'"
+        ),
+        0
+    );
+}
