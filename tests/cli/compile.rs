@@ -227,3 +227,20 @@ fn every_jinja_function_renders_like_dbt() {
     let sql = std::fs::read_to_string(tests_dir.join("not_null_fns_id.sql")).unwrap();
     assert!(sql.contains("-- project not_null"), "{sql}");
 }
+
+#[test]
+fn manifest_node_shape() {
+    let p = TempProject::fixture("jaffle");
+    p.kiln(&["compile", "-s", "customers"]).ok();
+    let m = manifest(&p);
+    let mut node = m["nodes"]["model.jaffle.customers"].clone();
+    // Code is covered by the compiled SQL snapshots; keep this snapshot about structure.
+    node["raw_code"] = Value::from("<raw>");
+    node["compiled_code"] = Value::from("<compiled>");
+    insta::assert_json_snapshot!("manifest_node_customers", node);
+    assert_eq!(m["metadata"]["adapter_type"], "sqlite");
+    assert_eq!(
+        m["parent_map"]["model.jaffle.stg_customers"],
+        serde_json::json!(["seed.jaffle.raw_customers"])
+    );
+}
