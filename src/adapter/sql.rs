@@ -94,6 +94,15 @@ impl SqlGen {
         )
     }
 
+    /// `create or replace view rel as sql`.
+    pub fn create_or_replace_view(&self, rel: &Relation, sql: &str) -> String {
+        format!(
+            "create or replace view {} as\n{}",
+            rel.render(),
+            sql.trim_end().trim_end_matches(';')
+        )
+    }
+
     /// `create table rel as sql`.
     pub fn create_table_as(&self, rel: &Relation, sql: &str) -> String {
         format!(

@@ -71,23 +71,16 @@ pub(super) async fn run(ctx: &Ctx, mn: &ManifestNode) -> Result<Outcome, StepErr
                 )
             })
         }
-        "view" => {
-            let mut stmts = Vec::new();
-            if let Some(kind) = existing {
-                stmts.push(sqlgen.drop_relation(&rel, kind == RelationKind::View));
+        "view" => match ctx.adapter.replace_view(&rel, &sql, existing).await {
+            Ok(stmts) => {
+                statements.extend(stmts);
+                Ok(("created view".to_string(), None))
             }
-            stmts.push(sqlgen.create_view(&rel, &sql));
-            // SQLite accepts a view over missing columns; reading it in the same transaction
-            // surfaces the error now and keeps the old view.
-            if ctx.adapter.dialect() == Dialect::Sqlite {
-                stmts.push(format!("select * from {} limit 0", rel.render()));
+            Err(e) => {
+                statements.push(sqlgen.create_view(&rel, &sql));
+                Err(e)
             }
-            statements.extend(stmts.iter().cloned());
-            ctx.adapter
-                .execute_atomic(&stmts)
-                .await
-                .map(|_| ("created view".to_string(), None))
-        }
+        },
         "incremental" if incremental_run => incremental(ctx, mn, &rel, &sql, &mut statements).await,
         _ => build_table(ctx, mn, &rel, &sql, existing, &mut statements)
             .await
@@ -195,13 +188,16 @@ pub(crate) async fn build_table(
             .await;
         return Err(e);
     }
-    let mut swap = Vec::new();
-    if let Some(kind) = existing {
-        swap.push(sqlgen.drop_relation(rel, kind == RelationKind::View));
+    match ctx.adapter.swap_table(rel, &tmp, existing).await {
+        Ok(stmts) => statements.extend(stmts),
+        Err(e) => {
+            let _ = ctx
+                .adapter
+                .execute(&sqlgen.drop_relation(&tmp, false))
+                .await;
+            return Err(e);
+        }
     }
-    swap.push(sqlgen.rename_table(&tmp, &rel.identifier));
-    statements.extend(swap.iter().cloned());
-    ctx.adapter.execute_atomic(&swap).await?;
     let _ = mn;
     row_count(ctx, rel).await
 }

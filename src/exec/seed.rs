@@ -274,7 +274,7 @@ pub(super) async fn run(
         })
         .collect();
     // Booleans are stored as 1/0 where the database has no boolean type.
-    let rows: Vec<Vec<Option<String>>> = if ctx.adapter.dialect() == crate::sql::Dialect::Sqlite {
+    let rows: Vec<Vec<Option<String>>> = if ctx.adapter.dialect() != crate::sql::Dialect::Postgres {
         data.rows
             .into_iter()
             .map(|row| {
@@ -302,12 +302,7 @@ pub(super) async fn run(
         ctx.adapter.ensure_schema(&rel.schema).await?;
         let existing = super::existing_kind(ctx, &rel).await?;
         ctx.adapter
-            .load_table(
-                &rel,
-                &columns,
-                &rows,
-                existing == Some(crate::template::RelationKind::View),
-            )
+            .load_table(&rel, &columns, &rows, existing)
             .await
     }
     .await;

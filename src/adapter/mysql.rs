@@ -1,0 +1,343 @@
+//! MySQL and MariaDB: a schema is a database; DDL commits implicitly, so tables are swapped with
+//! one `RENAME TABLE` statement that exchanges both names atomically.
+
+use super::sql::SqlGen;
+use super::{Adapter, Pool, SendFuture, connect_error, db_error, float, statement_error};
+use crate::error::Result;
+use crate::project::config::value_to_string;
+use crate::project::profiles::Target;
+use crate::sql::Dialect;
+use crate::template::{QueryTable, Relation, RelationKind};
+use serde_json::Value;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlRow};
+use sqlx::{Column, ConnectOptions, MySqlPool, Row, TypeInfo, ValueRef};
+use std::str::FromStr;
+use std::time::Duration;
+
+fn exec<'a>(
+    c: &'a mut sqlx::MySqlConnection,
+    sql: &'a str,
+) -> SendFuture<'a, std::result::Result<u64, sqlx::Error>> {
+    Box::pin(async move {
+        sqlx::Executor::execute(c, sql)
+            .await
+            .map(|r| r.rows_affected())
+    })
+}
+
+fn exec_bound<'a>(
+    c: &'a mut sqlx::MySqlConnection,
+    sql: &'a str,
+    values: Vec<Option<String>>,
+) -> SendFuture<'a, std::result::Result<u64, sqlx::Error>> {
+    Box::pin(async move {
+        let mut q = sqlx::query(sql);
+        for v in values {
+            q = q.bind(v);
+        }
+        q.execute(c).await.map(|r| r.rows_affected())
+    })
+}
+
+fn options(target: &Target) -> std::result::Result<MySqlConnectOptions, sqlx::Error> {
+    let s = &target.settings;
+    let text = |k: &str| s.get(k).map(value_to_string).filter(|v| !v.is_empty());
+    let mut opts = match text("url") {
+        Some(url) => MySqlConnectOptions::from_str(&url)?,
+        None => MySqlConnectOptions::new(),
+    };
+    if let Some(h) = text("host") {
+        opts = opts.host(&h);
+    }
+    if let Some(p) = s.get("port").and_then(|v| v.as_u64()) {
+        opts = opts.port(p as u16);
+    }
+    if let Some(u) = text("user").or_else(|| text("username")) {
+        opts = opts.username(&u);
+    }
+    if let Some(p) = text("password").or_else(|| text("pass")) {
+        opts = opts.password(&p);
+    }
+    Ok(opts.charset("utf8mb4"))
+}
+
+pub(super) async fn connect(target: &Target) -> Result<Adapter> {
+    let opts = options(target).map_err(|e| connect_error(target, e))?;
+    // The target schema is a database that may not exist yet: create it before pooling
+    // connections that use it by default.
+    let mut first = opts
+        .clone()
+        .connect()
+        .await
+        .map_err(|e| connect_error(target, e))?;
+    let create = format!(
+        "create database if not exists {}",
+        Dialect::MySql.quote(&target.schema)
+    );
+    sqlx::raw_sql(&create)
+        .execute(&mut first)
+        .await
+        .map_err(|e| statement_error(&create, e))?;
+    drop(first);
+    let pool = MySqlPoolOptions::new()
+        .max_connections(target.threads.clamp(1, 64) as u32)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(opts.database(&target.schema))
+        .await
+        .map_err(|e| connect_error(target, e))?;
+    Ok(Adapter {
+        pool: Pool::MySql(pool),
+        dialect: Dialect::MySql,
+        sqlite_dir: None,
+        database: target.schema.clone(),
+        schemas: Default::default(),
+        write_lock: None,
+    })
+}
+
+pub(super) async fn atomic(p: &MySqlPool, statements: &[String]) -> Result<Vec<u64>> {
+    let mut tx = p
+        .begin()
+        .await
+        .map_err(|e| db_error("cannot begin a transaction", e))?;
+    let mut out = Vec::with_capacity(statements.len());
+    for s in statements {
+        match exec(&mut tx, s).await {
+            Ok(n) => out.push(n),
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(statement_error(s, e));
+            }
+        }
+    }
+    tx.commit()
+        .await
+        .map_err(|e| db_error("cannot commit", e))?;
+    Ok(out)
+}
+
+pub(super) async fn query(p: &MySqlPool, sql: &str) -> Result<QueryTable> {
+    let rows = sqlx::query(sql)
+        .fetch_all(p)
+        .await
+        .map_err(|e| statement_error(sql, e))?;
+    let mut t = QueryTable::default();
+    if let Some(first) = rows.first() {
+        t.columns = first
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+    }
+    for row in &rows {
+        t.rows.push((0..row.len()).map(|i| value(row, i)).collect());
+    }
+    Ok(t)
+}
+
+/// Decodes one MySQL value by its type.
+fn value(row: &MySqlRow, i: usize) -> Value {
+    let Ok(raw) = row.try_get_raw(i) else {
+        return Value::Null;
+    };
+    if raw.is_null() {
+        return Value::Null;
+    }
+    let name = raw.type_info().name().to_string();
+    let int = || {
+        row.try_get::<i64, _>(i)
+            .map(Value::from)
+            .or_else(|_| row.try_get::<u64, _>(i).map(Value::from))
+            .or_else(|_| row.try_get::<i32, _>(i).map(Value::from))
+            .or_else(|_| row.try_get::<i16, _>(i).map(Value::from))
+            .or_else(|_| row.try_get::<i8, _>(i).map(Value::from))
+            .unwrap_or(Value::Null)
+    };
+    match name.as_str() {
+        "BOOLEAN" => row
+            .try_get::<bool, _>(i)
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+        n if n.contains("INT") => int(),
+        "DECIMAL" => row
+            .try_get::<sqlx::types::Decimal, _>(i)
+            .ok()
+            .and_then(|d| {
+                let s = d.normalize().to_string();
+                if !s.contains('.') {
+                    s.parse::<i64>().ok().map(Value::from)
+                } else {
+                    s.parse::<f64>().ok().map(float)
+                }
+            })
+            .unwrap_or(Value::Null),
+        "FLOAT" => row
+            .try_get::<f32, _>(i)
+            .map(|f| float(f as f64))
+            .unwrap_or(Value::Null),
+        "DOUBLE" => row.try_get::<f64, _>(i).map(float).unwrap_or(Value::Null),
+        "DATE" => row
+            .try_get::<chrono::NaiveDate, _>(i)
+            .map(|d| Value::from(d.to_string()))
+            .unwrap_or(Value::Null),
+        "DATETIME" => row
+            .try_get::<chrono::NaiveDateTime, _>(i)
+            .map(|d| Value::from(d.to_string()))
+            .unwrap_or(Value::Null),
+        "TIMESTAMP" => row
+            .try_get::<chrono::DateTime<chrono::Utc>, _>(i)
+            .map(|d| Value::from(d.naive_utc().to_string()))
+            .unwrap_or(Value::Null),
+        "JSON" => row.try_get::<Value, _>(i).unwrap_or(Value::Null),
+        _ => row
+            .try_get::<String, _>(i)
+            .map(Value::from)
+            .or_else(|_| {
+                row.try_get::<Vec<u8>, _>(i)
+                    .map(|b| Value::from(String::from_utf8_lossy(&b).into_owned()))
+            })
+            .unwrap_or(Value::Null),
+    }
+}
+
+pub(super) async fn relation_kind(
+    p: &MySqlPool,
+    schema: &str,
+    identifier: &str,
+) -> Result<Option<RelationKind>> {
+    let q = "select cast(table_type as char) from information_schema.tables where table_schema = ? and table_name = ?";
+    let row: Option<(String,)> = sqlx::query_as(q)
+        .bind(schema)
+        .bind(identifier)
+        .fetch_optional(p)
+        .await
+        .map_err(|e| statement_error(q, e))?;
+    Ok(row.map(|(t,)| {
+        if t == "VIEW" {
+            RelationKind::View
+        } else {
+            RelationKind::Table
+        }
+    }))
+}
+
+pub(super) async fn columns(
+    p: &MySqlPool,
+    schema: &str,
+    identifier: &str,
+) -> Result<Vec<(String, String)>> {
+    let q = "select cast(column_name as char), cast(column_type as char) from information_schema.columns where table_schema = ? and table_name = ? order by ordinal_position";
+    sqlx::query_as(q)
+        .bind(schema)
+        .bind(identifier)
+        .fetch_all(p)
+        .await
+        .map_err(|e| statement_error(q, e))
+}
+
+/// Statements that put `tmp` in place of `rel`: one RENAME exchanging both names, then the
+/// old table is dropped.
+pub(super) fn swap_statements(
+    sqlgen: &SqlGen,
+    rel: &Relation,
+    tmp: &Relation,
+    existing: Option<RelationKind>,
+) -> Vec<String> {
+    let backup = sqlgen.sibling(rel, &format!("{}__kiln_backup", rel.identifier));
+    match existing {
+        Some(RelationKind::Table) => vec![
+            sqlgen.drop_relation(&backup, false),
+            format!(
+                "rename table {} to {}, {} to {}",
+                rel.render(),
+                backup.render(),
+                tmp.render(),
+                rel.render()
+            ),
+            sqlgen.drop_relation(&backup, false),
+        ],
+        Some(_) => vec![
+            sqlgen.drop_relation(rel, true),
+            sqlgen.rename_table(tmp, &rel.identifier),
+        ],
+        None => vec![sqlgen.rename_table(tmp, &rel.identifier)],
+    }
+}
+
+/// Rows per INSERT so a statement stays under both the 65,535-parameter limit and the server's
+/// packet size.
+fn batch_rows(columns: usize, rows: &[Vec<Option<String>>], max_packet: u64) -> usize {
+    let by_params = (65_000 / columns.max(1)).max(1);
+    let sample = rows.iter().take(200);
+    let n = sample.len().max(1) as u64;
+    let bytes: u64 = rows
+        .iter()
+        .take(200)
+        .map(|r| {
+            r.iter()
+                .map(|v| v.as_ref().map_or(4, |s| s.len() as u64 + 8))
+                .sum::<u64>()
+        })
+        .sum();
+    let per_row = (bytes / n).max(16) * 2;
+    let by_packet = (max_packet / 2 / per_row).max(1) as usize;
+    by_params.min(by_packet).min(5_000)
+}
+
+pub(super) async fn load(
+    p: &MySqlPool,
+    sqlgen: SqlGen,
+    rel: &Relation,
+    columns: &[(String, String)],
+    rows: &[Vec<Option<String>>],
+    existing: Option<RelationKind>,
+) -> Result<u64> {
+    let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
+    let tmp = sqlgen.sibling(rel, &format!("{}__kiln_tmp", rel.identifier));
+    // DDL commits implicitly on MySQL: build the new table aside, then swap it in.
+    for s in [
+        sqlgen.drop_relation(&tmp, false),
+        sqlgen.create_table(&tmp, columns),
+    ] {
+        sqlx::raw_sql(&s)
+            .execute(p)
+            .await
+            .map_err(|e| statement_error(&s, e))?;
+    }
+    let max_packet: u64 = sqlx::query_scalar::<_, i64>("select @@max_allowed_packet")
+        .fetch_one(p)
+        .await
+        .map(|v| v as u64)
+        .unwrap_or(4 * 1024 * 1024);
+    let result: Result<u64> = async {
+        let mut tx = p
+            .begin()
+            .await
+            .map_err(|e| db_error("cannot begin a transaction", e))?;
+        let mut loaded = 0;
+        for chunk in rows.chunks(batch_rows(names.len(), rows, max_packet)) {
+            let sql = sqlgen.insert_values(&tmp, &names, chunk.len());
+            let values: Vec<Option<String>> = chunk.iter().flatten().cloned().collect();
+            loaded += exec_bound(&mut tx, &sql, values)
+                .await
+                .map_err(|e| statement_error(&sql, e))?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| db_error("cannot commit", e))?;
+        for s in swap_statements(&sqlgen, rel, &tmp, existing) {
+            sqlx::raw_sql(&s)
+                .execute(p)
+                .await
+                .map_err(|e| statement_error(&s, e))?;
+        }
+        Ok(loaded)
+    }
+    .await;
+    if result.is_err() {
+        let _ = sqlx::raw_sql(&sqlgen.drop_relation(&tmp, false))
+            .execute(p)
+            .await;
+    }
+    result
+}

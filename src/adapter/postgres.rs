@@ -1,0 +1,380 @@
+//! PostgreSQL: a pool sized by `threads`; seeds load with `COPY ... FROM STDIN`.
+
+use super::sql::SqlGen;
+use super::{Adapter, Pool, SendFuture, connect_error, db_error, float, statement_error};
+use crate::error::Result;
+use crate::project::config::value_to_string;
+use crate::project::profiles::Target;
+use crate::sql::Dialect;
+use crate::template::{QueryTable, Relation, RelationKind};
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow, PgSslMode};
+use sqlx::{Column, PgPool, Row, TypeInfo, ValueRef};
+use std::str::FromStr;
+use std::time::Duration;
+
+fn exec<'a>(
+    c: &'a mut sqlx::PgConnection,
+    sql: &'a str,
+) -> SendFuture<'a, std::result::Result<u64, sqlx::Error>> {
+    Box::pin(async move {
+        sqlx::Executor::execute(c, sql)
+            .await
+            .map(|r| r.rows_affected())
+    })
+}
+
+fn copy_in<'a>(
+    c: &'a mut sqlx::PgConnection,
+    statement: &'a str,
+    data: Vec<u8>,
+) -> SendFuture<'a, std::result::Result<u64, sqlx::Error>> {
+    Box::pin(async move {
+        let mut copy = c.copy_in_raw(statement).await?;
+        if let Err(e) = copy.send(data).await {
+            let _ = copy.abort(e.to_string()).await;
+            return Err(e);
+        }
+        copy.finish().await
+    })
+}
+
+/// Connection options from the profile's settings (or its `url`).
+pub(super) fn options(target: &Target) -> std::result::Result<PgConnectOptions, sqlx::Error> {
+    let s = &target.settings;
+    let text = |k: &str| s.get(k).map(value_to_string).filter(|v| !v.is_empty());
+    let mut opts = match text("url") {
+        Some(url) => PgConnectOptions::from_str(&url)?,
+        None => PgConnectOptions::new(),
+    };
+    if let Some(h) = text("host") {
+        opts = opts.host(&h);
+    }
+    if let Some(p) = s.get("port").and_then(|v| v.as_u64()) {
+        opts = opts.port(p as u16);
+    }
+    if let Some(u) = text("user") {
+        opts = opts.username(&u);
+    }
+    if let Some(p) = text("password").or_else(|| text("pass")) {
+        opts = opts.password(&p);
+    }
+    if !target.database.is_empty() {
+        opts = opts.database(&target.database);
+    }
+    if let Some(m) = text("sslmode") {
+        opts = opts.ssl_mode(PgSslMode::from_str(&m)?);
+    }
+    let search_path = text("search_path").unwrap_or_else(|| target.schema.clone());
+    opts = opts
+        .application_name("kiln")
+        .options([("search_path", search_path.as_str())]);
+    Ok(opts)
+}
+
+pub(super) async fn connect(target: &Target) -> Result<Adapter> {
+    let opts = options(target).map_err(|e| connect_error(target, e))?;
+    let timeout = target
+        .settings
+        .get("connect_timeout")
+        .and_then(|v| v.as_u64().or_else(|| value_to_string(v).parse().ok()))
+        .unwrap_or(10);
+    let pool = PgPoolOptions::new()
+        .max_connections(target.threads.clamp(1, 64) as u32)
+        .acquire_timeout(Duration::from_secs(timeout.max(1)))
+        .connect_with(opts)
+        .await
+        .map_err(|e| connect_error(target, e))?;
+    Ok(Adapter {
+        pool: Pool::Postgres(pool),
+        dialect: Dialect::Postgres,
+        sqlite_dir: None,
+        database: target.database.clone(),
+        schemas: Default::default(),
+        write_lock: None,
+    })
+}
+
+pub(super) async fn atomic(p: &PgPool, statements: &[String]) -> Result<Vec<u64>> {
+    let mut tx = p
+        .begin()
+        .await
+        .map_err(|e| db_error("cannot begin a transaction", e))?;
+    let mut out = Vec::with_capacity(statements.len());
+    for s in statements {
+        match exec(&mut tx, s).await {
+            Ok(n) => out.push(n),
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(statement_error(s, e));
+            }
+        }
+    }
+    tx.commit()
+        .await
+        .map_err(|e| db_error("cannot commit", e))?;
+    Ok(out)
+}
+
+pub(super) async fn query(p: &PgPool, sql: &str) -> Result<QueryTable> {
+    let rows = sqlx::query(sql)
+        .fetch_all(p)
+        .await
+        .map_err(|e| statement_error(sql, e))?;
+    let mut t = QueryTable::default();
+    if let Some(first) = rows.first() {
+        t.columns = first
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+    }
+    for row in &rows {
+        t.rows.push((0..row.len()).map(|i| value(row, i)).collect());
+    }
+    Ok(t)
+}
+
+/// Decodes one PostgreSQL value by its type.
+fn value(row: &PgRow, i: usize) -> Value {
+    let Ok(raw) = row.try_get_raw(i) else {
+        return Value::Null;
+    };
+    if raw.is_null() {
+        return Value::Null;
+    }
+    let name = raw.type_info().name().to_string();
+    let text =
+        |r: std::result::Result<String, sqlx::Error>| r.map(Value::from).unwrap_or(Value::Null);
+    match name.as_str() {
+        "INT2" => row
+            .try_get::<i16, _>(i)
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+        "INT4" => row
+            .try_get::<i32, _>(i)
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+        "INT8" => row
+            .try_get::<i64, _>(i)
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+        "FLOAT4" => row
+            .try_get::<f32, _>(i)
+            .map(|f| float(f as f64))
+            .unwrap_or(Value::Null),
+        "FLOAT8" => row.try_get::<f64, _>(i).map(float).unwrap_or(Value::Null),
+        "NUMERIC" => row
+            .try_get::<sqlx::types::Decimal, _>(i)
+            .ok()
+            .and_then(|d| {
+                let s = d.normalize().to_string();
+                if d.scale() == 0 || !s.contains('.') {
+                    s.parse::<i64>().ok().map(Value::from)
+                } else {
+                    s.parse::<f64>().ok().map(float)
+                }
+            })
+            .unwrap_or(Value::Null),
+        "BOOL" => row
+            .try_get::<bool, _>(i)
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+        "DATE" => row
+            .try_get::<chrono::NaiveDate, _>(i)
+            .map(|d| Value::from(d.to_string()))
+            .unwrap_or(Value::Null),
+        "TIMESTAMP" => row
+            .try_get::<chrono::NaiveDateTime, _>(i)
+            .map(|d| Value::from(d.to_string()))
+            .unwrap_or(Value::Null),
+        "TIMESTAMPTZ" => row
+            .try_get::<chrono::DateTime<chrono::Utc>, _>(i)
+            .map(|d| Value::from(d.to_rfc3339()))
+            .unwrap_or(Value::Null),
+        "JSON" | "JSONB" => row.try_get::<Value, _>(i).unwrap_or(Value::Null),
+        _ => text(row.try_get::<String, _>(i)),
+    }
+}
+
+pub(super) async fn relation_kind(
+    p: &PgPool,
+    schema: &str,
+    identifier: &str,
+) -> Result<Option<RelationKind>> {
+    let q = "select table_type from information_schema.tables where table_schema = $1 and table_name = $2";
+    let row: Option<(String,)> = sqlx::query_as(q)
+        .bind(schema)
+        .bind(identifier)
+        .fetch_optional(p)
+        .await
+        .map_err(|e| statement_error(q, e))?;
+    Ok(row.map(|(t,)| {
+        if t == "VIEW" {
+            RelationKind::View
+        } else {
+            RelationKind::Table
+        }
+    }))
+}
+
+pub(super) async fn columns(
+    p: &PgPool,
+    schema: &str,
+    identifier: &str,
+) -> Result<Vec<(String, String)>> {
+    let q = "select column_name::text, data_type::text from information_schema.columns where table_schema = $1 and table_name = $2 order by ordinal_position";
+    sqlx::query_as(q)
+        .bind(schema)
+        .bind(identifier)
+        .fetch_all(p)
+        .await
+        .map_err(|e| statement_error(q, e))
+}
+
+/// Rows as CSV for COPY: NULL is an unquoted empty field; every value is quoted.
+fn csv_bytes(rows: &[Vec<Option<String>>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for row in rows {
+        for (i, v) in row.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            if let Some(v) = v {
+                out.push(b'"');
+                out.extend_from_slice(v.replace('"', "\"\"").as_bytes());
+                out.push(b'"');
+            }
+        }
+        out.push(b'\n');
+    }
+    out
+}
+
+pub(super) async fn load(
+    p: &PgPool,
+    sqlgen: SqlGen,
+    rel: &Relation,
+    columns: &[(String, String)],
+    rows: &[Vec<Option<String>>],
+    existing: Option<RelationKind>,
+) -> Result<u64> {
+    let cols: Vec<String> = columns.iter().map(|(n, _)| sqlgen.quote(n)).collect();
+    let mut tx = p
+        .begin()
+        .await
+        .map_err(|e| db_error("cannot begin a transaction", e))?;
+    let views = if existing.is_some() {
+        dependent_views(&mut tx, rel)
+            .await
+            .map_err(|e| statement_error("select ... from pg_depend", e))?
+    } else {
+        Vec::new()
+    };
+    let mut stmts = Vec::new();
+    if let Some(kind) = existing {
+        stmts.push(sqlgen.drop_relation(rel, kind == RelationKind::View));
+    }
+    stmts.push(sqlgen.create_table(rel, columns));
+    for s in &stmts {
+        exec(&mut tx, s).await.map_err(|e| statement_error(s, e))?;
+    }
+    let copy = format!(
+        "copy {} ({}) from stdin with (format csv)",
+        rel.render(),
+        cols.join(", ")
+    );
+    let loaded = copy_in(&mut tx, &copy, csv_bytes(rows))
+        .await
+        .map_err(|e| statement_error(&copy, e))?;
+    for (schema, name, def) in &views {
+        let s = format!(
+            "create view {}.{} as {}",
+            sqlgen.quote(schema),
+            sqlgen.quote(name),
+            def.trim_end().trim_end_matches(';')
+        );
+        exec(&mut tx, &s)
+            .await
+            .map_err(|e| statement_error(&s, e))?;
+    }
+    // DDL is transactional here: until this commit the previous table is what readers see.
+    tx.commit()
+        .await
+        .map_err(|e| db_error("cannot commit", e))?;
+    Ok(loaded)
+}
+
+/// Views (schema, name, definition) that depend on `rel`, directly or through other views, in
+/// the order they must be recreated.
+async fn dependent_views(
+    c: &mut sqlx::PgConnection,
+    rel: &Relation,
+) -> std::result::Result<Vec<(String, String, String)>, sqlx::Error> {
+    let q = "with recursive deps(oid, depth) as (
+            select r.ev_class, 1
+            from pg_depend d join pg_rewrite r on r.oid = d.objid
+            where d.refobjid = to_regclass($1) and r.ev_class <> to_regclass($1)
+            union
+            select r.ev_class, deps.depth + 1
+            from deps join pg_depend d on d.refobjid = deps.oid join pg_rewrite r on r.oid = d.objid
+            where r.ev_class <> deps.oid and deps.depth < 50
+        )
+        select n.nspname::text, c.relname::text, pg_get_viewdef(c.oid)::text, max(deps.depth)::int4
+        from deps join pg_class c on c.oid = deps.oid join pg_namespace n on n.oid = c.relnamespace
+        where c.relkind = 'v'
+        group by n.nspname, c.relname, c.oid
+        order by 4, 1, 2";
+    let name = format!(
+        "{}.{}",
+        Dialect::Postgres.quote(&rel.schema),
+        Dialect::Postgres.quote(&rel.identifier)
+    );
+    type Dependent = (String, String, String, i32);
+    let fut: SendFuture<'_, std::result::Result<Vec<Dependent>, sqlx::Error>> =
+        Box::pin(async move { sqlx::query_as(q).bind(name).fetch_all(c).await });
+    let rows = fut.await?;
+    Ok(rows.into_iter().map(|(s, n, d, _)| (s, n, d)).collect())
+}
+
+/// Replaces `rel` in one transaction: drops what is there (with its dependent views), runs
+/// `create`, then recreates the dependent views so nothing downstream goes missing.
+pub(super) async fn replace(
+    p: &PgPool,
+    rel: &Relation,
+    existing: Option<RelationKind>,
+    create: &[String],
+) -> Result<()> {
+    let mut tx = p
+        .begin()
+        .await
+        .map_err(|e| db_error("cannot begin a transaction", e))?;
+    let views = if existing.is_some() {
+        dependent_views(&mut tx, rel)
+            .await
+            .map_err(|e| statement_error("select ... from pg_depend", e))?
+    } else {
+        Vec::new()
+    };
+    let sqlgen = SqlGen::new(Dialect::Postgres);
+    let mut stmts = Vec::new();
+    if let Some(kind) = existing {
+        stmts.push(sqlgen.drop_relation(rel, kind == RelationKind::View));
+    }
+    stmts.extend(create.iter().cloned());
+    for (schema, name, def) in &views {
+        stmts.push(format!(
+            "create view {}.{} as {}",
+            sqlgen.quote(schema),
+            sqlgen.quote(name),
+            def.trim_end().trim_end_matches(';')
+        ));
+    }
+    for s in &stmts {
+        if let Err(e) = exec(&mut tx, s).await {
+            let _ = tx.rollback().await;
+            return Err(statement_error(s, e));
+        }
+    }
+    tx.commit().await.map_err(|e| db_error("cannot commit", e))
+}

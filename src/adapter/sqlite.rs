@@ -1,0 +1,279 @@
+//! SQLite: one database file per schema in the target's directory, attached to every connection.
+
+use super::sql::SqlGen;
+use super::{Adapter, Pool, SendFuture, db_error, float, statement_error};
+use crate::error::{Diagnostic, Error, ErrorKind, Result};
+use crate::project::profiles::Target;
+use crate::sql::Dialect;
+use crate::template::{QueryTable, Relation, RelationKind};
+use serde_json::Value;
+use sqlx::{Column, Row, SqlitePool, TypeInfo, ValueRef};
+use std::path::PathBuf;
+use std::time::Duration;
+
+// Boxed helpers: executing on `&mut Connection` inside a loop otherwise trips the compiler's
+// higher-ranked `Send` inference for the futures spawned by the scheduler.
+fn exec<'a>(
+    c: &'a mut sqlx::SqliteConnection,
+    sql: &'a str,
+) -> SendFuture<'a, std::result::Result<u64, sqlx::Error>> {
+    Box::pin(async move {
+        sqlx::Executor::execute(c, sql)
+            .await
+            .map(|r| r.rows_affected())
+    })
+}
+
+fn exec_bound<'a>(
+    c: &'a mut sqlx::SqliteConnection,
+    sql: &'a str,
+    values: Vec<Option<String>>,
+) -> SendFuture<'a, std::result::Result<u64, sqlx::Error>> {
+    Box::pin(async move {
+        let mut q = sqlx::query(sql);
+        for v in values {
+            q = q.bind(v);
+        }
+        q.execute(c).await.map(|r| r.rows_affected())
+    })
+}
+
+pub(super) async fn connect(target: &Target, schemas: &[String]) -> Result<Adapter> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+    let dir = target
+        .sqlite_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(".kiln"));
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Error::from(
+            Diagnostic::new(
+                ErrorKind::Database,
+                format!(
+                    "cannot create the database directory {}: {e}",
+                    dir.display()
+                ),
+            )
+            .with_hint("check permissions of the project directory"),
+        )
+    })?;
+    let mut attach: Vec<String> = schemas
+        .iter()
+        .filter(|s| s.as_str() != "main")
+        .cloned()
+        .collect();
+    // Schemas built by earlier runs stay visible to `source()` and `show`.
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(schema) = name.strip_suffix(".db")
+                && schema != "main"
+                && !attach.iter().any(|s| s == schema)
+            {
+                attach.push(schema.to_string());
+            }
+        }
+    }
+    attach.sort();
+    attach.dedup();
+    let opts = SqliteConnectOptions::new()
+        .filename(dir.join("main.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(60))
+        .foreign_keys(false);
+    let files: Vec<(String, String)> = attach
+        .iter()
+        .map(|s| {
+            (
+                s.clone(),
+                dir.join(format!("{s}.db")).to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    let pool = SqlitePoolOptions::new()
+        .max_connections(target.threads.clamp(1, 16) as u32)
+        .after_connect(move |conn, _meta| {
+            let files = files.clone();
+            Box::pin(async move {
+                // Renames must not rewrite views that point at the renamed table.
+                sqlx::query("pragma legacy_alter_table = on")
+                    .execute(&mut *conn)
+                    .await?;
+                for (schema, path) in &files {
+                    sqlx::query(&format!(
+                        "attach database '{}' as \"{}\"",
+                        path.replace('\'', "''"),
+                        schema.replace('"', "\"\"")
+                    ))
+                    .execute(&mut *conn)
+                    .await?;
+                    sqlx::query(&format!(
+                        "pragma \"{}\".journal_mode = wal",
+                        schema.replace('"', "\"\"")
+                    ))
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(opts)
+        .await
+        .map_err(|e| {
+            Error::from(
+                Diagnostic::new(
+                    ErrorKind::Database,
+                    format!("cannot open the SQLite database in {}: {e}", dir.display()),
+                )
+                .with_hint("check that the directory is writable and not used by another program"),
+            )
+        })?;
+    Ok(Adapter {
+        pool: Pool::Sqlite(pool),
+        dialect: Dialect::Sqlite,
+        sqlite_dir: Some(dir),
+        database: target.database.clone(),
+        schemas: Default::default(),
+        write_lock: Some(std::sync::Arc::new(tokio::sync::Mutex::new(()))),
+    })
+}
+
+pub(super) async fn atomic(p: &SqlitePool, statements: &[String]) -> Result<Vec<u64>> {
+    let mut tx = p
+        .begin()
+        .await
+        .map_err(|e| db_error("cannot begin a transaction", e))?;
+    let mut out = Vec::with_capacity(statements.len());
+    for s in statements {
+        match exec(&mut tx, s).await {
+            Ok(n) => out.push(n),
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(statement_error(s, e));
+            }
+        }
+    }
+    tx.commit()
+        .await
+        .map_err(|e| db_error("cannot commit", e))?;
+    Ok(out)
+}
+
+pub(super) async fn query(p: &SqlitePool, sql: &str) -> Result<QueryTable> {
+    let rows = sqlx::raw_sql(sql)
+        .fetch_all(p)
+        .await
+        .map_err(|e| statement_error(sql, e))?;
+    let mut t = QueryTable::default();
+    if let Some(first) = rows.first() {
+        t.columns = first
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+    }
+    for row in &rows {
+        t.rows.push((0..row.len()).map(|i| value(row, i)).collect());
+    }
+    Ok(t)
+}
+
+/// Decodes one SQLite value by its storage class.
+fn value(row: &sqlx::sqlite::SqliteRow, i: usize) -> Value {
+    let Ok(raw) = row.try_get_raw(i) else {
+        return Value::Null;
+    };
+    if raw.is_null() {
+        return Value::Null;
+    }
+    match raw.type_info().name() {
+        "INTEGER" | "BOOLEAN" => row
+            .try_get::<i64, _>(i)
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+        "REAL" | "NUMERIC" => row.try_get::<f64, _>(i).map(float).unwrap_or(Value::Null),
+        "BLOB" => row
+            .try_get::<Vec<u8>, _>(i)
+            .map(|b| Value::from(String::from_utf8_lossy(&b).into_owned()))
+            .unwrap_or(Value::Null),
+        _ => row
+            .try_get::<String, _>(i)
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+    }
+}
+
+pub(super) async fn relation_kind(
+    p: &SqlitePool,
+    schema: &str,
+    identifier: &str,
+) -> Result<Option<RelationKind>> {
+    let q = format!(
+        "select type from {}.sqlite_master where name = ? and type in ('table', 'view')",
+        Dialect::Sqlite.quote(schema)
+    );
+    let row: Option<(String,)> = match sqlx::query_as(&q).bind(identifier).fetch_optional(p).await {
+        Ok(r) => r,
+        // An unknown schema means the relation does not exist yet.
+        Err(sqlx::Error::Database(e)) if e.message().contains("unknown database") => None,
+        Err(e) => return Err(statement_error(&q, e)),
+    };
+    Ok(row.map(|(t,)| {
+        if t == "view" {
+            RelationKind::View
+        } else {
+            RelationKind::Table
+        }
+    }))
+}
+
+pub(super) async fn columns(
+    p: &SqlitePool,
+    schema: &str,
+    identifier: &str,
+) -> Result<Vec<(String, String)>> {
+    let q = "select name, type from pragma_table_info(?, ?) order by cid";
+    sqlx::query_as(q)
+        .bind(identifier)
+        .bind(schema)
+        .fetch_all(p)
+        .await
+        .map_err(|e| statement_error(q, e))
+}
+
+pub(super) async fn load(
+    p: &SqlitePool,
+    sqlgen: SqlGen,
+    rel: &Relation,
+    columns: &[(String, String)],
+    rows: &[Vec<Option<String>>],
+    existing: Option<RelationKind>,
+) -> Result<u64> {
+    let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
+    let mut tx = p
+        .begin()
+        .await
+        .map_err(|e| db_error("cannot begin a transaction", e))?;
+    let mut stmts = Vec::new();
+    if let Some(kind) = existing {
+        stmts.push(sqlgen.drop_relation(rel, kind == RelationKind::View));
+    }
+    stmts.push(sqlgen.create_table(rel, columns));
+    for s in &stmts {
+        exec(&mut tx, s).await.map_err(|e| statement_error(s, e))?;
+    }
+    // SQLite allows at most 32766 bound parameters per statement.
+    let per_batch = (30000 / names.len().max(1)).clamp(1, 1000);
+    let mut loaded = 0;
+    for chunk in rows.chunks(per_batch) {
+        let sql = sqlgen.insert_values(rel, &names, chunk.len());
+        let values: Vec<Option<String>> = chunk.iter().flatten().cloned().collect();
+        loaded += exec_bound(&mut tx, &sql, values)
+            .await
+            .map_err(|e| statement_error(&sql, e))?;
+    }
+    tx.commit()
+        .await
+        .map_err(|e| db_error("cannot commit", e))?;
+    Ok(loaded)
+}
