@@ -254,15 +254,6 @@ impl SqlGen {
         }
     }
 
-    /// A typed NULL timestamp (so `create table as` gets a usable column type).
-    pub fn null_timestamp(&self) -> &'static str {
-        match self.dialect {
-            Dialect::Sqlite => "cast(null as timestamp)",
-            Dialect::Postgres => "cast(null as timestamp)",
-            Dialect::MySql => "cast(null as datetime(6))",
-        }
-    }
-
     /// A stable text id built from expressions (dbt's `dbt_scd_id`): md5 where the database has
     /// it, the joined text on SQLite.
     pub fn hash_concat(&self, exprs: &[String]) -> String {

@@ -106,7 +106,7 @@ pub fn run(out: &Output, name: &str) -> Result<i32> {
         write_file(&dir.join(path), text.replace("{name}", name).as_bytes())?;
     }
     out.info(&format!(
-        "Created project `{name}` in {}/. Next: cd {name} && kiln compile",
+        "Created project `{name}` in {}/. Next: cd {name} && kiln build",
         display_rel(Path::new("."), dir)
     ));
     Ok(EXIT_OK)

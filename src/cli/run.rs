@@ -109,6 +109,8 @@ pub fn cmd_exec(
             compile::dialect_of(manifest.target.adapter).adapter_type(),
             if threads == 1 { "thread" } else { "threads" },
         ));
+        // The target schema exists before anything runs, so hooks can use it.
+        adapter.ensure_schema(&manifest.target.schema).await?;
         let hooks_ok = run_project_hooks(&manifest, &adapter, "on_run_start", out).await;
         let results = if hooks_ok {
             exec::run(

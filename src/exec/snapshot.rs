@@ -154,8 +154,8 @@ async fn create(
     let sqlgen = ctx.adapter.sql();
     let (updated, scd_id) = version_exprs(ctx, keys, strategy, now);
     let select = format!(
-        "select s.*,\n    {scd_id} as dbt_scd_id,\n    {updated} as dbt_updated_at,\n    {updated} as dbt_valid_from,\n    {} as dbt_valid_to\nfrom (\n{}\n) s",
-        sqlgen.null_timestamp(),
+        // `nullif(x, x)` is a NULL of x's type, as dbt does it, so dbt_valid_to matches dbt_valid_from.
+        "select s.*,\n    {scd_id} as dbt_scd_id,\n    {updated} as dbt_updated_at,\n    {updated} as dbt_valid_from,\n    nullif({updated}, {updated}) as dbt_valid_to\nfrom (\n{}\n) s",
         sql.trim_end().trim_end_matches(';')
     );
     let stmts = vec![sqlgen.create_table_as(rel, &select)];
@@ -274,11 +274,10 @@ async fn update(
         let cols: Vec<String> = source_cols.iter().map(|(c, _)| sqlgen.quote(c)).collect();
         let s_cols: Vec<String> = cols.iter().map(|c| format!("s.{c}")).collect();
         tx.push(format!(
-            "insert into {} ({}, dbt_scd_id, dbt_updated_at, dbt_valid_from, dbt_valid_to)\nselect {}, {scd_id}, {updated}, {updated}, {}\nfrom {} s\nwhere not exists (select 1 from {} {alias} where {} and {alias}.dbt_valid_to is null)",
+            "insert into {} ({}, dbt_scd_id, dbt_updated_at, dbt_valid_from, dbt_valid_to)\nselect {}, {scd_id}, {updated}, {updated}, null\nfrom {} s\nwhere not exists (select 1 from {} {alias} where {} and {alias}.dbt_valid_to is null)",
             rel.render(),
             cols.join(", "),
             s_cols.join(", "),
-            sqlgen.null_timestamp(),
             staging.render(),
             rel.render(),
             key_match("s", alias),

@@ -104,7 +104,7 @@ fn manifest_records_dependencies_configs_and_columns() {
     // Snapshot config from its block.
     let snap = &m["nodes"]["snapshot.jaffle.orders_snapshot"];
     assert_eq!(snap["config"]["strategy"], "check");
-    assert_eq!(snap["schema"], "snapshots");
+    assert_eq!(snap["schema"], "main_snapshots");
     // Tests are attached to the model they check.
     let tests: Vec<&String> = m["nodes"]
         .as_object()
@@ -243,4 +243,34 @@ fn manifest_node_shape() {
         m["parent_map"]["model.jaffle.stg_customers"],
         serde_json::json!(["seed.jaffle.raw_customers"])
     );
+}
+
+#[test]
+fn init_demo_builds_with_no_other_setup() {
+    let p = TempProject::with_files(&[]);
+    p.kiln(&["init", "demo"]).ok();
+    let kiln = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .args(args)
+            .current_dir(p.root.join("demo"))
+            .env("HOME", &p.home)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let out = kiln(&["build"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = kiln(&[
+        "show",
+        "--inline",
+        "select sum(customers) as total from {{ ref('customers_by_month') }}",
+        "--output",
+        "json",
+    ]);
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["total"], 4);
 }

@@ -1,83 +1,59 @@
-//! Execution on the embedded SQLite default: every check reads the resulting tables back
-//! through an independent SQLite connection, not through Kiln.
+//! Execution, written once and run on every adapter: SQLite always, PostgreSQL and MySQL when
+//! their test URLs are set. Every check reads the resulting tables back from the database.
 
-use crate::support::{Run, TempProject};
+use crate::support::{Backend, TempProject, n};
 use serde_json::Value;
 
-/// Runs a query against the project's SQLite files (every schema file attached) and returns
-/// rows as JSON values.
-fn query(p: &TempProject, sql: &str) -> Vec<Vec<Value>> {
-    query_at(&p.root, sql)
-}
-
-/// [`query`] for a project at any directory.
-fn query_at(root: &std::path::Path, sql: &str) -> Vec<Vec<Value>> {
-    use sqlx::{ConnectOptions, Row, TypeInfo, ValueRef};
-    let dir = root.join(".kiln");
-    let sql = sql.to_string();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(dir.join("main.db"))
-            .connect()
-            .await
-            .unwrap();
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-            if let Some(schema) = name.strip_suffix(".db")
-                && schema != "main"
-            {
-                sqlx::query(&format!(
-                    "attach database '{}' as \"{schema}\"",
-                    dir.join(&name).display()
-                ))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            }
+/// Generates one test per adapter for each named scenario.
+macro_rules! on_every_adapter {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(crate::support::Backend::Sqlite) } )*
         }
-        let rows = sqlx::query(&sql)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        rows.iter()
-            .map(|r| {
-                (0..r.columns().len())
-                    .map(|i| {
-                        let raw = r.try_get_raw(i).unwrap();
-                        if raw.is_null() {
-                            return Value::Null;
-                        }
-                        match raw.type_info().name() {
-                            "INTEGER" => Value::from(r.get::<i64, _>(i)),
-                            "REAL" => Value::from(r.get::<f64, _>(i)),
-                            _ => Value::from(r.get::<String, _>(i)),
-                        }
-                    })
-                    .collect()
-            })
-            .collect()
-    })
+        mod postgres {
+            $( #[test] fn $name() { if let Some(b) = crate::support::Backend::postgres() { super::$name(b) } } )*
+        }
+        mod mysql {
+            $( #[test] fn $name() { if let Some(b) = crate::support::Backend::mysql() { super::$name(b) } } )*
+        }
+    };
 }
 
-fn one(p: &TempProject, sql: &str) -> Value {
-    query(p, sql)[0][0].clone()
-}
+on_every_adapter!(
+    build_materializes_the_example_project,
+    failing_test_skips_downstream_in_build_and_exits_1,
+    a_failing_model_keeps_the_previous_table_and_skips_children,
+    incremental_models_append_and_merge_new_rows,
+    on_schema_change_fail_and_append_new_columns,
+    snapshots_keep_history_across_three_runs,
+    bad_seeds_name_the_line_and_load_nothing,
+    hostile_seed_values_load_verbatim,
+    json_logs_are_one_event_per_line,
+    store_failures_keeps_failing_rows,
+    hooks_run_around_models_and_the_run,
+    fail_fast_stops_scheduling,
+    show_prints_rows_of_a_model_and_of_inline_sql,
+    test_thresholds_and_limits,
+    ctrl_c_stops_scheduling_and_leaves_every_relation_in_place,
+    rebuilding_a_table_keeps_views_that_read_it,
+);
 
 fn results(p: &TempProject) -> Value {
     serde_json::from_str(&p.read("target/run_results.json")).unwrap()
 }
 
-fn status_of(results: &Value, id: &str) -> String {
+fn result_of(results: &Value, id_prefix: &str) -> Value {
     results["results"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["unique_id"] == id)
-        .unwrap_or_else(|| panic!("{id} not in run_results"))["status"]
+        .find(|r| r["unique_id"].as_str().unwrap().starts_with(id_prefix))
+        .unwrap_or_else(|| panic!("{id_prefix} not in run_results"))
+        .clone()
+}
+
+fn status_of(results: &Value, id: &str) -> String {
+    result_of(results, id)["status"]
         .as_str()
         .unwrap()
         .to_string()
@@ -85,68 +61,50 @@ fn status_of(results: &Value, id: &str) -> String {
 
 const PROJECT: &str = "name: shop\nprofile: shop\n";
 
-#[test]
-fn build_materializes_the_example_project() {
-    let p = TempProject::fixture("jaffle");
+fn build_materializes_the_example_project(b: Backend) {
+    let p = TempProject::fixture_on("jaffle", b);
     let run = p.kiln(&["build"]).ok();
     assert!(run.stderr.contains("OK"), "{}", run.stderr);
+    let s = p.schema.clone();
     // Seeds, views and tables hold the expected rows.
-    assert_eq!(one(&p, "select count(*) from raw_orders"), 6);
-    assert_eq!(
-        one(
-            &p,
-            "select type from sqlite_master where name = 'stg_orders'"
-        ),
-        "view"
-    );
-    assert_eq!(
-        one(&p, "select type from sqlite_master where name = 'orders'"),
-        "table"
-    );
+    assert_eq!(p.one("select count(*) from raw_orders"), n(6.0));
+    assert_eq!(p.relation_kind(&s, "stg_orders").as_deref(), Some("view"));
+    assert_eq!(p.relation_kind(&s, "orders").as_deref(), Some("table"));
     // The ephemeral model is never created.
+    assert_eq!(p.relation_kind(&s, "stg_payments"), None);
     assert_eq!(
-        one(
-            &p,
-            "select count(*) from sqlite_master where name = 'stg_payments'"
-        ),
-        0
-    );
-    assert_eq!(
-        query(
-            &p,
+        p.query(
             "select customer_id, number_of_orders, customer_lifetime_value from customers order by customer_id"
         ),
         vec![
-            vec![Value::from(1), Value::from(2), Value::from(35.0)],
-            vec![Value::from(2), Value::from(1), Value::from(10.0)],
-            vec![Value::from(3), Value::from(1), Value::from(20.0)],
-            vec![Value::from(4), Value::from(1), Value::from(1.0)],
-            vec![Value::from(5), Value::from(1), Value::from(17.0)],
+            vec![n(1.0), n(2.0), n(35.0)],
+            vec![n(2.0), n(1.0), n(10.0)],
+            vec![n(3.0), n(1.0), n(20.0)],
+            vec![n(4.0), n(1.0), n(1.0)],
+            vec![n(5.0), n(1.0), n(17.0)],
         ]
     );
-    // The custom schema is its own file, and the snapshot lives in its target schema.
+    // The custom schema and the snapshot's target schema hold their relations.
     assert_eq!(
-        one(&p, "select count(*) from main_finance.revenue_by_day"),
-        4
+        p.one(&format!(
+            "select count(*) from {}.revenue_by_day",
+            p.custom_schema("finance")
+        )),
+        n(4.0)
     );
     assert_eq!(
-        one(
-            &p,
-            "select count(*) from snapshots.orders_snapshot where dbt_valid_to is null"
-        ),
-        6
+        p.one(&format!(
+            "select count(*) from {}.orders_snapshot where dbt_valid_to is null",
+            p.custom_schema("snapshots")
+        )),
+        n(6.0)
     );
     // run_results.json records every node.
     let r = results(&p);
     assert_eq!(r["command"], "build");
     assert_eq!(status_of(&r, "model.jaffle.customers"), "success");
     assert_eq!(status_of(&r, "seed.jaffle.raw_orders"), "success");
-    let orders = r["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["unique_id"] == "model.jaffle.orders")
-        .unwrap();
+    let orders = result_of(&r, "model.jaffle.orders");
     assert_eq!(orders["rows_affected"], 6);
     assert!(
         orders["compiled_code"]
@@ -156,79 +114,66 @@ fn build_materializes_the_example_project() {
     );
     // The executed DDL is kept under target/run/.
     let ddl = p.read("target/run/jaffle/models/marts/orders.sql");
-    assert!(
-        ddl.contains("create table \"main\".\"orders__kiln_tmp\""),
-        "{ddl}"
-    );
-    assert!(ddl.contains("rename to \"orders\""), "{ddl}");
+    assert!(ddl.contains("orders__kiln_tmp"), "{ddl}");
+    // A second build swaps every table in place.
+    p.kiln(&["build"]).ok();
+    assert_eq!(p.one("select count(*) from customers"), n(5.0));
 }
 
-#[test]
-fn failing_test_skips_downstream_in_build_and_exits_1() {
-    let p = TempProject::with_files(&[
-        ("project.yml", PROJECT),
-        ("seeds/people.csv", "id,name\n1,a\n1,b\n2,c\n"),
-        (
-            "models/people_clean.sql",
-            "select * from {{ ref('people') }}",
-        ),
-        (
-            "models/people_report.sql",
-            "select count(*) as n from {{ ref('people_clean') }}",
-        ),
-        ("models/other.sql", "select 1 as x"),
-        (
-            "models/schema.yml",
-            "version: 2\nmodels:\n  - name: people_clean\n    columns:\n      - name: id\n        data_tests: [unique]\n",
-        ),
-    ]);
+fn failing_test_skips_downstream_in_build_and_exits_1(b: Backend) {
+    let p = TempProject::with_files_on(
+        &[
+            ("project.yml", PROJECT),
+            ("seeds/people.csv", "id,name\n1,a\n1,b\n2,c\n"),
+            (
+                "models/people_clean.sql",
+                "select * from {{ ref('people') }}",
+            ),
+            (
+                "models/people_report.sql",
+                "select count(*) as n from {{ ref('people_clean') }}",
+            ),
+            ("models/other.sql", "select 1 as x"),
+            (
+                "models/schema.yml",
+                "version: 2\nmodels:\n  - name: people_clean\n    columns:\n      - name: id\n        data_tests: [unique]\n",
+            ),
+        ],
+        b,
+    );
     let run = p.kiln(&["build"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("FAIL"), "{}", run.stderr);
     let r = results(&p);
-    let test_id = r["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| {
-            x["unique_id"]
-                .as_str()
-                .unwrap()
-                .starts_with("test.shop.unique_people_clean_id")
-        })
-        .unwrap();
-    assert_eq!(test_id["status"], "fail");
-    assert_eq!(test_id["failures"], 1);
+    let test = result_of(&r, "test.shop.unique_people_clean_id");
+    assert_eq!(test["status"], "fail");
+    assert_eq!(test["failures"], 1);
     assert_eq!(status_of(&r, "model.shop.people_report"), "skipped");
     assert_eq!(status_of(&r, "model.shop.other"), "success");
     // The skipped model was never built.
-    assert_eq!(
-        one(
-            &p,
-            "select count(*) from sqlite_master where name = 'people_report'"
-        ),
-        0
-    );
+    assert_eq!(p.relation_kind(&p.schema, "people_report"), None);
 }
 
-#[test]
-fn a_failing_model_keeps_the_previous_table_and_skips_children() {
-    let p = TempProject::with_files(&[
-        (
-            "project.yml",
-            "name: shop\nmodels:\n  shop:\n    +materialized: table\n",
-        ),
-        (
-            "models/totals.sql",
-            "select 1 as id, 10 as amount union all select 2, 20",
-        ),
-        (
-            "models/report.sql",
-            "select sum(amount) as total from {{ ref('totals') }}",
-        ),
-    ]);
+fn a_failing_model_keeps_the_previous_table_and_skips_children(b: Backend) {
+    let p = TempProject::with_files_on(
+        &[
+            (
+                "project.yml",
+                "name: shop\nmodels:\n  shop:\n    +materialized: table\n",
+            ),
+            (
+                "models/totals.sql",
+                "select 1 as id, 10 as amount union all select 2, 20",
+            ),
+            (
+                "models/report.sql",
+                "select sum(amount) as total from {{ ref('totals') }}",
+            ),
+        ],
+        b,
+    );
     p.kiln(&["run"]).ok();
-    assert_eq!(one(&p, "select total from report"), 30);
+    assert_eq!(p.one("select total from report"), n(30.0));
     // New SQL that fails at run time (unknown column), not at parse time.
     p.write(
         "models/totals.sql",
@@ -239,38 +184,38 @@ fn a_failing_model_keeps_the_previous_table_and_skips_children() {
     assert!(run.stderr.contains("no_such_column"), "{}", run.stderr);
     assert!(run.stderr.contains("models/totals.sql"), "{}", run.stderr);
     // The old table and its rows are still there; no temp table is left behind.
-    assert_eq!(one(&p, "select sum(amount) from totals"), 30);
-    assert_eq!(
-        one(
-            &p,
-            "select count(*) from sqlite_master where name like '%kiln_tmp%'"
-        ),
-        0
-    );
+    assert_eq!(p.one("select sum(amount) from totals"), n(30.0));
+    assert_eq!(p.relation_kind(&p.schema, "totals__kiln_tmp"), None);
     let r = results(&p);
     assert_eq!(status_of(&r, "model.shop.totals"), "error");
     assert_eq!(status_of(&r, "model.shop.report"), "skipped");
 }
 
-#[test]
-fn incremental_models_append_and_merge_new_rows() {
-    let p = TempProject::with_files(&[
-        ("project.yml", PROJECT),
-        (
-            "seeds/events.csv",
-            "id,kind,at\n1,open,2024-01-01\n2,click,2024-01-02\n",
-        ),
-        (
-            "models/events_append.sql",
-            "{{ config(materialized='incremental') }}\nselect id, kind, at from {{ ref('events') }}\n{% if is_incremental() %}where at > (select max(at) from {{ this }}){% endif %}",
-        ),
-        (
-            "models/events_latest.sql",
-            "{{ config(materialized='incremental', unique_key='id', incremental_strategy='delete+insert') }}\nselect id, kind, at from {{ ref('events') }}",
-        ),
-    ]);
+fn incremental_models_append_and_merge_new_rows(b: Backend) {
+    let p = TempProject::with_files_on(
+        &[
+            ("project.yml", PROJECT),
+            (
+                "seeds/events.csv",
+                "id,kind,at\n1,open,2024-01-01\n2,click,2024-01-02\n",
+            ),
+            (
+                "models/events_append.sql",
+                "{{ config(materialized='incremental') }}\nselect id, kind, at from {{ ref('events') }}\n{% if is_incremental() %}where at > (select max(at) from {{ this }}){% endif %}",
+            ),
+            (
+                "models/events_latest.sql",
+                "{{ config(materialized='incremental', unique_key='id', incremental_strategy='delete+insert') }}\nselect id, kind, at from {{ ref('events') }}",
+            ),
+            (
+                "models/events_merged.sql",
+                "{{ config(materialized='incremental', unique_key='id', incremental_strategy='merge') }}\nselect id, kind, at from {{ ref('events') }}",
+            ),
+        ],
+        b,
+    );
     p.kiln(&["build"]).ok();
-    assert_eq!(one(&p, "select count(*) from events_append"), 2);
+    assert_eq!(p.one("select count(*) from events_append"), n(2.0));
     // New rows arrive; one existing row changes.
     p.write(
         "seeds/events.csv",
@@ -279,44 +224,49 @@ fn incremental_models_append_and_merge_new_rows() {
     p.kiln(&["build"]).ok();
     // Append only added the row newer than what was there.
     assert_eq!(
-        query(&p, "select id, kind from events_append order by id"),
+        p.query("select id, kind from events_append order by id"),
         vec![
-            vec![Value::from(1), Value::from("open")],
-            vec![Value::from(2), Value::from("click")],
-            vec![Value::from(3), Value::from("close")],
+            vec![n(1.0), Value::from("open")],
+            vec![n(2.0), Value::from("click")],
+            vec![n(3.0), Value::from("close")],
         ]
     );
-    // delete+insert replaced row 2 and added row 3, without duplicates.
-    assert_eq!(
-        query(&p, "select id, kind from events_latest order by id"),
-        vec![
-            vec![Value::from(1), Value::from("open")],
-            vec![Value::from(2), Value::from("purchase")],
-            vec![Value::from(3), Value::from("close")],
-        ]
-    );
+    // delete+insert and merge replaced row 2 and added row 3, without duplicates.
+    for table in ["events_latest", "events_merged"] {
+        assert_eq!(
+            p.query(&format!("select id, kind from {table} order by id")),
+            vec![
+                vec![n(1.0), Value::from("open")],
+                vec![n(2.0), Value::from("purchase")],
+                vec![n(3.0), Value::from("close")],
+            ],
+            "{table}"
+        );
+    }
     // --full-refresh rebuilds from scratch.
     p.kiln(&["run", "--full-refresh", "-s", "events_append"])
         .ok();
     assert_eq!(
-        one(&p, "select kind from events_append where id = 2"),
+        p.one("select kind from events_append where id = 2"),
         "purchase"
     );
 }
 
-#[test]
-fn on_schema_change_fail_and_append_new_columns() {
-    let p = TempProject::with_files(&[
-        ("project.yml", PROJECT),
-        (
-            "models/strict.sql",
-            "{{ config(materialized='incremental', on_schema_change='fail') }}\nselect 1 as id",
-        ),
-        (
-            "models/growing.sql",
-            "{{ config(materialized='incremental', on_schema_change='append_new_columns') }}\nselect 1 as id",
-        ),
-    ]);
+fn on_schema_change_fail_and_append_new_columns(b: Backend) {
+    let p = TempProject::with_files_on(
+        &[
+            ("project.yml", PROJECT),
+            (
+                "models/strict.sql",
+                "{{ config(materialized='incremental', on_schema_change='fail') }}\nselect 1 as id",
+            ),
+            (
+                "models/growing.sql",
+                "{{ config(materialized='incremental', on_schema_change='append_new_columns') }}\nselect 1 as id",
+            ),
+        ],
+        b,
+    );
     p.kiln(&["run"]).ok();
     p.write(
         "models/strict.sql",
@@ -329,38 +279,38 @@ fn on_schema_change_fail_and_append_new_columns() {
     let run = p.kiln(&["run"]);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("on_schema_change"), "{}", run.stderr);
-    assert_eq!(one(&p, "select count(*) from strict"), 1);
+    assert_eq!(p.one("select count(*) from strict"), n(1.0));
     assert_eq!(
-        query(&p, "select id, extra from growing order by id"),
-        vec![
-            vec![Value::from(1), Value::Null],
-            vec![Value::from(2), Value::from("x")]
-        ]
+        p.query("select id, extra from growing order by id"),
+        vec![vec![n(1.0), Value::Null], vec![n(2.0), Value::from("x")]]
     );
 }
 
-#[test]
-fn snapshots_keep_history_across_three_runs() {
-    let p = TempProject::with_files(&[
-        ("project.yml", PROJECT),
-        (
-            "seeds/customers.csv",
-            "id,tier,updated_at\n1,bronze,2024-01-01\n2,silver,2024-01-01\n3,gold,2024-01-01\n",
-        ),
-        (
-            "snapshots/customers_snapshot.sql",
-            "{% snapshot customers_snapshot %}\n{{ config(target_schema='snapshots', unique_key='id', strategy='timestamp', updated_at='updated_at', invalidate_hard_deletes=True) }}\nselect * from {{ ref('customers') }}\n{% endsnapshot %}\n",
-        ),
-        (
-            "snapshots/tiers_snapshot.sql",
-            "{% snapshot tiers_snapshot %}\n{{ config(target_schema='snapshots', unique_key='id', strategy='check', check_cols=['tier']) }}\nselect id, tier from {{ ref('customers') }}\n{% endsnapshot %}\n",
-        ),
-    ]);
+fn snapshots_keep_history_across_three_runs(b: Backend) {
+    let p = TempProject::with_files_on(
+        &[
+            ("project.yml", PROJECT),
+            (
+                "seeds/customers.csv",
+                "id,tier,updated_at\n1,bronze,2024-01-01\n2,silver,2024-01-01\n3,gold,2024-01-01\n",
+            ),
+            (
+                "snapshots/customers_snapshot.sql",
+                "{% snapshot customers_snapshot %}\n{{ config(target_schema=target.schema ~ '_snapshots', unique_key='id', strategy='timestamp', updated_at='updated_at', invalidate_hard_deletes=True) }}\nselect * from {{ ref('customers') }}\n{% endsnapshot %}\n",
+            ),
+            (
+                "snapshots/tiers_snapshot.sql",
+                "{% snapshot tiers_snapshot %}\n{{ config(target_schema=target.schema ~ '_snapshots', unique_key='id', strategy='check', check_cols=['tier']) }}\nselect id, tier from {{ ref('customers') }}\n{% endsnapshot %}\n",
+            ),
+        ],
+        b,
+    );
+    let snap = p.custom_schema("snapshots");
     p.kiln(&["seed"]).ok();
     p.kiln(&["snapshot"]).ok();
     assert_eq!(
-        one(&p, "select count(*) from snapshots.customers_snapshot"),
-        3
+        p.one(&format!("select count(*) from {snap}.customers_snapshot")),
+        n(3.0)
     );
     // Run 2: customer 1 is upgraded; customer 4 arrives.
     p.write(
@@ -377,53 +327,40 @@ fn snapshots_keep_history_across_three_runs() {
     p.kiln(&["seed"]).ok();
     p.kiln(&["snapshot"]).ok();
     assert_eq!(
-        query(
-            &p,
-            "select tier, dbt_valid_from, dbt_valid_to from snapshots.customers_snapshot where id = 1 order by dbt_valid_from"
-        ),
+        p.query(&format!(
+            "select tier, cast(dbt_valid_from as char(10)), cast(dbt_valid_to as char(10)) from {snap}.customers_snapshot where id = 1 order by dbt_valid_from"
+        )),
         vec![
-            vec![
-                Value::from("bronze"),
-                Value::from("2024-01-01"),
-                Value::from("2024-02-01")
-            ],
-            vec![
-                Value::from("silver"),
-                Value::from("2024-02-01"),
-                Value::from("2024-03-01")
-            ],
+            vec![Value::from("bronze"), Value::from("2024-01-01"), Value::from("2024-02-01")],
+            vec![Value::from("silver"), Value::from("2024-02-01"), Value::from("2024-03-01")],
             vec![Value::from("gold"), Value::from("2024-03-01"), Value::Null],
         ]
     );
     // The hard-deleted customer's current row was closed; the new one is current.
     assert_eq!(
-        one(
-            &p,
-            "select count(*) from snapshots.customers_snapshot where id = 3 and dbt_valid_to is null"
-        ),
-        0
+        p.one(&format!(
+            "select count(*) from {snap}.customers_snapshot where id = 3 and dbt_valid_to is null"
+        )),
+        n(0.0)
     );
     assert_eq!(
-        one(
-            &p,
-            "select count(*) from snapshots.customers_snapshot where id = 4 and dbt_valid_to is null"
-        ),
-        1
+        p.one(&format!(
+            "select count(*) from {snap}.customers_snapshot where id = 4 and dbt_valid_to is null"
+        )),
+        n(1.0)
     );
     // Every version has a distinct id.
     assert_eq!(
-        one(
-            &p,
-            "select count(distinct dbt_scd_id) = count(*) from snapshots.customers_snapshot"
-        ),
-        1
+        p.one(&format!(
+            "select count(distinct dbt_scd_id) - count(*) from {snap}.customers_snapshot"
+        )),
+        n(0.0)
     );
     // The check strategy recorded each tier change of customer 1.
     assert_eq!(
-        query(
-            &p,
-            "select tier from snapshots.tiers_snapshot where id = 1 order by dbt_valid_from, tier"
-        ),
+        p.query(&format!(
+            "select tier from {snap}.tiers_snapshot where id = 1 order by dbt_valid_from"
+        )),
         vec![
             vec![Value::from("bronze")],
             vec![Value::from("silver")],
@@ -432,18 +369,7 @@ fn snapshots_keep_history_across_three_runs() {
     );
 }
 
-fn seed_project(csv: &[u8]) -> TempProject {
-    let p = TempProject::with_files(&[
-        ("project.yml", PROJECT),
-        ("seeds/items.csv", "id,name\n1,old\n"),
-    ]);
-    p.kiln(&["seed"]).ok();
-    std::fs::write(p.root.join("seeds/items.csv"), csv).unwrap();
-    p
-}
-
-#[test]
-fn bad_seeds_name_the_line_and_load_nothing() {
+fn bad_seeds_name_the_line_and_load_nothing(b: Backend) {
     let cases: [(&[u8], &str, &str); 3] = [
         (
             b"id,name\n1,a\n2\n3,c\n",
@@ -462,48 +388,57 @@ fn bad_seeds_name_the_line_and_load_nothing() {
         ),
     ];
     for (csv, expected, location) in cases {
-        let p = seed_project(csv);
+        let p = TempProject::with_files_on(
+            &[
+                ("project.yml", PROJECT),
+                ("seeds/items.csv", "id,name\n1,old\n"),
+            ],
+            b.clone(),
+        );
+        p.kiln(&["seed"]).ok();
+        std::fs::write(p.root.join("seeds/items.csv"), csv).unwrap();
         let run = p.kiln(&["seed"]);
         assert_eq!(run.code, 1, "{}", run.stderr);
         assert!(run.stderr.contains(expected), "{expected}: {}", run.stderr);
         assert!(run.stderr.contains(location), "{location}: {}", run.stderr);
         // The previous table is untouched.
         assert_eq!(
-            query(&p, "select id, name from items"),
-            vec![vec![Value::from(1), Value::from("old")]]
+            p.query("select id, name from items"),
+            vec![vec![n(1.0), Value::from("old")]]
         );
     }
 }
 
-#[test]
-fn hostile_seed_values_load_verbatim() {
+fn hostile_seed_values_load_verbatim(b: Backend) {
     let hostile = "Robert'); drop table students;--";
-    let p = TempProject::with_files(&[
-        ("project.yml", PROJECT),
-        (
-            "seeds/notes.csv",
-            "id,note,flag,zip\n1,\"Robert'); drop table students;--\",true,02134\n2,\"semi;colon, and \"\"quotes\"\"\",false,10001\n3,{{ ref('x') }},,\n",
-        ),
-    ]);
+    let p = TempProject::with_files_on(
+        &[
+            ("project.yml", PROJECT),
+            (
+                "seeds/notes.csv",
+                "id,note,flag,zip\n1,\"Robert'); drop table students;--\",true,02134\n2,\"semi;colon, and \"\"quotes\"\"\",false,10001\n3,{{ ref('x') }},,\n",
+            ),
+        ],
+        b,
+    );
     p.kiln(&["seed"]).ok();
-    assert_eq!(one(&p, "select note from notes where id = 1"), hostile);
+    assert_eq!(p.one("select note from notes where id = 1"), hostile);
     assert_eq!(
-        one(&p, "select note from notes where id = 2"),
+        p.one("select note from notes where id = 2"),
         "semi;colon, and \"quotes\""
     );
     assert_eq!(
-        one(&p, "select note from notes where id = 3"),
+        p.one("select note from notes where id = 3"),
         "{{ ref('x') }}"
     );
     // Type inference: booleans, and leading zeros kept as text.
-    assert_eq!(one(&p, "select flag from notes where id = 1"), 1);
-    assert_eq!(one(&p, "select zip from notes where id = 1"), "02134");
-    assert_eq!(one(&p, "select flag from notes where id = 3"), Value::Null);
+    assert_eq!(p.one("select flag from notes where id = 1"), n(1.0));
+    assert_eq!(p.one("select zip from notes where id = 1"), "02134");
+    assert_eq!(p.one("select flag from notes where id = 3"), Value::Null);
 }
 
-#[test]
-fn json_logs_are_one_event_per_line() {
-    let p = TempProject::fixture("jaffle");
+fn json_logs_are_one_event_per_line(b: Backend) {
+    let p = TempProject::fixture_on("jaffle", b);
     let run = p
         .kiln(&["build", "--log-format", "json", "-s", "+customers"])
         .ok();
@@ -526,58 +461,67 @@ fn json_logs_are_one_event_per_line() {
     assert_eq!(summary["counts"]["success"], 7);
 }
 
-#[test]
-fn store_failures_keeps_failing_rows() {
-    let p = TempProject::with_files(&[
-        ("project.yml", PROJECT),
-        ("models/m.sql", "select 1 as id union all select null"),
-        (
-            "models/schema.yml",
-            "version: 2\nmodels:\n  - name: m\n    columns:\n      - name: id\n        data_tests:\n          - not_null:\n              config:\n                store_failures: true\n                severity: warn\n",
-        ),
-    ]);
+fn store_failures_keeps_failing_rows(b: Backend) {
+    let p = TempProject::with_files_on(
+        &[
+            ("project.yml", PROJECT),
+            ("models/m.sql", "select 1 as id union all select null"),
+            (
+                "models/schema.yml",
+                "version: 2\nmodels:\n  - name: m\n    columns:\n      - name: id\n        data_tests:\n          - not_null:\n              config:\n                store_failures: true\n                severity: warn\n",
+            ),
+        ],
+        b,
+    );
     let run = p.kiln(&["build"]).ok();
     assert!(run.stderr.contains("WARN"), "{}", run.stderr);
     assert_eq!(
-        one(
-            &p,
-            "select count(*) from main_kiln_test__audit.not_null_m_id"
-        ),
-        1
+        p.one(&format!(
+            "select count(*) from {}.not_null_m_id",
+            p.custom_schema("kiln_test__audit")
+        )),
+        n(1.0)
     );
 }
 
-#[test]
-fn hooks_run_around_models_and_the_run() {
-    let p = TempProject::with_files(&[
-        (
-            "project.yml",
-            "name: shop\non-run-start:\n  - \"create table if not exists audit_log (event text)\"\non-run-end: \"insert into audit_log values ('end')\"\nmodels:\n  shop:\n    +post-hook: \"insert into audit_log values ('post {{ this.identifier }}')\"\n",
-        ),
-        (
-            "models/m.sql",
-            "{{ config(materialized='table', pre_hook=\"insert into audit_log values ('pre')\") }}\nselect 1 as id",
-        ),
-    ]);
+fn hooks_run_around_models_and_the_run(b: Backend) {
+    let p = TempProject::with_files_on(
+        &[
+            (
+                "project.yml",
+                "name: shop\non-run-start:\n  - \"create table if not exists {{ target.schema }}.audit_log (event varchar(50))\"\non-run-end: \"insert into {{ target.schema }}.audit_log values ('end')\"\nmodels:\n  shop:\n    +post-hook: \"insert into {{ target.schema }}.audit_log values ('post {{ this.identifier }}')\"\n",
+            ),
+            (
+                "models/m.sql",
+                "{{ config(materialized='table', pre_hook=\"insert into \" ~ target.schema ~ \".audit_log values ('pre')\") }}\nselect 1 as id",
+            ),
+        ],
+        b,
+    );
     p.kiln(&["run"]).ok();
     assert_eq!(
-        query(&p, "select event from audit_log order by rowid"),
+        p.query("select event from audit_log order by event"),
         vec![
-            vec![Value::from("pre")],
+            vec![Value::from("end")],
             vec![Value::from("post m")],
-            vec![Value::from("end")]
+            vec![Value::from("pre")]
         ]
     );
 }
 
-#[test]
-fn fail_fast_stops_scheduling() {
-    let p = TempProject::with_files(&[
-        ("project.yml", PROJECT),
-        ("models/a_broken.sql", "select no_such from (select 1 as x)"),
-        ("models/b.sql", "select 1 as x"),
-        ("models/c.sql", "select * from {{ ref('b') }}"),
-    ]);
+fn fail_fast_stops_scheduling(b: Backend) {
+    let p = TempProject::with_files_on(
+        &[
+            ("project.yml", PROJECT),
+            (
+                "models/a_broken.sql",
+                "{{ config(materialized='table') }}\nselect no_such from (select 1 as x) t",
+            ),
+            ("models/b.sql", "select 1 as x"),
+            ("models/c.sql", "select * from {{ ref('b') }}"),
+        ],
+        b,
+    );
     let run = p.kiln(&["run", "--fail-fast", "--threads", "1"]);
     assert_eq!(run.code, 1);
     let r = results(&p);
@@ -585,11 +529,10 @@ fn fail_fast_stops_scheduling() {
     assert_eq!(status_of(&r, "model.shop.c"), "skipped");
 }
 
-#[test]
-fn show_prints_rows_of_a_model_and_of_inline_sql() {
-    let p = TempProject::fixture("jaffle");
+fn show_prints_rows_of_a_model_and_of_inline_sql(b: Backend) {
+    let p = TempProject::fixture_on("jaffle", b);
     p.kiln(&["build"]).ok();
-    let run: Run = p
+    let run = p
         .kiln(&[
             "show",
             "-s",
@@ -613,86 +556,64 @@ fn show_prints_rows_of_a_model_and_of_inline_sql() {
     assert!(run.stdout.contains("│ 6 │"), "{}", run.stdout);
 }
 
-#[test]
-fn init_demo_builds_with_no_other_setup() {
-    let p = TempProject::with_files(&[]);
-    p.kiln(&["init", "demo"]).ok();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .arg("build")
-        .current_dir(p.root.join("demo"))
-        .env("HOME", &p.home)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+fn test_thresholds_and_limits(b: Backend) {
+    let p = TempProject::with_files_on(
+        &[
+            ("project.yml", PROJECT),
+            (
+                "models/m.sql",
+                "select 1 as id union all select 1 union all select 2 union all select 2 union all select 3 union all select 3",
+            ),
+            (
+                "models/schema.yml",
+                "version: 2\nmodels:\n  - name: m\n    columns:\n      - name: id\n        data_tests:\n          - unique:\n              name: dupes_warn_only\n              config: {warn_if: '>1', error_if: '>5'}\n          - unique:\n              name: dupes_limited\n              config: {limit: 1}\n          - accepted_values:\n              values: [1, 2]\n              quote: false\n              config: {where: 'id < 3'}\n",
+            ),
+        ],
+        b,
     );
-    assert_eq!(
-        query_at(
-            &p.root.join("demo"),
-            "select sum(customers) from customers_by_month"
-        )[0][0],
-        4
-    );
-}
-
-#[test]
-fn test_thresholds_and_limits() {
-    let p = TempProject::with_files(&[
-        ("project.yml", PROJECT),
-        (
-            "models/m.sql",
-            "select 1 as id union all select 1 union all select 2 union all select 2 union all select 3 union all select 3",
-        ),
-        (
-            "models/schema.yml",
-            "version: 2\nmodels:\n  - name: m\n    columns:\n      - name: id\n        data_tests:\n          - unique:\n              name: dupes_warn_only\n              config: {warn_if: '>1', error_if: '>5'}\n          - unique:\n              name: dupes_limited\n              config: {limit: 1}\n          - accepted_values:\n              values: [1, 2]\n              quote: false\n              config: {where: 'id < 3'}\n",
-        ),
-    ]);
     let run = p.kiln(&["build"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let r = results(&p);
-    let by_name = |name: &str| {
-        r["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| {
-                x["unique_id"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with(&format!("test.shop.{name}."))
-            })
-            .unwrap_or_else(|| panic!("{name}"))
-            .clone()
-    };
     // 3 duplicated values: above warn_if (>1), below error_if (>5).
-    assert_eq!(by_name("dupes_warn_only")["status"], "warn");
-    assert_eq!(by_name("dupes_warn_only")["failures"], 3);
+    let warn = result_of(&r, "test.shop.dupes_warn_only.");
+    assert_eq!(warn["status"], "warn");
+    assert_eq!(warn["failures"], 3);
     // `limit: 1` caps the failing rows counted.
-    assert_eq!(by_name("dupes_limited")["status"], "fail");
-    assert_eq!(by_name("dupes_limited")["failures"], 1);
+    let limited = result_of(&r, "test.shop.dupes_limited.");
+    assert_eq!(limited["status"], "fail");
+    assert_eq!(limited["failures"], 1);
     // `where` keeps id 3 out of accepted_values, so it passes.
     assert_eq!(
-        by_name("accepted_values_m_id__False__1__2")["status"],
+        status_of(&r, "test.shop.accepted_values_m_id__False__1__2."),
         "pass"
     );
 }
 
-#[test]
-fn ctrl_c_stops_scheduling_and_leaves_every_relation_in_place() {
-    let slow = "{{ config(materialized='table') }}\nwith recursive c(x) as (select 1 union all select x + 1 from c where x < {{ var('n', 10) }}) select count(*) as n from c";
-    let p = TempProject::with_files(&[
-        ("project.yml", PROJECT),
-        ("models/a_slow.sql", slow),
-        (
-            "models/b_after.sql",
-            "{{ config(materialized='table') }}\nselect n from {{ ref('a_slow') }}",
-        ),
-    ]);
+fn ctrl_c_stops_scheduling_and_leaves_every_relation_in_place(b: Backend) {
+    let slow = match b {
+        Backend::Sqlite => {
+            "{{ config(materialized='table') }}\nwith recursive c(x) as (select 1 union all select x + 1 from c where x < {{ var('n', 10) }}) select count(*) as n from c"
+        }
+        Backend::Postgres(_) => {
+            "{{ config(materialized='table') }}\nselect {{ var('n', 10) }} as n from (select pg_sleep({{ 0 if var('n', 10) == 10 else 3 }})) s"
+        }
+        Backend::Mysql(_) => {
+            "{{ config(materialized='table') }}\nselect {{ var('n', 10) }} as n from (select sleep({{ 0 if var('n', 10) == 10 else 3 }}) as z) s"
+        }
+    };
+    let p = TempProject::with_files_on(
+        &[
+            ("project.yml", PROJECT),
+            ("models/a_slow.sql", slow),
+            (
+                "models/b_after.sql",
+                "{{ config(materialized='table') }}\nselect n from {{ ref('a_slow') }}",
+            ),
+        ],
+        b,
+    );
     p.kiln(&["run"]).ok();
-    assert_eq!(one(&p, "select n from b_after"), 10);
+    assert_eq!(p.one("select n from b_after"), n(10.0));
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
         .args(["run", "--threads", "1", "--vars", "{n: 20000000}"])
         .current_dir(&p.root)
@@ -713,14 +634,35 @@ fn ctrl_c_stops_scheduling_and_leaves_every_relation_in_place() {
     let r = results(&p);
     assert_eq!(r["interrupted"], true);
     assert_eq!(status_of(&r, "model.shop.b_after"), "skipped");
-    // Both tables exist: the slow one either old or rebuilt, the skipped one untouched.
-    assert_eq!(one(&p, "select n from b_after"), 10);
-    assert_eq!(one(&p, "select count(*) from a_slow"), 1);
-    assert_eq!(
-        one(
-            &p,
-            "select count(*) from sqlite_master where name like '%kiln_tmp%'"
-        ),
-        0
+    // Both tables exist: the slow one old or rebuilt, the skipped one untouched.
+    assert_eq!(p.one("select n from b_after"), n(10.0));
+    assert_eq!(p.one("select count(*) from a_slow"), n(1.0));
+    assert_eq!(p.relation_kind(&p.schema, "a_slow__kiln_tmp"), None);
+}
+
+fn rebuilding_a_table_keeps_views_that_read_it(b: Backend) {
+    let p = TempProject::with_files_on(
+        &[
+            ("project.yml", PROJECT),
+            ("seeds/base.csv", "id\n1\n2\n"),
+            (
+                "models/base_table.sql",
+                "{{ config(materialized='table') }}\nselect * from {{ ref('base') }}",
+            ),
+            (
+                "models/base_view.sql",
+                "select * from {{ ref('base_table') }}",
+            ),
+            (
+                "models/view_of_view.sql",
+                "select count(*) as n from {{ ref('base_view') }}",
+            ),
+        ],
+        b,
     );
+    p.kiln(&["build"]).ok();
+    // Rebuild only the seed and the table: the views downstream must survive the swaps.
+    p.write("seeds/base.csv", "id\n1\n2\n3\n");
+    p.kiln(&["build", "-s", "base", "base_table"]).ok();
+    assert_eq!(p.one("select n from view_of_view"), n(3.0));
 }

@@ -1,7 +1,47 @@
-//! Helpers: copy a fixture to a temp dir and run `kiln` in it with a clean environment.
+//! Helpers: copy a fixture to a temp dir, point it at a database (SQLite always; PostgreSQL and
+//! MySQL when `KILN_TEST_POSTGRES_URL` / `KILN_TEST_MYSQL_URL` are set), and run `kiln` in it with
+//! a clean environment. Each project on a server gets its own schema, dropped afterwards.
 
+use kiln::project::profiles::{AdapterType, Target};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The database a test project runs against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default.
+    Sqlite,
+    /// A PostgreSQL server at this URL.
+    Postgres(String),
+    /// A MySQL or MariaDB server at this URL.
+    Mysql(String),
+}
+
+impl Backend {
+    /// PostgreSQL from `KILN_TEST_POSTGRES_URL`, or None (the test reports itself skipped).
+    pub fn postgres() -> Option<Backend> {
+        match std::env::var("KILN_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Some(Backend::Postgres(url)),
+            _ => {
+                eprintln!("skipped: set KILN_TEST_POSTGRES_URL to run PostgreSQL tests");
+                None
+            }
+        }
+    }
+
+    /// MySQL from `KILN_TEST_MYSQL_URL`, or None (the test reports itself skipped).
+    pub fn mysql() -> Option<Backend> {
+        match std::env::var("KILN_TEST_MYSQL_URL") {
+            Ok(url) if !url.is_empty() => Some(Backend::Mysql(url)),
+            _ => {
+                eprintln!("skipped: set KILN_TEST_MYSQL_URL to run MySQL tests");
+                None
+            }
+        }
+    }
+}
 
 /// A fixture project copied to a temp dir.
 pub struct TempProject {
@@ -11,6 +51,10 @@ pub struct TempProject {
     pub root: PathBuf,
     /// A fake home directory so the user's own profiles never leak in.
     pub home: PathBuf,
+    /// The database it runs against.
+    pub backend: Backend,
+    /// Its target schema.
+    pub schema: String,
 }
 
 /// What a kiln invocation printed and returned.
@@ -45,23 +89,57 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A schema name no other test uses.
+fn unique_schema() -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "kt_{}_{}_{:x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        nanos % 0xffff
+    )
+}
+
+/// The profile name a project asks for: `profile:` in its project file, else its `name:`.
+fn profile_name(root: &Path) -> String {
+    let text = std::fs::read_to_string(root.join("project.yml"))
+        .or_else(|_| std::fs::read_to_string(root.join("dbt_project.yml")))
+        .unwrap_or_default();
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.trim().trim_matches(['"', '\'']).to_string())
+    };
+    value("profile:")
+        .or_else(|| value("name:"))
+        .unwrap_or_else(|| "default".into())
+}
+
 impl TempProject {
-    /// Copies `tests/fixtures/<name>` into a fresh temp dir.
+    /// Copies `tests/fixtures/<name>` into a fresh temp dir, on SQLite.
     pub fn fixture(name: &str) -> TempProject {
+        TempProject::fixture_on(name, Backend::Sqlite)
+    }
+
+    /// Copies `tests/fixtures/<name>` into a fresh temp dir, on `backend`.
+    pub fn fixture_on(name: &str, backend: Backend) -> TempProject {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
         copy_dir(&fixture_path(name), &root);
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).unwrap();
-        TempProject {
-            _dir: dir,
-            root,
-            home,
-        }
+        TempProject::new(dir, root, backend)
     }
 
-    /// An empty project dir with the given files.
+    /// An empty project dir with the given files, on SQLite.
     pub fn with_files(files: &[(&str, &str)]) -> TempProject {
+        TempProject::with_files_on(files, Backend::Sqlite)
+    }
+
+    /// An empty project dir with the given files, on `backend`.
+    pub fn with_files_on(files: &[(&str, &str)], backend: Backend) -> TempProject {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
         std::fs::create_dir_all(&root).unwrap();
@@ -70,13 +148,50 @@ impl TempProject {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, text).unwrap();
         }
+        TempProject::new(dir, root, backend)
+    }
+
+    fn new(dir: tempfile::TempDir, root: PathBuf, backend: Backend) -> TempProject {
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
-        TempProject {
+        let schema = match backend {
+            Backend::Sqlite => "main".to_string(),
+            _ => unique_schema(),
+        };
+        let p = TempProject {
             _dir: dir,
             root,
             home,
-        }
+            backend,
+            schema,
+        };
+        p.write_profile();
+        p
+    }
+
+    fn write_profile(&self) {
+        let output = match &self.backend {
+            // Projects on SQLite keep the profile they ship with (or the embedded default).
+            Backend::Sqlite => return,
+            Backend::Postgres(url) => format!(
+                "      type: postgres\n      url: \"{url}\"\n      schema: {}\n      threads: 4\n",
+                self.schema
+            ),
+            Backend::Mysql(url) => format!(
+                "      type: mysql\n      url: \"{url}\"\n      schema: {}\n      threads: 4\n",
+                self.schema
+            ),
+        };
+        let name = profile_name(&self.root);
+        self.write(
+            "profiles.yml",
+            &format!("{name}:\n  target: test\n  outputs:\n    test:\n{output}"),
+        );
+    }
+
+    /// The schema a custom schema config lands in (`<target>_<custom>`).
+    pub fn custom_schema(&self, custom: &str) -> String {
+        format!("{}_{custom}", self.schema)
     }
 
     /// Writes (or overwrites) a file in the project.
@@ -116,6 +231,134 @@ impl TempProject {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+
+    fn target(&self) -> Target {
+        let (adapter, url) = match &self.backend {
+            Backend::Sqlite => (AdapterType::Sqlite, None),
+            Backend::Postgres(u) => (AdapterType::Postgres, Some(u.clone())),
+            Backend::Mysql(u) => (AdapterType::Mysql, Some(u.clone())),
+        };
+        let mut settings = std::collections::BTreeMap::new();
+        if let Some(u) = &url {
+            settings.insert("url".to_string(), Value::from(u.clone()));
+        }
+        let database = match &url {
+            Some(u) => u
+                .rsplit('/')
+                .next()
+                .unwrap_or("test")
+                .split('?')
+                .next()
+                .unwrap_or("test")
+                .to_string(),
+            None => "main".into(),
+        };
+        Target {
+            profile_name: "test".into(),
+            name: "test".into(),
+            adapter,
+            schema: self.schema.clone(),
+            database: if adapter == AdapterType::Mysql {
+                self.schema.clone()
+            } else {
+                database
+            },
+            threads: 1,
+            settings,
+            sqlite_dir: (adapter == AdapterType::Sqlite).then(|| self.root.join(".kiln")),
+            origin: "test".into(),
+        }
+    }
+
+    /// Runs `f` with a connection to the project's database.
+    fn with_db<T>(&self, f: impl AsyncFnOnce(&kiln::adapter::Adapter) -> T) -> T {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let target = self.target();
+        rt.block_on(async move {
+            let db = kiln::adapter::Adapter::connect(&target, &[])
+                .await
+                .unwrap_or_else(|e| panic!("cannot connect for checks: {e}"));
+            let out = f(&db).await;
+            db.close().await;
+            out
+        })
+    }
+
+    /// Rows of a query on the project's database; numbers normalised to f64 and booleans to
+    /// 0/1 so the same assertion holds on every adapter.
+    pub fn query(&self, sql: &str) -> Vec<Vec<Value>> {
+        let t = self
+            .with_db(async |db| db.query(sql).await)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        t.rows
+            .into_iter()
+            .map(|r| r.into_iter().map(normalize).collect())
+            .collect()
+    }
+
+    /// The first value of the first row.
+    pub fn one(&self, sql: &str) -> Value {
+        self.query(sql)
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next())
+            .unwrap_or_else(|| panic!("no rows from {sql}"))
+    }
+
+    /// `table`, `view` or None for a relation.
+    pub fn relation_kind(&self, schema: &str, name: &str) -> Option<String> {
+        self.with_db(async |db| db.relation_kind(schema, name).await)
+            .unwrap()
+            .map(|k| k.as_str().to_string())
+    }
+}
+
+/// Numbers as f64, booleans as 0/1, so values compare equally across adapters.
+pub fn normalize(v: Value) -> Value {
+    match v {
+        Value::Bool(b) => Value::from(if b { 1.0 } else { 0.0 }),
+        Value::Number(n) => n.as_f64().map(Value::from).unwrap_or(Value::Null),
+        other => other,
+    }
+}
+
+/// A number as the query helper returns it.
+pub fn n(x: f64) -> Value {
+    Value::from(x)
+}
+
+impl Drop for TempProject {
+    fn drop(&mut self) {
+        if self.backend == Backend::Sqlite {
+            return;
+        }
+        // Leave nothing behind on the server: every schema this test created starts with ours.
+        let like = format!("{}%", self.schema);
+        let _ = self.with_db(async |db| {
+            let sql = match db.dialect() {
+                kiln::sql::Dialect::Postgres => format!(
+                    "select schema_name::text from information_schema.schemata where schema_name like '{like}'"
+                ),
+                _ => format!(
+                    "select cast(schema_name as char) from information_schema.schemata where schema_name like '{like}'"
+                ),
+            };
+            if let Ok(t) = db.query(&sql).await {
+                for row in t.rows {
+                    if let Some(s) = row.first().and_then(|v| v.as_str()) {
+                        let drop = match db.dialect() {
+                            kiln::sql::Dialect::Postgres => format!("drop schema if exists \"{s}\" cascade"),
+                            _ => format!("drop database if exists `{s}`"),
+                        };
+                        let _ = db.execute(&drop).await;
+                    }
+                }
+            }
+        });
     }
 }
 
