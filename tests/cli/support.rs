@@ -338,7 +338,7 @@ impl Drop for TempProject {
         }
         // Leave nothing behind on the server: every schema this test created starts with ours.
         let like = format!("{}%", self.schema);
-        let _ = self.with_db(async |db| {
+        self.with_db(async |db| {
             let sql = match db.dialect() {
                 kiln::sql::Dialect::Postgres => format!(
                     "select schema_name::text from information_schema.schemata where schema_name like '{like}'"
