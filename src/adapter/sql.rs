@@ -254,16 +254,15 @@ impl SqlGen {
         }
     }
 
-    /// A stable text id built from expressions (dbt's `dbt_scd_id`): md5 where the database has
-    /// it, the joined text on SQLite.
+    /// A stable text id built from expressions (dbt's `dbt_scd_id`): the md5 of their text
+    /// (Kiln registers `md5()` on SQLite connections).
     pub fn hash_concat(&self, exprs: &[String]) -> String {
         let casted: Vec<String> = exprs
             .iter()
             .map(|e| format!("coalesce(cast({e} as {}), '')", self.text_type()))
             .collect();
         match self.dialect {
-            Dialect::Sqlite => casted.join(" || '|' || "),
-            Dialect::Postgres => format!("md5({})", casted.join(" || '|' || ")),
+            Dialect::Sqlite | Dialect::Postgres => format!("md5({})", casted.join(" || '|' || ")),
             Dialect::MySql => format!("md5(concat_ws('|', {}))", casted.join(", ")),
         }
     }

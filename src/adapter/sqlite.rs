@@ -95,6 +95,7 @@ pub(super) async fn connect(target: &Target, schemas: &[String]) -> Result<Adapt
         .after_connect(move |conn, _meta| {
             let files = files.clone();
             Box::pin(async move {
+                register_md5(&mut *conn).await?;
                 // Renames must not rewrite views that point at the renamed table.
                 sqlx::query("pragma legacy_alter_table = on")
                     .execute(&mut *conn)
@@ -136,6 +137,70 @@ pub(super) async fn connect(target: &Target, schemas: &[String]) -> Result<Adapt
         schemas: Default::default(),
         write_lock: Some(std::sync::Arc::new(tokio::sync::Mutex::new(()))),
     })
+}
+
+/// SQLite has no `md5()`; the cross-database `hash()` macro and snapshot ids need one, so each
+/// connection gets it as a deterministic scalar function.
+async fn register_md5(conn: &mut sqlx::SqliteConnection) -> std::result::Result<(), sqlx::Error> {
+    use libsqlite3_sys as ffi;
+    use std::ffi::{c_char, c_int};
+
+    unsafe extern "C" fn md5_fn(
+        ctx: *mut ffi::sqlite3_context,
+        argc: c_int,
+        argv: *mut *mut ffi::sqlite3_value,
+    ) {
+        use md5::Digest;
+        // SAFETY: SQLite passes `argc` valid values; text pointers live until this call returns.
+        unsafe {
+            if argc != 1 || ffi::sqlite3_value_type(*argv) == ffi::SQLITE_NULL {
+                ffi::sqlite3_result_null(ctx);
+                return;
+            }
+            let text = ffi::sqlite3_value_text(*argv);
+            let len = ffi::sqlite3_value_bytes(*argv);
+            let bytes = if text.is_null() {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(text, len.max(0) as usize)
+            };
+            let hex: String = md5::Md5::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            // SQLITE_TRANSIENT (-1) makes SQLite copy the text before `hex` is dropped.
+            ffi::sqlite3_result_text(
+                ctx,
+                hex.as_ptr() as *const c_char,
+                hex.len() as c_int,
+                ffi::SQLITE_TRANSIENT(),
+            );
+        }
+    }
+
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    // SAFETY: `db` is a live connection handle held locked for this call; the name is a
+    // NUL-terminated static string and the callback has the signature SQLite expects.
+    let rc = unsafe {
+        ffi::sqlite3_create_function_v2(
+            db,
+            c"md5".as_ptr(),
+            1,
+            ffi::SQLITE_UTF8 | ffi::SQLITE_DETERMINISTIC,
+            std::ptr::null_mut(),
+            Some(md5_fn),
+            None,
+            None,
+            None,
+        )
+    };
+    if rc != ffi::SQLITE_OK {
+        return Err(sqlx::Error::Protocol(format!(
+            "cannot register md5() on SQLite (code {rc})"
+        )));
+    }
+    Ok(())
 }
 
 pub(super) async fn atomic(p: &SqlitePool, statements: &[String]) -> Result<Vec<u64>> {

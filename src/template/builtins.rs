@@ -9,10 +9,13 @@ use std::collections::BTreeMap;
 pub const PACKAGE: &str = "dbt";
 
 /// (virtual file name, text) of each built-in macro file.
-const FILES: &[(&str, &str)] = &[(
-    "<kiln>/generic_tests.sql",
-    include_str!("builtins/generic_tests.sql"),
-)];
+const FILES: &[(&str, &str)] = &[
+    (
+        "<kiln>/generic_tests.sql",
+        include_str!("builtins/generic_tests.sql"),
+    ),
+    ("<kiln>/cross_db.sql", include_str!("builtins/cross_db.sql")),
+];
 
 /// The built-in macros, and their files' text (for error messages).
 pub(crate) fn macros() -> (Vec<Macro>, BTreeMap<String, String>) {

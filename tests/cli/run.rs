@@ -36,6 +36,7 @@ on_every_adapter!(
     test_thresholds_and_limits,
     ctrl_c_stops_scheduling_and_leaves_every_relation_in_place,
     rebuilding_a_table_keeps_views_that_read_it,
+    cross_database_macros_return_the_same_values,
 );
 
 fn results(p: &TempProject) -> Value {
@@ -665,4 +666,75 @@ fn rebuilding_a_table_keeps_views_that_read_it(b: Backend) {
     p.write("seeds/base.csv", "id\n1\n2\n3\n");
     p.kiln(&["build", "-s", "base", "base_table"]).ok();
     assert_eq!(p.one("select n from view_of_view"), n(3.0));
+}
+
+fn cross_database_macros_return_the_same_values(b: Backend) {
+    let p = TempProject::fixture_on("crossdb", b);
+    p.kiln(&["build"]).ok();
+    let row = &p.query(
+        "select trunc_month, trunc_week, plus_month, days_between, months_between, last_day_month, \
+         concatenated, hashed, second_part, b_position, s_length, replaced, right_two, n_text, \
+         forty_two, n_bigint, n_numeric, n_float, escaped_text from xdb where id = 1",
+    )[0];
+    let expected = vec![
+        Value::from("2024-02-01"),
+        Value::from("2024-02-12"),
+        Value::from("2024-03-15"),
+        n(45.0),
+        n(3.0),
+        Value::from("2024-02-29"),
+        Value::from("a-b-c!"),
+        Value::from("7b193b3d33184464106f41ddf733783b"),
+        Value::from("b"),
+        n(3.0),
+        n(5.0),
+        Value::from("a+b+c"),
+        Value::from("-c"),
+        Value::from("3"),
+        n(42.0),
+        n(3.0),
+        n(3.0),
+        n(3.0),
+        Value::from("it's"),
+    ];
+    let names = [
+        "trunc_month",
+        "trunc_week",
+        "plus_month",
+        "days_between",
+        "months_between",
+        "last_day_month",
+        "concatenated",
+        "hashed",
+        "second_part",
+        "b_position",
+        "s_length",
+        "replaced",
+        "right_two",
+        "n_text",
+        "forty_two",
+        "n_bigint",
+        "n_numeric",
+        "n_float",
+        "escaped_text",
+    ];
+    for ((name, got), want) in names.iter().zip(row).zip(&expected) {
+        assert_eq!(got, want, "{name}");
+    }
+    let hashes = p.query("select count(distinct hashed) from xdb");
+    assert_eq!(hashes[0][0], n(1.0));
+    assert_eq!(
+        p.query("select letters, any_s, any_flag, except_rows, intersect_rows from xdb_agg"),
+        vec![vec![
+            Value::from("x,y,z"),
+            Value::from("a-b-c"),
+            n(1.0),
+            n(1.0),
+            n(1.0)
+        ]]
+    );
+    assert_eq!(
+        p.query("select count(*) from xdb where now_ts is not null")[0][0],
+        n(3.0)
+    );
 }
