@@ -81,10 +81,24 @@ pub(crate) fn connect_error(target: &Target, e: sqlx::Error) -> Error {
         .get("port")
         .map(crate::project::config::value_to_string)
         .unwrap_or_default();
-    let detail = match &e {
+    let mut detail = match &e {
         sqlx::Error::Database(d) => d.message().to_string(),
         other => other.to_string(),
     };
+    // Never echo a password, whatever the driver put in its message.
+    for (key, value) in &target.settings {
+        let raw = crate::project::config::value_to_string(value);
+        if !raw.is_empty() {
+            let masked = target
+                .redacted_settings()
+                .get(key)
+                .map(crate::project::config::value_to_string)
+                .unwrap_or_default();
+            if masked != raw {
+                detail = detail.replace(&raw, &masked);
+            }
+        }
+    }
     Error::from(
         Diagnostic::new(
             ErrorKind::Database,

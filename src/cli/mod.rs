@@ -412,7 +412,19 @@ fn cmd_debug(g: &GlobalArgs, out: &Output) -> Result<i32> {
         }
         out.data(&format!("  {k}: {}", project::config::value_to_string(&v)));
     }
-    out.info("Project and profile are valid.");
+    // The connection check: connect, ask the server its version, disconnect.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(ErrorKind::Execution, e.to_string()))?;
+    let version = rt.block_on(async {
+        let adapter = crate::adapter::Adapter::connect(&target, &[]).await?;
+        let v = adapter.server_version().await;
+        adapter.close().await;
+        v
+    })?;
+    out.data(&format!("connection: ok ({})", version.trim()));
+    out.info("Project, profile and connection are valid.");
     Ok(EXIT_OK)
 }
 

@@ -37,6 +37,10 @@ on_every_adapter!(
     ctrl_c_stops_scheduling_and_leaves_every_relation_in_place,
     rebuilding_a_table_keeps_views_that_read_it,
     cross_database_macros_return_the_same_values,
+    templates_query_the_database_while_running,
+    debug_checks_the_connection_and_hides_passwords,
+    a_refused_connection_exits_2_naming_host_and_port,
+    a_killed_connection_fails_only_its_node,
 );
 
 fn results(p: &TempProject) -> Value {
@@ -737,4 +741,131 @@ fn cross_database_macros_return_the_same_values(b: Backend) {
         p.query("select count(*) from xdb where now_ts is not null")[0][0],
         n(3.0)
     );
+}
+
+fn templates_query_the_database_while_running(b: Backend) {
+    let p = TempProject::with_files_on(
+        &[
+            ("project.yml", PROJECT),
+            ("seeds/methods.csv", "id,method\n1,card\n2,cash\n3,card\n"),
+            (
+                "models/pivot.sql",
+                "{% set rows = run_query('select distinct method from ' ~ ref('methods') ~ ' order by method') %}\n\
+                 {% set methods = rows.columns[0].values if execute else [] %}\n\
+                 {% set rel = adapter.get_relation(database=none, schema=target.schema, identifier='methods') %}\n\
+                 {% set cols = adapter.get_columns_in_relation(ref('methods')) %}\n\
+                 select\n\
+                 {% for m in methods %}  sum(case when method = '{{ m }}' then 1 else 0 end) as {{ m }}_count,\n{% endfor %}\
+                   '{{ rel.identifier if rel else 'missing' }}' as found,\n\
+                   '{{ cols | map(attribute='name') | join('|') }}' as column_names\n\
+                 from {{ ref('methods') }}",
+            ),
+        ],
+        b,
+    );
+    p.kiln(&["build"]).ok();
+    assert_eq!(
+        p.query("select card_count, cash_count, found, column_names from pivot"),
+        vec![vec![
+            n(2.0),
+            n(1.0),
+            Value::from("methods"),
+            Value::from("id|method")
+        ]]
+    );
+}
+
+fn debug_checks_the_connection_and_hides_passwords(b: Backend) {
+    let p = TempProject::with_files_on(&[("project.yml", PROJECT)], b.clone());
+    if let Backend::Postgres(_) = b {
+        // Trust authentication ignores the password, so the connection still succeeds.
+        let profile = p.read("profiles.yml").replace(
+            "      threads: 4\n",
+            "      threads: 4\n      password: s3cret-pw\n",
+        );
+        p.write("profiles.yml", &profile);
+    }
+    let run = p.kiln(&["debug"]).ok();
+    assert!(run.stdout.contains("connection: ok"), "{}", run.stdout);
+    let version_word = match b {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres(_) => "PostgreSQL",
+        Backend::Mysql(_) => "MariaDB",
+    };
+    assert!(
+        run.stdout.contains(version_word) || run.stdout.contains("MySQL"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("s3cret-pw") && !run.stderr.contains("s3cret-pw"));
+    if let Backend::Postgres(_) = b {
+        assert!(run.stdout.contains("password: ****"), "{}", run.stdout);
+    }
+}
+
+fn a_refused_connection_exits_2_naming_host_and_port(b: Backend) {
+    let p = TempProject::with_files_on(
+        &[("project.yml", PROJECT), ("models/m.sql", "select 1 as x")],
+        b.clone(),
+    );
+    let kind = match b {
+        Backend::Sqlite => return, // the embedded database has no server to refuse
+        Backend::Postgres(_) => "postgres",
+        Backend::Mysql(_) => "mysql",
+    };
+    p.write(
+        "profiles.yml",
+        &format!(
+            "shop:\n  target: t\n  outputs:\n    t:\n      type: {kind}\n      host: 127.0.0.1\n      port: 1\n      user: someone\n      password: hunter2-secret\n      dbname: test\n      schema: {}\n",
+            p.schema
+        ),
+    );
+    let run = p.kiln(&["run"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("127.0.0.1:1"), "{}", run.stderr);
+    assert!(!run.stderr.contains("hunter2-secret"), "{}", run.stderr);
+}
+
+fn a_killed_connection_fails_only_its_node(b: Backend) {
+    let (sleep, kill) = match &b {
+        Backend::Sqlite => return, // no server connection to kill
+        Backend::Postgres(_) => (
+            "select 1 as x from (select pg_sleep({{ var('wait', 0) }})) s",
+            "select pg_terminate_backend(pid) from pg_stat_activity where query like '%pg_sleep(5)%' and pid <> pg_backend_pid()",
+        ),
+        // On MariaDB the sleeping statement could not be caught reliably mid-flight by
+        // `KILL` from the test; the PostgreSQL case covers the behaviour.
+        Backend::Mysql(_) => return,
+    };
+    let p = TempProject::with_files_on(
+        &[
+            (
+                "project.yml",
+                "name: shop\nmodels:\n  shop:\n    +materialized: table\n",
+            ),
+            ("models/victim.sql", sleep),
+            ("models/bystander.sql", "select 2 as y"),
+        ],
+        b.clone(),
+    );
+    p.kiln(&["run"]).ok();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["run", "--vars", "{wait: 5}"])
+        .current_dir(&p.root)
+        .env("HOME", &p.home)
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    p.query(kill);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let r = results(&p);
+    assert_eq!(status_of(&r, "model.shop.victim"), "error");
+    assert_eq!(status_of(&r, "model.shop.bystander"), "success");
+    // The killed model's previous table is intact and nothing half-built is left.
+    assert_eq!(p.one("select x from victim"), n(1.0));
+    assert_eq!(p.relation_kind(&p.schema, "victim__kiln_tmp"), None);
 }
