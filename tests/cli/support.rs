@@ -300,12 +300,6 @@ impl TempProject {
             .collect()
     }
 
-    /// Runs a statement on the project's database.
-    pub fn execute(&self, sql: &str) {
-        self.with_db(async |db| db.execute(sql).await)
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-
     /// The first value of the first row.
     pub fn one(&self, sql: &str) -> Value {
         self.query(sql)
