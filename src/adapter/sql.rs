@@ -214,6 +214,40 @@ impl SqlGen {
         )
     }
 
+    /// PostgreSQL `MERGE`: update rows whose key matches, insert the rest.
+    pub fn merge(
+        &self,
+        target: &Relation,
+        source: &Relation,
+        keys: &[String],
+        columns: &[String],
+    ) -> String {
+        let on: Vec<String> = keys
+            .iter()
+            .map(|k| format!("t.{q} = s.{q}", q = self.quote(k)))
+            .collect();
+        let set: Vec<String> = columns
+            .iter()
+            .filter(|c| !keys.iter().any(|k| k.eq_ignore_ascii_case(c)))
+            .map(|c| format!("{q} = s.{q}", q = self.quote(c)))
+            .collect();
+        let cols: Vec<String> = columns.iter().map(|c| self.quote(c)).collect();
+        let vals: Vec<String> = cols.iter().map(|c| format!("s.{c}")).collect();
+        let matched = if set.is_empty() {
+            String::new()
+        } else {
+            format!("\nwhen matched then update set {}", set.join(", "))
+        };
+        format!(
+            "merge into {} as t\nusing {} as s\non {}{matched}\nwhen not matched then insert ({}) values ({})",
+            target.render(),
+            source.render(),
+            on.join(" and "),
+            cols.join(", "),
+            vals.join(", ")
+        )
+    }
+
     /// `alter table rel add column name type`.
     pub fn add_column(&self, rel: &Relation, name: &str, data_type: &str) -> String {
         format!(

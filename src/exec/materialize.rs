@@ -352,6 +352,15 @@ async fn merge_in(
                     .with_hint("set unique_key in the model's config, or use incremental_strategy='append'"),
                 ));
             }
+            if strategy == "merge" && ctx.adapter.dialect() == Dialect::Postgres {
+                tx.push(sqlgen.merge(rel, tmp, &keys, &columns));
+                tx.push(sqlgen.drop_relation(tmp, false));
+                statements.extend(tx.iter().cloned());
+                let affected = ctx.adapter.execute_atomic(&tx).await?;
+                let merged = affected.get(affected.len().saturating_sub(2)).copied();
+                return Ok(("merge into incremental table".to_string(), merged));
+            }
+            // Elsewhere a merge is a delete of matching keys and an insert, in one transaction.
             tx.push(sqlgen.delete_matching(rel, tmp, &keys));
         }
         other => {
