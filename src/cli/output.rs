@@ -16,6 +16,29 @@ pub struct Output {
     format: LogFormat,
     color: bool,
     quiet: bool,
+    /// On a terminal, a progress bar is kept on the last line while nodes run.
+    progress: Option<std::sync::Arc<std::sync::Mutex<Progress>>>,
+}
+
+/// State of the progress bar.
+#[derive(Debug, Default)]
+struct Progress {
+    done: usize,
+    total: usize,
+    shown: bool,
+}
+
+/// The bar for `done` of `total` nodes, `width` cells wide.
+pub fn progress_bar(done: usize, total: usize, width: usize) -> String {
+    let filled = (done * width)
+        .checked_div(total)
+        .unwrap_or(width)
+        .min(width);
+    format!(
+        "[{}{}] {done}/{total} nodes",
+        "=".repeat(filled),
+        " ".repeat(width - filled)
+    )
 }
 
 impl Output {
@@ -26,6 +49,47 @@ impl Output {
             format: g.log_format,
             color: !g.no_color && !no_color_env && std::io::stderr().is_terminal(),
             quiet: g.quiet,
+            progress: (g.log_format == LogFormat::Text && std::io::stderr().is_terminal())
+                .then(Default::default),
+        }
+    }
+
+    /// Clears the progress bar line before other output.
+    fn clear_progress(&self, err: &mut impl Write) {
+        if let Some(p) = &self.progress
+            && let Ok(mut p) = p.lock()
+            && p.shown
+        {
+            let _ = write!(err, "\r\x1b[2K");
+            p.shown = false;
+        }
+    }
+
+    /// Draws the bar again (after a line was printed above it).
+    fn redraw_progress(&self, err: &mut impl Write) {
+        if let Some(p) = &self.progress
+            && let Ok(mut p) = p.lock()
+            && p.done > 0
+            && p.done < p.total
+        {
+            let _ = write!(err, "{}", progress_bar(p.done, p.total, 30));
+            let _ = err.flush();
+            p.shown = true;
+        }
+    }
+
+    /// Counts a finished node and redraws the progress bar.
+    fn draw_progress(&self, err: &mut impl Write, total: usize) {
+        if let Some(p) = &self.progress
+            && let Ok(mut p) = p.lock()
+        {
+            p.done += 1;
+            p.total = total;
+            if p.done < p.total {
+                let _ = write!(err, "{}", progress_bar(p.done, p.total, 30));
+                let _ = err.flush();
+                p.shown = true;
+            }
         }
     }
 
@@ -134,10 +198,10 @@ impl Output {
             }
             LogFormat::Text => {
                 let w = total.to_string().len();
-                let _ = writeln!(
-                    std::io::stderr().lock(),
-                    "{index:>w$} of {total} START {what}"
-                );
+                let mut err = std::io::stderr().lock();
+                self.clear_progress(&mut err);
+                let _ = writeln!(err, "{index:>w$} of {total} START {what}");
+                self.redraw_progress(&mut err);
             }
         }
     }
@@ -183,6 +247,7 @@ impl Output {
                     _ => String::new(),
                 };
                 let mut err = std::io::stderr().lock();
+                self.clear_progress(&mut err);
                 let _ = writeln!(
                     err,
                     "{index:>w$} of {total} {} {what}{detail} [{}]",
@@ -197,6 +262,7 @@ impl Output {
                 } else if r.status == Status::Skipped {
                     let _ = writeln!(err, "    {}", r.message);
                 }
+                self.draw_progress(&mut err, total);
             }
         }
     }
@@ -213,6 +279,7 @@ impl Output {
             return;
         }
         let mut err = std::io::stderr().lock();
+        self.clear_progress(&mut err);
         let _ = writeln!(err);
         let mut rows: Vec<[String; 2]> = Vec::new();
         for status in ["success", "pass", "warn", "fail", "error", "skipped"] {
@@ -304,5 +371,18 @@ fn duration(seconds: f64) -> String {
         format!("{}ms", (seconds * 1000.0).round() as u64)
     } else {
         format!("{seconds:.2}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::progress_bar;
+
+    #[test]
+    fn progress_bar_fills_in_proportion() {
+        assert_eq!(progress_bar(0, 4, 8), "[        ] 0/4 nodes");
+        assert_eq!(progress_bar(1, 4, 8), "[==      ] 1/4 nodes");
+        assert_eq!(progress_bar(4, 4, 8), "[========] 4/4 nodes");
+        assert_eq!(progress_bar(0, 0, 8), "[========] 0/0 nodes");
     }
 }
