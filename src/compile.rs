@@ -335,12 +335,23 @@ pub fn parse(project: Project, target: Target, opts: &ParseOptions) -> Result<Ma
     // Relations: alias and generate_schema_name semantics.
     let mut source_relations = BTreeMap::new();
     for s in project.sources.values() {
+        // Source locations may be templated (`schema: "{{ target.schema }}_raw"`).
+        let mut render = |text: &str| match renderer.render_yaml_text(text, &s.original_file_path) {
+            Ok(t) => t,
+            Err(d) => {
+                diags.push(d);
+                text.to_string()
+            }
+        };
+        let schema = render(&s.schema);
+        let identifier = render(&s.identifier);
+        let database = s.database.as_deref().map(&mut render);
         source_relations.insert(
             s.unique_id.clone(),
             Relation::new(
-                s.database.clone().or_else(|| Some(target.database.clone())),
-                &s.schema,
-                &s.identifier,
+                database.or_else(|| Some(target.database.clone())),
+                &schema,
+                &identifier,
                 RelationKind::External,
                 dialect,
             ),
@@ -406,7 +417,7 @@ pub fn parse(project: Project, target: Target, opts: &ParseOptions) -> Result<Ma
         mn.depends_on = deps;
     }
 
-    let graph_nodes = graph_nodes(&nodes, &project);
+    let graph_nodes = graph_nodes(&nodes, &project, &source_relations);
     let dag = match Dag::build(graph_nodes) {
         Ok(d) => Some(d),
         Err(e) => {
@@ -462,7 +473,24 @@ pub fn relation_for(node: &Node, target: &Target, dialect: Dialect) -> Relation 
     Relation::new(Some(database), &schema, node.alias(), kind, dialect)
 }
 
-fn graph_nodes(nodes: &BTreeMap<String, ManifestNode>, project: &Project) -> Vec<GraphNode> {
+fn graph_nodes(
+    nodes: &BTreeMap<String, ManifestNode>,
+    project: &Project,
+    source_relations: &BTreeMap<String, Relation>,
+) -> Vec<GraphNode> {
+    // A seed that loads a source's table feeds that source (a project whose seeds stand in for
+    // the loaders builds in the right order).
+    let seed_by_relation: BTreeMap<(String, String), String> = nodes
+        .values()
+        .filter(|mn| mn.node.resource_type == ResourceType::Seed)
+        .filter_map(|mn| {
+            let r = mn.relation.as_ref()?;
+            Some((
+                (r.schema.clone(), r.identifier.clone()),
+                mn.node.unique_id.clone(),
+            ))
+        })
+        .collect();
     let mut out: Vec<GraphNode> = nodes
         .values()
         .map(|mn| {
@@ -498,7 +526,12 @@ fn graph_nodes(nodes: &BTreeMap<String, ManifestNode>, project: &Project) -> Vec
             fqn: s.fqn.clone(),
             original_file_path: s.original_file_path.clone(),
             config: s.config.clone(),
-            depends_on: Vec::new(),
+            depends_on: source_relations
+                .get(&s.unique_id)
+                .and_then(|r| seed_by_relation.get(&(r.schema.clone(), r.identifier.clone())))
+                .cloned()
+                .into_iter()
+                .collect(),
             source_name: Some(s.source_name.clone()),
             test_kind: None,
             test_name: None,

@@ -70,19 +70,32 @@ pub(super) async fn connect(target: &Target) -> Result<Adapter> {
         .connect()
         .await
         .map_err(|e| connect_error(target, e))?;
-    let create = format!(
-        "create database if not exists {}",
-        Dialect::MySql.quote(&target.schema)
-    );
+    let create = SqlGen::new(Dialect::MySql)
+        .create_schema(&target.schema)
+        .unwrap_or_default();
     sqlx::raw_sql(&create)
         .execute(&mut first)
         .await
         .map_err(|e| statement_error(&create, e))?;
+    // Text literals take the connection's collation and columns the database's; they must be
+    // the same or comparisons fail with "illegal mix of collations".
+    let collation: Option<String> = sqlx::query_scalar(
+        "select cast(default_collation_name as char) from information_schema.schemata where schema_name = ?",
+    )
+    .bind(&target.schema)
+    .fetch_optional(&mut first)
+    .await
+    .ok()
+    .flatten();
     drop(first);
+    let mut opts = opts.database(&target.schema);
+    if let Some(c) = collation.filter(|c| c.starts_with("utf8mb4")) {
+        opts = opts.collation(&c);
+    }
     let pool = MySqlPoolOptions::new()
         .max_connections(target.threads.clamp(1, 64) as u32)
         .acquire_timeout(Duration::from_secs(10))
-        .connect_with(opts.database(&target.schema))
+        .connect_with(opts)
         .await
         .map_err(|e| connect_error(target, e))?;
     Ok(Adapter {

@@ -79,7 +79,7 @@ impl SqlGen {
                 self.quote(schema)
             )),
             Dialect::MySql => Some(format!(
-                "create database if not exists {}",
+                "create database if not exists {} character set utf8mb4 collate utf8mb4_unicode_ci",
                 self.quote(schema)
             )),
         }

@@ -321,7 +321,11 @@ pub async fn run(
             }
             if in_run.contains(p.as_str()) {
                 ps.insert(p);
-            } else if manifest.nodes.get(&p).is_some_and(|m| m.is_ephemeral()) {
+            } else if manifest.nodes.get(&p).is_some_and(|m| m.is_ephemeral())
+                || manifest.source_relations.contains_key(&p)
+            {
+                // Ephemeral models and sources are looked through: a seed that loads a source
+                // must finish before the models reading that source start.
                 stack.extend(manifest.dag.parents(&p).iter().map(|s| s.to_string()));
             }
         }

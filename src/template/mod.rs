@@ -386,6 +386,17 @@ impl Renderer {
         }
     }
 
+    /// Renders a string from properties YAML (e.g. a source's `schema: "{{ target.schema }}_raw"`)
+    /// with `target`, `var` and `env_var` available, as dbt does.
+    pub fn render_yaml_text(&self, text: &str, file: &str) -> Result<String, Diagnostic> {
+        if !text.contains("{{") && !text.contains("{%") {
+            return Ok(text.to_string());
+        }
+        self.env
+            .render_str(text, ())
+            .map_err(|e| self.diagnostic_with_source(&e, file, Some(text)))
+    }
+
     /// Renders a docs description (`{{ doc('x') }}`) outside any node.
     pub fn render_description(&self, text: &str) -> String {
         if !text.contains("{{") && !text.contains("{%") {

@@ -2,6 +2,7 @@
 //! check what a user sees (files, messages, exit codes).
 
 mod compile;
+mod demo;
 mod errors;
 mod run;
 mod select;

@@ -133,6 +133,21 @@ impl TempProject {
         TempProject::new(dir, root, backend)
     }
 
+    /// The demo project at the repository root, copied to a temp dir, on `backend`.
+    pub fn demo_on(backend: Backend) -> TempProject {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("project");
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        std::fs::create_dir_all(&root).unwrap();
+        for file in ["project.yml", "profiles.yml"] {
+            std::fs::copy(repo.join(file), root.join(file)).unwrap();
+        }
+        for sub in ["models", "seeds", "macros", "snapshots", "data_tests"] {
+            copy_dir(&repo.join(sub), &root.join(sub));
+        }
+        TempProject::new(dir, root, backend)
+    }
+
     /// An empty project dir with the given files, on SQLite.
     pub fn with_files(files: &[(&str, &str)]) -> TempProject {
         TempProject::with_files_on(files, Backend::Sqlite)

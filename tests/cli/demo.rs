@@ -1,0 +1,111 @@
+//! The demo project at the repository root builds on every adapter, and known figures per
+//! domain come out the same on each (they were checked against the generated CSVs).
+
+use crate::support::{Backend, TempProject, n};
+use serde_json::Value;
+
+mod sqlite {
+    #[test]
+    fn demo_builds_with_the_same_figures() {
+        super::demo_builds_with_the_same_figures(crate::support::Backend::Sqlite)
+    }
+}
+mod postgres {
+    #[test]
+    fn demo_builds_with_the_same_figures() {
+        if let Some(b) = crate::support::Backend::postgres() {
+            super::demo_builds_with_the_same_figures(b)
+        }
+    }
+}
+mod mysql {
+    #[test]
+    fn demo_builds_with_the_same_figures() {
+        if let Some(b) = crate::support::Backend::mysql() {
+            super::demo_builds_with_the_same_figures(b)
+        }
+    }
+}
+
+fn demo_builds_with_the_same_figures(b: Backend) {
+    let p = TempProject::demo_on(b);
+    let run = p.kiln(&["build"]).ok();
+    assert!(run.stderr.contains("Finished in"), "{}", run.stderr);
+    let r: Value = serde_json::from_str(&p.read("target/kiln/run_results.json")).unwrap();
+    let statuses: Vec<&str> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["status"].as_str().unwrap())
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == "success" || *s == "pass"),
+        "{statuses:?}"
+    );
+    let figure = |sql: &str| p.one(sql);
+    // Product events: January 2024.
+    assert_eq!(
+        figure("select active_users from weekly_active_users where week_start = '2024-01-08'"),
+        n(120.0)
+    );
+    assert_eq!(
+        figure(
+            "select active_corporations from weekly_active_corporations where week_start = '2024-01-15'"
+        ),
+        n(11.0)
+    );
+    assert_eq!(
+        figure("select avg_events from weekly_events_per_user where week_start = '2024-01-08'"),
+        n(7.73)
+    );
+    assert_eq!(
+        figure(
+            "select max_events from weekly_events_per_corporation where week_start = '2024-01-22'"
+        ),
+        n(105.0)
+    );
+    // Claims and registrations.
+    assert_eq!(figure("select count(*) from members_latest"), n(687.0));
+    assert_eq!(
+        figure("select count(*) from members_latest where member_status = 'terminated'"),
+        n(469.0)
+    );
+    assert_eq!(figure("select count(*) from members_rejects"), n(66.0));
+    assert_eq!(
+        figure(
+            "select count(*) from members_rejects where reject_reason = 'impossible date of birth'"
+        ),
+        n(16.0)
+    );
+    assert_eq!(figure("select count(*) from claims_valid"), n(2757.0));
+    // Coverage API.
+    assert_eq!(
+        figure("select calls from daily_api_analytics where call_date = '2024-03-05'"),
+        n(138.0)
+    );
+    assert_eq!(
+        figure("select error_rate from daily_api_analytics where call_date = '2024-03-05'"),
+        n(0.1449)
+    );
+    assert_eq!(
+        figure("select count(*) from coverage_members where is_overridden = 1"),
+        n(40.0)
+    );
+    // Hiring.
+    assert_eq!(
+        figure("select department from departments_above_mean_2021 order by hired desc limit 1"),
+        Value::from("Engineering")
+    );
+    assert_eq!(
+        figure("select sum(q1) from hires_by_quarter_2021"),
+        n(180.0)
+    );
+    // The snapshot captured every member once.
+    assert_eq!(
+        figure(&format!(
+            "select count(*) from {}.coverage_members_snapshot where dbt_valid_to is null",
+            p.custom_schema("snapshots")
+        )),
+        figure("select count(*) from coverage_members")
+    );
+}
