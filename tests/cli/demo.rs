@@ -109,3 +109,38 @@ fn demo_builds_with_the_same_figures(b: Backend) {
         figure("select count(*) from coverage_members")
     );
 }
+
+/// Every model, snapshot and seed of the demo has a description, every column a model produces is
+/// documented, and every source has one too.
+#[test]
+fn demo_is_fully_documented() {
+    let p = TempProject::demo_on(Backend::Sqlite);
+    p.kiln(&["compile"]).ok();
+    let m: Value = serde_json::from_str(&p.read("target/kiln/manifest.json")).unwrap();
+    let mut missing = Vec::new();
+    for (id, node) in m["nodes"].as_object().unwrap() {
+        if !["model", "snapshot", "seed"].contains(&node["resource_type"].as_str().unwrap()) {
+            continue;
+        }
+        if node["description"].as_str().unwrap_or("").is_empty() {
+            missing.push(format!("{id}: description"));
+        }
+        for col in node["kiln_inferred_columns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let col = col.as_str().unwrap();
+            let desc = node["columns"][col]["description"].as_str().unwrap_or("");
+            if desc.is_empty() {
+                missing.push(format!("{id}.{col}"));
+            }
+        }
+    }
+    for (id, source) in m["sources"].as_object().unwrap() {
+        if source["description"].as_str().unwrap_or("").is_empty() {
+            missing.push(id.clone());
+        }
+    }
+    assert!(missing.is_empty(), "undocumented: {missing:#?}");
+}
