@@ -269,6 +269,18 @@ impl SqlGen {
         )
     }
 
+    /// The newest load time of a source, for freshness checks.
+    pub fn freshness(&self, rel: &Relation, loaded_at_field: &str, filter: Option<&str>) -> String {
+        let filter = filter
+            .filter(|f| !f.trim().is_empty())
+            .map(|f| format!(" where {f}"))
+            .unwrap_or_default();
+        format!(
+            "select max({loaded_at_field}) as max_loaded_at from {}{filter}",
+            rel.render()
+        )
+    }
+
     /// Wraps a query with a row limit for `show`.
     pub fn limit(&self, sql: &str, limit: u64) -> String {
         format!(

@@ -6,6 +6,7 @@
 
 pub mod manifest;
 pub mod run_results;
+pub mod sources;
 
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use std::path::Path;

@@ -215,6 +215,12 @@ pub enum Command {
         #[command(flatten)]
         exec: ExecArgs,
     },
+    /// Commands about sources (`kiln source freshness`)
+    Source {
+        /// What to do with sources.
+        #[command(subcommand)]
+        command: SourceCommand,
+    },
     /// Run a model's query (or an inline query) and print the first rows
     Show {
         /// Selection: the node to show.
@@ -229,6 +235,18 @@ pub enum Command {
         /// Output format
         #[arg(short = 'o', long, value_enum, default_value_t = ShowOutput::Table)]
         output: ShowOutput,
+    },
+}
+
+/// `kiln source` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// Check how long ago each source was loaded against its freshness rules; writes
+    /// target/sources.json and exits 1 when a source is past `error_after`
+    Freshness {
+        /// Selection (e.g. `-s source:raw`); default: every source with freshness rules.
+        #[command(flatten)]
+        select: SelectArgs,
     },
 }
 

@@ -73,6 +73,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Build { select, exec } => {
             run::cmd_exec(&cli.global, &out, run::ExecCommand::Build, select, exec)
         }
+        Command::Source {
+            command: args::SourceCommand::Freshness { select },
+        } => run::cmd_freshness(&cli.global, &out, select),
         Command::Show {
             select,
             inline,

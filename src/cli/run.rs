@@ -373,3 +373,63 @@ pub fn cmd_show(
     let _ = Status::Success;
     Ok(EXIT_OK)
 }
+
+/// `kiln source freshness`.
+pub fn cmd_freshness(g: &GlobalArgs, out: &Output, select: &SelectArgs) -> Result<i32> {
+    let manifest = parse_project(g, out)?;
+    let selected: Vec<String> = select_nodes(&manifest, select, &[ResourceType::Source], out)?
+        .into_iter()
+        .collect();
+    let sources = exec::freshness::checkable(&manifest, &selected);
+    if sources.is_empty() {
+        out.info("No selected source has freshness rules (freshness: warn_after/error_after) and a loaded_at_field.");
+        return Ok(EXIT_OK);
+    }
+    let rt = runtime()?;
+    let started = std::time::Instant::now();
+    let results = rt.block_on(async {
+        let adapter = connect(&manifest).await?;
+        let mut results = Vec::new();
+        let total = sources.len();
+        for (i, s) in sources.iter().enumerate() {
+            let r = exec::freshness::check(&manifest, &adapter, s).await;
+            let age = r
+                .age_seconds
+                .map(|a| format!(" (last loaded {} ago)", human_age(a)))
+                .unwrap_or_default();
+            let line = format!(
+                "{} of {total} {} freshness of {}.{}{age}",
+                i + 1,
+                r.status.to_uppercase(),
+                s.source_name,
+                s.name
+            );
+            match &r.error {
+                Some(e) => out.error(&Error::from(
+                    Diagnostic::new(ErrorKind::Database, format!("{line}: {e}")).with_hint(
+                        "check that the source table exists and its loaded_at_field is a timestamp",
+                    ),
+                )),
+                None => out.info(&line),
+            }
+            results.push(r);
+        }
+        adapter.close().await;
+        Ok::<_, Error>(results)
+    })?;
+    artifacts::sources::write_sources(&manifest, &results, started.elapsed().as_secs_f64())?;
+    let failed = results
+        .iter()
+        .any(|r| r.status == "error" || r.status == "runtime error");
+    Ok(if failed { EXIT_FAILURE } else { EXIT_OK })
+}
+
+fn human_age(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        s if s >= 86_400 => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
+        s if s >= 3600 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        s if s >= 60 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}

@@ -5,6 +5,7 @@
 //! earlier in the same run). Statements come from the adapter's [`crate::adapter::sql::SqlGen`].
 //! A failure marks the node's descendants skipped; independent branches go on.
 
+pub mod freshness;
 mod materialize;
 pub mod seed;
 mod snapshot;

@@ -41,6 +41,7 @@ on_every_adapter!(
     debug_checks_the_connection_and_hides_passwords,
     a_refused_connection_exits_2_naming_host_and_port,
     a_killed_connection_fails_only_its_node,
+    source_freshness_warns_and_errors_on_late_loads,
 );
 
 fn results(p: &TempProject) -> Value {
@@ -868,4 +869,55 @@ fn a_killed_connection_fails_only_its_node(b: Backend) {
     // The killed model's previous table is intact and nothing half-built is left.
     assert_eq!(p.one("select x from victim"), n(1.0));
     assert_eq!(p.relation_kind(&p.schema, "victim__kiln_tmp"), None);
+}
+
+fn source_freshness_warns_and_errors_on_late_loads(b: Backend) {
+    let at = |hours: i64| {
+        (chrono::Utc::now() - chrono::Duration::minutes(hours * 60 + 5))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    let p = TempProject::with_files_on(
+        &[
+            (
+                "project.yml",
+                "name: shop\nseeds:\n  shop:\n    +schema: raw\n",
+            ),
+            ("seeds/fresh.csv", &format!("id,loaded_at\n1,{}\n", at(0))),
+            (
+                "seeds/late.csv",
+                &format!("id,loaded_at\n1,{}\n2,{}\n", at(30), at(2)),
+            ),
+            ("seeds/stale.csv", &format!("id,loaded_at\n1,{}\n", at(30))),
+            (
+                "models/sources.yml",
+                "version: 2\nsources:\n  - name: raw\n    schema: \"{{ target.schema }}_raw\"\n    loaded_at_field: loaded_at\n    freshness:\n      warn_after: {count: 1, period: hour}\n      error_after: {count: 1, period: day}\n    tables:\n      - name: fresh\n      - name: late\n      - name: stale\n",
+            ),
+        ],
+        b,
+    );
+    p.kiln(&["seed"]).ok();
+    let run = p.kiln(&["source", "freshness"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ERROR freshness of raw.stale"),
+        "{}",
+        run.stderr
+    );
+    let sources: Value = serde_json::from_str(&p.read("target/sources.json")).unwrap();
+    let status = |id: &str| {
+        sources["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["unique_id"] == id)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status("source.shop.raw.fresh"), "pass");
+    assert_eq!(status("source.shop.raw.late"), "warn");
+    assert_eq!(status("source.shop.raw.stale"), "error");
+    // Selecting only the fresh source passes.
+    p.kiln(&["source", "freshness", "-s", "source:raw.fresh"])
+        .ok();
 }
