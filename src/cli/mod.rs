@@ -324,6 +324,13 @@ fn select_nodes(
         Some(dir) => Some(read_state(dir)?),
         None => None,
     };
+    // `result:<status>` reads the run_results.json next to the state manifest, or this
+    // project's last run.
+    let results_dir = select
+        .state
+        .clone()
+        .unwrap_or_else(|| manifest.project.target_dir());
+    let previous_results = read_previous_results(&results_dir);
     let result = graph::select(
         &manifest.dag,
         &SelectOptions {
@@ -331,7 +338,7 @@ fn select_nodes(
             exclude: exclude.as_ref(),
             resource_types: types,
             state: state.as_ref(),
-            previous_results: None,
+            previous_results: previous_results.as_ref(),
             indirect_selection: match select.indirect_selection {
                 args::IndirectSelectionArg::Eager => IndirectSelection::Eager,
                 args::IndirectSelectionArg::Cautious => IndirectSelection::Cautious,
@@ -344,6 +351,24 @@ fn select_nodes(
         out.warning(&Diagnostic::new(ErrorKind::Selector, w.clone()));
     }
     Ok(result.selected)
+}
+
+/// unique_id → status from a previous `run_results.json`, if there is one.
+fn read_previous_results(dir: &Path) -> Option<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(dir.join("run_results.json")).ok()?;
+    let v: Value = serde_json::from_str(&text).ok()?;
+    Some(
+        v.get("results")?
+            .as_array()?
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.get("unique_id")?.as_str()?.to_string(),
+                    r.get("status")?.as_str()?.to_string(),
+                ))
+            })
+            .collect(),
+    )
 }
 
 /// Reads node checksums from a previous manifest for `state:` selectors.

@@ -533,6 +533,27 @@ fn fail_fast_stops_scheduling(b: Backend) {
     let r = results(&p);
     assert_eq!(status_of(&r, "model.shop.a_broken"), "error");
     assert_eq!(status_of(&r, "model.shop.c"), "skipped");
+    // `result:` selects from the last run: what errored, and what --fail-fast left unbuilt.
+    p.write(
+        "models/a_broken.sql",
+        "{{ config(materialized='table') }}\nselect 1 as x",
+    );
+    let ls = p
+        .kiln(&[
+            "ls",
+            "--resource-type",
+            "model",
+            "--output",
+            "name",
+            "-s",
+            "result:error",
+            "result:skipped",
+        ])
+        .ok();
+    assert_eq!(
+        ls.stdout.lines().collect::<Vec<_>>(),
+        vec!["a_broken", "b", "c"]
+    );
 }
 
 fn show_prints_rows_of_a_model_and_of_inline_sql(b: Backend) {
