@@ -357,12 +357,58 @@ pub fn parse(project: Project, target: Target, opts: &ParseOptions) -> Result<Ma
             ),
         );
     }
+    // A project macro `generate_schema_name` / `generate_alias_name` overrides dbt's default
+    // naming rules, as in dbt.
+    let has_macro = |name: &str| project.macros.values().any(|m| m.name == name);
+    let (schema_macro, alias_macro) = (
+        has_macro("generate_schema_name"),
+        has_macro("generate_alias_name"),
+    );
     for mn in nodes.values_mut() {
         if matches!(
             mn.node.resource_type,
             ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
         ) {
-            mn.relation = Some(relation_for(&mn.node, &target, dialect));
+            let mut relation = relation_for(&mn.node, &target, dialect);
+            let snapshot_schema = mn.node.resource_type == ResourceType::Snapshot
+                && mn.node.config.get_str("target_schema").is_some();
+            let mut call = |macro_name: &str, key: &str| -> Option<String> {
+                let arg = match mn.node.config.get_str(key) {
+                    Some(v) => format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'")),
+                    None => "none".to_string(),
+                };
+                let template = format!("{{{{ {macro_name}({arg}, model) | trim }}}}");
+                match renderer.render_str(
+                    &template,
+                    RenderRequest {
+                        node: &mn.node,
+                        config: &mn.node.config,
+                        this: None,
+                        execute: false,
+                        is_incremental: false,
+                        resolver: names.clone(),
+                        database: None,
+                    },
+                    macro_name,
+                ) {
+                    Ok(r) if !r.sql.trim().is_empty() => Some(r.sql.trim().to_string()),
+                    Ok(_) => None,
+                    Err(d) => {
+                        diags.push(d);
+                        None
+                    }
+                }
+            };
+            if schema_macro
+                && !snapshot_schema
+                && let Some(schema) = call("generate_schema_name", "schema")
+            {
+                relation.schema = schema;
+            }
+            if alias_macro && let Some(alias) = call("generate_alias_name", "alias") {
+                relation.identifier = alias;
+            }
+            mn.relation = Some(relation);
         }
     }
 

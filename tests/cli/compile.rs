@@ -274,3 +274,39 @@ fn init_demo_builds_with_no_other_setup() {
     let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows[0]["total"], 4);
 }
+
+#[test]
+fn project_macros_override_schema_and_alias_naming() {
+    let p = TempProject::with_files(&[
+        ("project.yml", "name: naming\n"),
+        (
+            "macros/naming.sql",
+            "{% macro generate_schema_name(custom_schema_name, node) -%}\n  {%- if custom_schema_name is none -%}{{ target.schema }}{%- else -%}{{ custom_schema_name | trim }}{%- endif -%}\n{%- endmacro %}\n\
+             {% macro generate_alias_name(custom_alias_name=none, node=none) -%}\n  {%- if custom_alias_name -%}{{ custom_alias_name }}{%- else -%}{{ node.name }}_v2{%- endif -%}\n{%- endmacro %}\n",
+        ),
+        ("models/plain.sql", "select 1 as id"),
+        (
+            "models/finance.sql",
+            "{{ config(schema='finance', alias='revenue') }}\nselect 1 as id",
+        ),
+        (
+            "models/reader.sql",
+            "select * from {{ ref('finance') }} join {{ ref('plain') }} using (id)",
+        ),
+    ]);
+    p.kiln(&["compile"]).ok();
+    let m = manifest(&p);
+    assert_eq!(
+        m["nodes"]["model.naming.finance"]["relation_name"],
+        "\"finance\".\"revenue\""
+    );
+    assert_eq!(
+        m["nodes"]["model.naming.plain"]["relation_name"],
+        "\"main\".\"plain_v2\""
+    );
+    let sql = p.read("target/compiled/naming/models/reader.sql");
+    assert!(
+        sql.contains("\"finance\".\"revenue\" join \"main\".\"plain_v2\""),
+        "{sql}"
+    );
+}
