@@ -115,12 +115,14 @@ pub fn target_info(target: &Target) -> TargetInfo {
 
 /// Everything needed to resolve `ref` and `source` by name.
 struct Names {
-    /// Refable node name → unique_id (models, seeds, snapshots).
-    refable: BTreeMap<String, String>,
+    /// The root project's name (searched first, as in dbt).
+    root: String,
+    /// Refable node name → (package, unique_id) of each model, seed or snapshot so named.
+    refable: BTreeMap<String, Vec<(String, String)>>,
     /// Disabled refable names → file, for a helpful error.
     disabled: BTreeMap<String, String>,
-    /// (source, table) → unique_id.
-    sources: BTreeMap<(String, String), String>,
+    /// (source, table) → (package, unique_id).
+    sources: BTreeMap<(String, String), Vec<(String, String)>>,
     /// Relations by unique_id; empty during the parse pass.
     relations: BTreeMap<String, Relation>,
     /// Fallback schema for placeholder relations during the parse pass.
@@ -135,24 +137,32 @@ impl Names {
             ResourceType::Seed,
             ResourceType::Snapshot,
         ];
-        let refable = project
+        let mut refable: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for n in project
             .nodes
             .values()
             .filter(|n| refable_types.contains(&n.resource_type))
-            .map(|n| (n.name.clone(), n.unique_id.clone()))
-            .collect();
+        {
+            refable
+                .entry(n.name.clone())
+                .or_default()
+                .push((n.package_name.clone(), n.unique_id.clone()));
+        }
         let disabled = project
             .disabled
             .values()
             .filter(|n| refable_types.contains(&n.resource_type))
             .map(|n| (n.name.clone(), n.original_file_path.clone()))
             .collect();
-        let sources = project
-            .sources
-            .values()
-            .map(|s| ((s.source_name.clone(), s.name.clone()), s.unique_id.clone()))
-            .collect();
+        let mut sources: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
+        for s in project.sources.values() {
+            sources
+                .entry((s.source_name.clone(), s.name.clone()))
+                .or_default()
+                .push((s.package_name.clone(), s.unique_id.clone()));
+        }
         Names {
+            root: project.name().to_string(),
             refable,
             disabled,
             sources,
@@ -171,14 +181,58 @@ impl Names {
     }
 }
 
+/// Picks among same-named candidates as dbt does: the named package if given, else the root
+/// project, then the package of the node asking, then any package.
+fn pick<'a>(
+    candidates: Option<&'a Vec<(String, String)>>,
+    root: &str,
+    from_package: &str,
+    package: Option<&str>,
+) -> Option<&'a String> {
+    let candidates = candidates?;
+    let find = |p: &str| {
+        candidates
+            .iter()
+            .find(|(pkg, _)| pkg == p)
+            .map(|(_, id)| id)
+    };
+    match package {
+        Some(p) => find(p),
+        None => find(root)
+            .or_else(|| find(from_package))
+            .or_else(|| candidates.first().map(|(_, id)| id)),
+    }
+}
+
+/// The package of a node from its unique_id (`model.<package>.<name>`).
+fn package_of(unique_id: &str) -> &str {
+    unique_id.split('.').nth(1).unwrap_or("")
+}
+
+impl Names {
+    fn ref_id(&self, from: &str, package: Option<&str>, name: &str) -> Option<&String> {
+        pick(
+            self.refable.get(name),
+            &self.root,
+            package_of(from),
+            package,
+        )
+    }
+
+    fn source_id(&self, from: &str, source: &str, table: &str) -> Option<&String> {
+        let key = (source.to_string(), table.to_string());
+        pick(self.sources.get(&key), &self.root, package_of(from), None)
+    }
+}
+
 impl Resolve for Names {
     fn resolve_ref(
         &self,
-        _from: &str,
+        from: &str,
         package: Option<&str>,
         name: &str,
     ) -> std::result::Result<Relation, Unresolved> {
-        let Some(id) = self.refable.get(name) else {
+        let Some(id) = self.ref_id(from, package, name) else {
             if let Some(file) = self.disabled.get(name) {
                 return Err(Unresolved {
                     message: format!("ref('{name}') points at a disabled resource ({file})"),
@@ -217,8 +271,7 @@ impl Resolve for Names {
         source: &str,
         table: &str,
     ) -> std::result::Result<Relation, Unresolved> {
-        let key = (source.to_string(), table.to_string());
-        let Some(id) = self.sources.get(&key) else {
+        let Some(id) = self.source_id("", source, table) else {
             let tables: Vec<String> = self
                 .sources
                 .keys()
@@ -254,6 +307,8 @@ impl Resolve for Names {
 pub struct ParseOptions {
     /// Reads environment variables for `env_var()` in templates.
     pub env: crate::template::EnvLookup,
+    /// The command being run, for `flags` in templates.
+    pub invocation: crate::template::Invocation,
 }
 
 /// Parses a loaded project: renders every node once to learn refs and config, computes
@@ -264,6 +319,7 @@ pub fn parse(project: Project, target: Target, opts: &ParseOptions) -> Result<Ma
         &project,
         &target_info(&target),
         opts.env.clone(),
+        &opts.invocation,
     ));
     let names = Arc::new(Names::new(&project, &target));
 
@@ -413,22 +469,19 @@ pub fn parse(project: Project, target: Target, opts: &ParseOptions) -> Result<Ma
     }
 
     // Dependencies: resolve recorded refs and sources to unique_ids.
-    let ref_ids: BTreeMap<String, String> = nodes
-        .values()
-        .filter(|n| {
-            matches!(
-                n.node.resource_type,
-                ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
-            )
-        })
-        .map(|n| (n.node.name.clone(), n.node.unique_id.clone()))
-        .collect();
-    let source_ids = &names.sources;
+    let enabled: BTreeSet<String> = nodes.keys().cloned().collect();
+    let ref_id = |from: &str, package: Option<&str>, name: &str| {
+        names
+            .ref_id(from, package, name)
+            .filter(|id| enabled.contains(*id))
+            .cloned()
+    };
     for mn in nodes.values_mut() {
         let mut deps = Vec::new();
+        let from = mn.node.unique_id.clone();
         for r in &mn.refs {
-            match ref_ids.get(&r.name) {
-                Some(id) => deps.push(id.clone()),
+            match ref_id(&from, r.package.as_deref(), &r.name) {
+                Some(id) => deps.push(id),
                 None => diags.push(
                     Diagnostic::new(
                         ErrorKind::Reference,
@@ -443,15 +496,15 @@ pub fn parse(project: Project, target: Target, opts: &ParseOptions) -> Result<Ma
             }
         }
         for (s, t) in &mn.sources {
-            if let Some(id) = source_ids.get(&(s.clone(), t.clone())) {
+            if let Some(id) = names.source_id(&from, s, t) {
                 deps.push(id.clone());
             }
         }
         if let Some(tm) = &mn.node.test_metadata {
             let target_id = match &tm.target {
-                TestTarget::Ref { name } => ref_ids.get(name).cloned(),
+                TestTarget::Ref { name } => ref_id(&from, None, name),
                 TestTarget::Source { source, table } => {
-                    source_ids.get(&(source.clone(), table.clone())).cloned()
+                    names.source_id(&from, source, table).cloned()
                 }
             };
             if let Some(t) = target_id {
@@ -795,7 +848,10 @@ impl Manifest {
     pub fn compile_resolver(&self) -> impl Resolve + 'static {
         let mut names = Names::new(&self.project, &self.target);
         // Only enabled nodes are refable after parsing (in-file config may disable some).
-        names.refable.retain(|_, id| self.nodes.contains_key(id));
+        for ids in names.refable.values_mut() {
+            ids.retain(|(_, id)| self.nodes.contains_key(id));
+        }
+        names.refable.retain(|_, ids| !ids.is_empty());
         for (id, mn) in &self.nodes {
             if let Some(r) = &mn.relation {
                 let mut r = r.clone();

@@ -141,6 +141,13 @@ pub(super) async fn query(p: &MySqlPool, sql: &str) -> Result<QueryTable> {
             .iter()
             .map(|c| c.name().to_string())
             .collect();
+    } else if let Ok(described) = sqlx::Executor::describe(p, sql).await {
+        // No rows: the statement's description still names its columns.
+        t.columns = described
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
     }
     for row in &rows {
         t.rows.push((0..row.len()).map(|i| value(row, i)).collect());

@@ -128,6 +128,13 @@ pub(super) async fn query(p: &PgPool, sql: &str) -> Result<QueryTable> {
             .iter()
             .map(|c| c.name().to_string())
             .collect();
+    } else if let Ok(described) = sqlx::Executor::describe(p, sql).await {
+        // No rows: the statement's description still names its columns.
+        t.columns = described
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
     }
     for row in &rows {
         t.rows.push((0..row.len()).map(|i| value(row, i)).collect());
@@ -265,6 +272,11 @@ pub(super) async fn load(
         .await
         .map_err(|e| db_error("cannot begin a transaction", e))?;
     let views = if existing.is_some() {
+        // Swaps that recreate dependent views take turns: two at once (a view over two seeds
+        // rebuilt in parallel) would each see the other's dropped view in pg_depend.
+        exec(&mut tx, SWAP_LOCK)
+            .await
+            .map_err(|e| statement_error(SWAP_LOCK, e))?;
         dependent_views(&mut tx, rel)
             .await
             .map_err(|e| statement_error("select ... from pg_depend", e))?
@@ -304,6 +316,9 @@ pub(super) async fn load(
         .map_err(|e| db_error("cannot commit", e))?;
     Ok(loaded)
 }
+
+/// A transaction-scoped advisory lock held while a relation with dependent views is replaced.
+const SWAP_LOCK: &str = "select pg_advisory_xact_lock(4812150573)";
 
 /// Views (schema, name, definition) that depend on `rel`, directly or through other views, in
 /// the order they must be recreated.
@@ -350,6 +365,11 @@ pub(super) async fn replace(
         .await
         .map_err(|e| db_error("cannot begin a transaction", e))?;
     let views = if existing.is_some() {
+        // Swaps that recreate dependent views take turns: two at once (a view over two seeds
+        // rebuilt in parallel) would each see the other's dropped view in pg_depend.
+        exec(&mut tx, SWAP_LOCK)
+            .await
+            .map_err(|e| statement_error(SWAP_LOCK, e))?;
         dependent_views(&mut tx, rel)
             .await
             .map_err(|e| statement_error("select ... from pg_depend", e))?

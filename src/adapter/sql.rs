@@ -258,13 +258,14 @@ impl SqlGen {
         )
     }
 
-    /// Wraps a test's SQL to count failing rows (respecting `limit`).
-    pub fn test_count(&self, sql: &str, limit: Option<u64>) -> String {
+    /// Wraps a test's SQL to compute its failures with `fail_calc` (dbt's default is
+    /// `count(*)`), respecting `limit`.
+    pub fn test_count(&self, sql: &str, limit: Option<u64>, fail_calc: &str) -> String {
         let limit = limit
             .map(|l| format!("\n    limit {l}"))
             .unwrap_or_default();
         format!(
-            "select count(*) as failures from (\n{}{limit}\n) dbt_internal_test",
+            "select {fail_calc} as failures from (\n{}{limit}\n) dbt_internal_test",
             sql.trim_end().trim_end_matches(';')
         )
     }
@@ -372,7 +373,7 @@ mod tests {
             "insert into \"db\".\"analytics\".\"orders\" (\"a\", \"b\") values ($1, $2), ($3, $4)"
         );
         assert_eq!(
-            s.test_count("select 1;", Some(10)),
+            s.test_count("select 1;", Some(10), "count(*)"),
             "select count(*) as failures from (\nselect 1\n    limit 10\n) dbt_internal_test"
         );
     }

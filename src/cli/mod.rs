@@ -179,7 +179,7 @@ fn home_dir() -> Option<PathBuf> {
 }
 
 /// Loads, parses and plans the project.
-fn parse_project(g: &GlobalArgs, out: &Output) -> Result<Manifest> {
+pub(crate) fn parse_project(g: &GlobalArgs, out: &Output, which: &str) -> Result<Manifest> {
     let s = settings(g)?;
     let project = load_project(&s)?;
     let target = load_target(g, &s, &project)?;
@@ -188,6 +188,10 @@ fn parse_project(g: &GlobalArgs, out: &Output) -> Result<Manifest> {
         target,
         &compile::ParseOptions {
             env: Arc::new(env_lookup),
+            invocation: crate::template::Invocation {
+                which: which.to_string(),
+                ..Default::default()
+            },
         },
     )?;
     for w in &manifest.warnings {
@@ -198,7 +202,7 @@ fn parse_project(g: &GlobalArgs, out: &Output) -> Result<Manifest> {
 
 fn cmd_parse(g: &GlobalArgs, out: &Output) -> Result<i32> {
     let start = Instant::now();
-    let manifest = parse_project(g, out)?;
+    let manifest = parse_project(g, out, "parse")?;
     let path = artifacts::manifest::write_manifest(&manifest)?;
     out.info(&format!(
         "Parsed {} in {} ms; wrote {}",
@@ -211,7 +215,7 @@ fn cmd_parse(g: &GlobalArgs, out: &Output) -> Result<i32> {
 
 fn cmd_compile(g: &GlobalArgs, out: &Output, select: &SelectArgs) -> Result<i32> {
     let start = Instant::now();
-    let mut manifest = parse_project(g, out)?;
+    let mut manifest = parse_project(g, out, "compile")?;
     let types = [
         ResourceType::Model,
         ResourceType::Snapshot,
@@ -240,7 +244,7 @@ fn cmd_ls(
     types: &[ResourceTypeArg],
     output: ListOutput,
 ) -> Result<i32> {
-    let manifest = parse_project(g, out)?;
+    let manifest = parse_project(g, out, "list")?;
     let types: Vec<ResourceType> = if types.is_empty() || types.contains(&ResourceTypeArg::All) {
         ResourceType::ALL.to_vec()
     } else {

@@ -80,7 +80,7 @@ pub fn cmd_exec(
     select: &SelectArgs,
     args: &ExecArgs,
 ) -> Result<i32> {
-    let manifest = parse_project(g, out)?;
+    let manifest = parse_project(g, out, command.which())?;
     let types = command.resource_types();
     let selected = select_nodes(&manifest, select, &types, out)?;
     let rt = runtime()?;
@@ -270,6 +270,19 @@ fn relation_name(mn: &compile::ManifestNode) -> String {
 }
 
 /// `kiln show`.
+impl ExecCommand {
+    /// The command's name, as `flags.WHICH` gives it to templates.
+    pub fn which(self) -> &'static str {
+        match self {
+            ExecCommand::Run => "run",
+            ExecCommand::Test => "test",
+            ExecCommand::Seed => "seed",
+            ExecCommand::Snapshot => "snapshot",
+            ExecCommand::Build => "build",
+        }
+    }
+}
+
 pub fn cmd_show(
     g: &GlobalArgs,
     out: &Output,
@@ -278,7 +291,7 @@ pub fn cmd_show(
     limit: u64,
     output: ShowOutput,
 ) -> Result<i32> {
-    let manifest = parse_project(g, out)?;
+    let manifest = parse_project(g, out, "show")?;
     let target_id = match inline {
         Some(_) => None,
         None => {
@@ -376,7 +389,7 @@ pub fn cmd_show(
 
 /// `kiln source freshness`.
 pub fn cmd_freshness(g: &GlobalArgs, out: &Output, select: &SelectArgs) -> Result<i32> {
-    let manifest = parse_project(g, out)?;
+    let manifest = parse_project(g, out, "freshness")?;
     let selected: Vec<String> = select_nodes(&manifest, select, &[ResourceType::Source], out)?
         .into_iter()
         .collect();

@@ -183,6 +183,51 @@ impl Database for RunDatabase {
             .block_on(self.adapter.columns(&relation.schema, &relation.identifier))
             .map_err(|e| e.to_string())
     }
+
+    fn execute(&self, sql: &str, fetch: bool) -> Result<(String, Option<QueryTable>), String> {
+        if fetch {
+            let t = self.run_query(sql)?;
+            return Ok((format!("SELECT {}", t.rows.len()), Some(t)));
+        }
+        let n = self
+            .handle
+            .block_on(self.adapter.execute(sql))
+            .map_err(|e| e.to_string())?;
+        Ok((format!("OK {n}"), None))
+    }
+
+    fn drop_relation(&self, relation: &Relation) -> Result<(), String> {
+        let kind = self
+            .handle
+            .block_on(
+                self.adapter
+                    .relation_kind(&relation.schema, &relation.identifier),
+            )
+            .map_err(|e| e.to_string())?;
+        let Some(kind) = kind else { return Ok(()) };
+        let sql = self
+            .adapter
+            .sql()
+            .drop_relation(relation, kind == RelationKind::View);
+        self.handle
+            .block_on(self.adapter.execute(&sql))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn rename_relation(&self, from: &Relation, to: &Relation) -> Result<(), String> {
+        let sql = self.adapter.sql().rename_table(from, &to.identifier);
+        self.handle
+            .block_on(self.adapter.execute(&sql))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn create_schema(&self, schema: &str) -> Result<(), String> {
+        self.handle
+            .block_on(self.adapter.ensure_schema(schema))
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Database access for templates outside a run (e.g. `kiln show`).

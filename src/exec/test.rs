@@ -41,7 +41,8 @@ pub(super) async fn run(ctx: &Ctx, mn: &ManifestNode) -> Result<Outcome, StepErr
     let limit = config.get("limit").and_then(|v| v.as_u64());
     let sqlgen = ctx.adapter.sql();
     let mut statements = Vec::new();
-    let count_sql = sqlgen.test_count(&sql, limit);
+    let fail_calc = config.get_str("fail_calc").unwrap_or("count(*)");
+    let count_sql = sqlgen.test_count(&sql, limit, fail_calc);
     statements.push(count_sql.clone());
     let table = ctx
         .adapter
@@ -54,7 +55,11 @@ pub(super) async fn run(ctx: &Ctx, mn: &ManifestNode) -> Result<Outcome, StepErr
         .and_then(|r| r.first())
         .and_then(|v| {
             v.as_u64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .or_else(|| v.as_f64().map(|f| f.max(0.0) as u64))
+                .or_else(|| {
+                    v.as_str()
+                        .and_then(|s| s.trim().parse::<f64>().ok().map(|f| f.max(0.0) as u64))
+                })
         })
         .unwrap_or(0);
 

@@ -58,6 +58,8 @@ pub struct Project {
     pub files: BTreeMap<String, String>,
     /// Problems that do not stop loading (e.g. properties for a model that does not exist).
     pub warnings: Vec<Diagnostic>,
+    /// Installed packages' project files, by package name.
+    pub packages: BTreeMap<String, ProjectFile>,
 }
 
 impl Project {
@@ -68,7 +70,17 @@ impl Project {
 
     /// Vars as templates see them: project vars for this package overlaid with `--vars`.
     pub fn vars(&self) -> BTreeMap<String, Value> {
-        let mut vars = self.file.vars_for(&self.file.name);
+        self.vars_for(&self.file.name)
+    }
+
+    /// Vars as templates of `package` see them: the package's own defaults, overridden by the
+    /// root project's global and `vars: {<package>: {...}}` vars, overridden by `--vars`.
+    pub fn vars_for(&self, package: &str) -> BTreeMap<String, Value> {
+        let mut vars = match self.packages.get(package) {
+            Some(file) => file.vars_for(package),
+            None => BTreeMap::new(),
+        };
+        vars.extend(self.file.vars_for(package));
         vars.extend(self.cli_vars.clone());
         vars
     }
@@ -108,7 +120,18 @@ enum Role {
     Docs,
 }
 
-/// Loads the project in `opts.project_dir`.
+/// One project to load files from: the root project or an installed package.
+struct PackageDir {
+    /// The package's directory.
+    dir: PathBuf,
+    /// Its directory relative to the root project, with a trailing `/` (empty for the root).
+    prefix: String,
+    /// Its project file.
+    file: ProjectFile,
+}
+
+/// Loads the project in `opts.project_dir`, and every package installed in its
+/// `packages-install-path`.
 pub fn load(opts: &LoadOptions) -> Result<Project> {
     let root = std::fs::canonicalize(opts.project_dir).map_err(|e| {
         Error::from(
@@ -122,16 +145,189 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
             .with_hint("pass an existing directory with --project-dir"),
         )
     })?;
-    let project_path = project_file::find_project_file(&root)?;
-    let file_name = project_path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let text = read_file(&project_path, &file_name)?;
-    let file = project_file::parse_project_file(&file_name, &text, &opts.cli_vars, opts.env)?;
-
+    let (file_name, text, file) = read_project_file(&root, "", opts)?;
     let mut diags = Collector::new();
-    let found = discover(&root, &file, &mut diags);
+    let installed = installed_packages(&root, &file, opts, &mut diags);
+
+    let mut project = Project {
+        root: root.clone(),
+        file: file.clone(),
+        cli_vars: opts.cli_vars.clone(),
+        nodes: BTreeMap::new(),
+        disabled: BTreeMap::new(),
+        sources: BTreeMap::new(),
+        macros: BTreeMap::new(),
+        docs: BTreeMap::new(),
+        unit_tests: BTreeMap::new(),
+        files: BTreeMap::new(),
+        warnings: Vec::new(),
+        packages: BTreeMap::new(),
+    };
+    project.files.insert(file_name, text);
+    let mut names = BTreeMap::new();
+    let root_pkg = PackageDir {
+        dir: root.clone(),
+        prefix: String::new(),
+        file,
+    };
+    load_package(&mut project, &root_pkg, &mut diags, &mut names);
+    for pkg in installed {
+        if pkg.file.name == project.file.name || project.packages.contains_key(&pkg.file.name) {
+            diags.push(
+                Diagnostic::new(
+                    ErrorKind::Duplicate,
+                    format!(
+                        "two projects are named `{}`: {} and the root project or another package",
+                        pkg.file.name, pkg.prefix
+                    ),
+                )
+                .at(Location::file(format!("{}{}", pkg.prefix, pkg.file.file_name)))
+                .with_hint("package names must be unique; remove one from packages.yml and run `kiln deps`"),
+            );
+            continue;
+        }
+        project
+            .packages
+            .insert(pkg.file.name.clone(), pkg.file.clone());
+        load_package(&mut project, &pkg, &mut diags, &mut names);
+    }
+    check_duplicates(&names, &mut diags);
+    drop_orphan_tests(&mut project);
+    diags.finish(project)
+}
+
+/// Tests declared under properties for a model, seed or snapshot that does not exist are not
+/// created, as in dbt: the properties already got a warning.
+fn drop_orphan_tests(project: &mut Project) {
+    let known: BTreeSet<&str> = project
+        .nodes
+        .values()
+        .chain(project.disabled.values())
+        .filter(|n| n.resource_type != ResourceType::Test)
+        .map(|n| n.name.as_str())
+        .collect();
+    let orphans: Vec<String> = project
+        .nodes
+        .values()
+        .filter(|n| match n.test_metadata.as_ref().map(|t| &t.target) {
+            Some(TestTarget::Ref { name }) => !known.contains(name.as_str()),
+            _ => false,
+        })
+        .map(|n| n.unique_id.clone())
+        .collect();
+    for id in orphans {
+        project.nodes.remove(&id);
+    }
+}
+
+/// Reads and parses the project file of the project in `dir`.
+fn read_project_file(
+    dir: &Path,
+    prefix: &str,
+    opts: &LoadOptions,
+) -> Result<(String, String, ProjectFile)> {
+    let project_path = project_file::find_project_file(dir)?;
+    let file_name = format!(
+        "{prefix}{}",
+        project_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let text = read_file(&project_path, &file_name)?;
+    let mut file = project_file::parse_project_file(&file_name, &text, &opts.cli_vars, opts.env)?;
+    file.file_name = file_name.clone();
+    Ok((file_name, text, file))
+}
+
+/// The packages installed under the root project's `packages-install-path`, sorted by folder.
+/// A project that lists packages but has none installed is told to run `kiln deps`.
+fn installed_packages(
+    root: &Path,
+    file: &ProjectFile,
+    opts: &LoadOptions,
+    diags: &mut Collector,
+) -> Vec<PackageDir> {
+    let install = root.join(&file.packages_install_path);
+    let mut dirs: Vec<PathBuf> = match std::fs::read_dir(&install) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    dirs.sort();
+    let declared = ["packages.yml", "dependencies.yml"]
+        .iter()
+        .find(|f| root.join(f).is_file());
+    if dirs.is_empty() {
+        if let Some(f) = declared
+            && declares_packages(&root.join(f))
+        {
+            diags.push(
+                Diagnostic::new(
+                    ErrorKind::Project,
+                    format!(
+                        "{f} lists packages, but none is installed in {}/",
+                        file.packages_install_path
+                    ),
+                )
+                .at(Location::file(*f))
+                .with_hint("run `kiln deps` to install them"),
+            );
+        }
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for dir in dirs {
+        let folder = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if folder.starts_with('.') {
+            continue;
+        }
+        let prefix = format!(
+            "{}/{folder}/",
+            file.packages_install_path.trim_end_matches('/')
+        );
+        match read_project_file(&dir, &prefix, opts) {
+            Ok((name, text, pfile)) => {
+                let _ = (name, text);
+                out.push(PackageDir {
+                    dir: std::fs::canonicalize(&dir).unwrap_or(dir),
+                    prefix,
+                    file: pfile,
+                });
+            }
+            Err(e) => diags.push_error(e),
+        }
+    }
+    out
+}
+
+/// True when a packages.yml / dependencies.yml file has a non-empty `packages:` list.
+fn declares_packages(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    match serde_yaml::from_str::<serde_yaml::Value>(&text) {
+        Ok(v) => v
+            .get("packages")
+            .and_then(|p| p.as_sequence())
+            .is_some_and(|s| !s.is_empty()),
+        Err(_) => true,
+    }
+}
+
+/// Loads one project's files (the root's or a package's) into `project`.
+fn load_package(
+    project: &mut Project,
+    pkg: &PackageDir,
+    diags: &mut Collector,
+    names: &mut BTreeMap<(String, String), Vec<(String, String)>>,
+) {
+    let found = discover(&pkg.dir, &pkg.prefix, &pkg.file, diags);
 
     // Read every file in parallel; a file that cannot be read is reported, the rest go on.
     // Seeds are read as bytes: only their checksum and header line are kept here, since the CSV
@@ -139,7 +335,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
     let texts: Vec<(String, Result<String>, Option<String>)> = found
         .par_iter()
         .map(|f| {
-            let path = root.join(&f.rel);
+            let path = pkg.dir.join(&f.rel[pkg.prefix.len()..]);
             if f.rel.ends_with(".csv") {
                 match std::fs::read(&path) {
                     Ok(bytes) => {
@@ -159,9 +355,8 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
             }
         })
         .collect();
-    let mut files = BTreeMap::new();
     let mut seed_checksums = BTreeMap::new();
-    files.insert(file_name.clone(), text);
+    let mut files = BTreeMap::new();
     for (rel, text, sum) in texts {
         if let Some(text) = diags.take(text) {
             if let Some(sum) = sum {
@@ -170,22 +365,17 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
             files.insert(rel, text);
         }
     }
+    if !pkg.prefix.is_empty()
+        && let Ok(text) = std::fs::read_to_string(
+            pkg.dir
+                .join(pkg.file.file_name.trim_start_matches(&pkg.prefix)),
+        )
+    {
+        files.insert(pkg.file.file_name.clone(), text);
+    }
 
-    let mut project = Project {
-        root,
-        file,
-        cli_vars: opts.cli_vars.clone(),
-        nodes: BTreeMap::new(),
-        disabled: BTreeMap::new(),
-        sources: BTreeMap::new(),
-        macros: BTreeMap::new(),
-        docs: BTreeMap::new(),
-        unit_tests: BTreeMap::new(),
-        files: BTreeMap::new(),
-        warnings: Vec::new(),
-    };
     // Properties are parsed in parallel too: they are independent per file.
-    let package = project.file.name.clone();
+    let package = pkg.file.name.clone();
     let props: Vec<(String, Properties, Vec<Diagnostic>)> = found
         .par_iter()
         .filter(|f| is_yaml(&f.rel) && f.role != Role::Docs)
@@ -195,13 +385,16 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
             Some((f.rel.clone(), p, d))
         })
         .collect();
-    project.files = files;
-    let files = project.files.clone();
+    project.files.extend(files.clone());
+    let root_file = project.file.clone();
     let mut builder = Builder {
-        project: &mut project,
-        diags: &mut diags,
-        names: BTreeMap::new(),
+        project,
+        diags,
+        names,
         seed_checksums,
+        package_file: &pkg.file,
+        root_file: &root_file,
+        prefix: &pkg.prefix,
     };
     for f in &found {
         let Some(text) = files.get(&f.rel) else {
@@ -215,8 +408,6 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
         }
         builder.apply_properties(&rel, p);
     }
-    builder.check_duplicates();
-    diags.finish(project)
 }
 
 fn read_file(path: &Path, rel: &str) -> Result<String> {
@@ -243,7 +434,7 @@ fn is_yaml(rel: &str) -> bool {
 }
 
 /// Walks the resource paths and classifies files. Sorted for deterministic output.
-fn discover(root: &Path, file: &ProjectFile, diags: &mut Collector) -> Vec<Found> {
+fn discover(root: &Path, prefix: &str, file: &ProjectFile, diags: &mut Collector) -> Vec<Found> {
     let mut roles: Vec<(Role, &Vec<String>)> = vec![
         (Role::Model, &file.model_paths),
         (Role::Seed, &file.seed_paths),
@@ -292,12 +483,12 @@ fn discover(root: &Path, file: &ProjectFile, diags: &mut Collector) -> Vec<Found
                 let Ok(rel) = entry.path().strip_prefix(root) else {
                     continue;
                 };
-                let rel = slash_path(rel);
+                let rel = format!("{prefix}{}", slash_path(rel));
                 let sub = entry
                     .path()
                     .strip_prefix(&dir)
                     .map(slash_path)
-                    .unwrap_or_else(|_| rel.clone());
+                    .unwrap_or_else(|_| rel[prefix.len()..].to_string());
                 let wanted = match role {
                     Role::Seed => rel.ends_with(".csv") || is_yaml(&rel) || rel.ends_with(".md"),
                     Role::Docs => rel.ends_with(".md"),
@@ -339,15 +530,31 @@ pub fn checksum_bytes(bytes: &[u8]) -> String {
 struct Builder<'a> {
     project: &'a mut Project,
     diags: &'a mut Collector,
-    /// Resource name → (unique_id, file) for duplicate detection among refable nodes.
-    names: BTreeMap<String, Vec<(String, String)>>,
+    /// (package, resource name) → (unique_id, file) for duplicate detection among refable nodes.
+    names: &'a mut BTreeMap<(String, String), Vec<(String, String)>>,
     /// Checksums of seed files (whose text is not kept).
     seed_checksums: BTreeMap<String, String>,
+    /// The project file of the package being loaded.
+    package_file: &'a ProjectFile,
+    /// The root project's file, whose config tree reaches into every package.
+    root_file: &'a ProjectFile,
+    /// The package's folder relative to the root project (empty for the root).
+    prefix: &'a str,
 }
 
 impl Builder<'_> {
     fn package(&self) -> String {
-        self.project.file.name.clone()
+        self.package_file.name.clone()
+    }
+
+    /// A node's config from the project files: the package's own tree, then the root
+    /// project's (which wins, as in dbt: `models: {some_pkg: {+enabled: false}}`).
+    fn config_for(&self, resource: ResourceType, fqn: &[String]) -> Config {
+        let mut config = self.package_file.config_for(resource, fqn);
+        if !self.prefix.is_empty() {
+            config.merge(&self.root_file.config_for(resource, fqn));
+        }
+        config
     }
 
     fn add_file(&mut self, f: &Found, text: &str) {
@@ -397,7 +604,7 @@ impl Builder<'_> {
                 | ResourceType::Analysis
         ) {
             self.names
-                .entry(node.name.clone())
+                .entry((node.package_name.clone(), node.name.clone()))
                 .or_default()
                 .push((node.unique_id.clone(), node.original_file_path.clone()));
         }
@@ -411,7 +618,7 @@ impl Builder<'_> {
     fn add_sql_node(&mut self, f: &Found, text: &str, resource_type: ResourceType) {
         let name = stem(&f.sub);
         let fqn = self.fqn(&f.sub, &name);
-        let config = self.project.file.config_for(resource_type, &fqn);
+        let config = self.config_for(resource_type, &fqn);
         let unique_id = format!("{}.{}.{}", resource_type.as_str(), self.package(), name);
         self.insert_node(Node {
             unique_id,
@@ -438,7 +645,7 @@ impl Builder<'_> {
         }
         let name = stem(&f.sub);
         let fqn = self.fqn(&f.sub, &name);
-        let config = self.project.file.config_for(ResourceType::Seed, &fqn);
+        let config = self.config_for(ResourceType::Seed, &fqn);
         self.insert_node(Node {
             unique_id: format!("seed.{}.{}", self.package(), name),
             resource_type: ResourceType::Seed,
@@ -729,11 +936,15 @@ impl Builder<'_> {
         let name = properties::generic_test_name(def);
         let package = self.package();
         // dbt places generic tests in the fqn of the YAML file's folder.
-        let sub = rel.split_once('/').map(|(_, s)| s).unwrap_or(rel);
+        let in_package = &rel[self.prefix.len().min(rel.len())..];
+        let sub = in_package
+            .split_once('/')
+            .map(|(_, s)| s)
+            .unwrap_or(in_package);
         let mut fqn = self.fqn(sub, &name);
         fqn.insert(fqn.len() - 1, def.test_name.clone());
         fqn.remove(fqn.len() - 2);
-        let mut config = self.project.file.config_for(ResourceType::Test, &fqn);
+        let mut config = self.config_for(ResourceType::Test, &fqn);
         config.merge(&def.config);
         let hash = &checksum(&format!("{rel}\n{name}\n{:?}", def.kwargs))[..10];
         let unique_id = format!("test.{package}.{name}.{hash}");
@@ -768,27 +979,30 @@ impl Builder<'_> {
         };
         self.insert_node(node);
     }
+}
 
-    /// Two models, seeds, snapshots or analyses with one name make `ref` ambiguous.
-    fn check_duplicates(&mut self) {
-        for (name, entries) in &self.names {
-            if entries.len() < 2 {
-                continue;
-            }
-            let files: Vec<&str> = entries.iter().map(|(_, f)| f.as_str()).collect();
-            for (_, file) in entries {
-                self.diags.push(
-                    Diagnostic::new(
-                        ErrorKind::Duplicate,
-                        format!(
-                            "two resources are named `{name}`: {}",
-                            files.join(" and ")
-                        ),
-                    )
-                    .at(Location::file(file.clone()))
-                    .with_hint("rename one of the files; names must be unique across models, seeds, snapshots and analyses"),
-                );
-            }
+/// Two models, seeds, snapshots or analyses with one name in one package make `ref` ambiguous.
+fn check_duplicates(
+    names: &BTreeMap<(String, String), Vec<(String, String)>>,
+    diags: &mut Collector,
+) {
+    for ((_, name), entries) in names {
+        if entries.len() < 2 {
+            continue;
+        }
+        let files: Vec<&str> = entries.iter().map(|(_, f)| f.as_str()).collect();
+        for (_, file) in entries {
+            diags.push(
+                Diagnostic::new(
+                    ErrorKind::Duplicate,
+                    format!(
+                        "two resources are named `{name}`: {}",
+                        files.join(" and ")
+                    ),
+                )
+                .at(Location::file(file.clone()))
+                .with_hint("rename one of the files; names must be unique across models, seeds, snapshots and analyses"),
+            );
         }
     }
 }

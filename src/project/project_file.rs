@@ -378,6 +378,27 @@ impl ProjectFile {
         config
     }
 
+    /// The `dispatch:` search orders: macro namespace → packages to search, in order.
+    pub fn dispatch_orders(&self) -> BTreeMap<String, Vec<String>> {
+        let mut out = BTreeMap::new();
+        if let Value::Array(entries) = &self.dispatch {
+            for e in entries {
+                let ns = e.get("macro_namespace").and_then(Value::as_str);
+                let order = e.get("search_order").and_then(Value::as_array);
+                if let (Some(ns), Some(order)) = (ns, order) {
+                    out.insert(
+                        ns.to_string(),
+                        order
+                            .iter()
+                            .filter_map(|p| p.as_str().map(str::to_string))
+                            .collect(),
+                    );
+                }
+            }
+        }
+        out
+    }
+
     /// Vars visible to `package`: global vars overlaid with `vars: {<package>: {...}}` scoped ones.
     pub fn vars_for(&self, package: &str) -> BTreeMap<String, Value> {
         let mut vars = self.vars.clone();

@@ -15,6 +15,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("builtins/generic_tests.sql"),
     ),
     ("<kiln>/cross_db.sql", include_str!("builtins/cross_db.sql")),
+    (
+        "<kiln>/dbt_globals.sql",
+        include_str!("builtins/dbt_globals.sql"),
+    ),
 ];
 
 /// The built-in macros, and their files' text (for error messages).

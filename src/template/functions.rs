@@ -3,9 +3,8 @@
 
 use super::relation::Relation;
 use super::{QueryTable, Scope, Shared};
-use minijinja::value::{Enumerator, Kwargs, Object, Rest, Value, from_args};
+use minijinja::value::{Kwargs, Object, Rest, Value, from_args};
 use minijinja::{Environment, Error, ErrorKind, State};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Control flow and typed failures carried inside a minijinja error as its source.
@@ -137,6 +136,47 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
         }
     });
     env.add_function("run_query", run_query_fn);
+    env.add_function("store_result", store_result_fn);
+    env.add_function("load_result", load_result_fn);
+    env.add_function(
+        "should_store_failures",
+        |state: &State| -> Result<bool, Error> {
+            let scope = scope(state)?;
+            Ok(scope
+                .current_config()
+                .get_bool("store_failures")
+                .unwrap_or(false))
+        },
+    );
+    env.add_function(
+        "should_full_refresh",
+        |state: &State| -> Result<bool, Error> {
+            let scope = scope(state)?;
+            Ok(scope
+                .current_config()
+                .get_bool("full_refresh")
+                .unwrap_or(false))
+        },
+    );
+    env.add_function("local_md5", |s: String| -> String {
+        use md5::{Digest, Md5};
+        Md5::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    });
+    env.add_function("load_relation", |state: &State, rel: Value| {
+        load_relation(state, &rel)
+    });
+    env.add_global("modules", super::modules::modules());
+    env.add_global("api", super::modules::api(shared.dialect));
+    env.add_global("invocation_id", Value::from(shared.invocation_id.clone()));
+    env.add_global(
+        "run_started_at",
+        super::modules::run_started_at(&shared.run_started_at),
+    );
+    env.add_global("selected_resources", Value::from(Vec::<Value>::new()));
+    env.add_global("graph", shared.graph.clone());
     env.add_global("exceptions", Value::from_object(Exceptions));
     env.add_global(
         "adapter",
@@ -146,16 +186,9 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
     );
     env.add_global("target", shared.target.clone());
     env.add_global("project_name", Value::from(shared.project_name.clone()));
-    env.add_global("dbt_version", Value::from("1.8.0"));
+    env.add_global("dbt_version", Value::from("1.11.0"));
     env.add_global("kiln_version", Value::from(env!("CARGO_PKG_VERSION")));
-    env.add_global(
-        "flags",
-        Value::from_serialize(BTreeMap::from([
-            ("FULL_REFRESH", false),
-            ("STORE_FAILURES", false),
-            ("WHICH", false),
-        ])),
-    );
+    env.add_global("flags", shared.flags.clone());
     env.add_function("tojson", |v: Value| -> Result<String, Error> {
         serde_json::to_string(&v)
             .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
@@ -184,16 +217,29 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
                 .collect::<Vec<_>>(),
         ))
     });
-    env.add_function("set", |v: Value| -> Result<Value, Error> {
-        let mut out: Vec<Value> = Vec::new();
-        for item in v.try_iter()? {
-            if !out.contains(&item) {
-                out.push(item);
-            }
-        }
-        Ok(Value::from(out))
+    // Python sets are unordered: a sorted list without duplicates compares like one.
+    env.add_function("set", |v: Option<Value>| -> Result<Value, Error> {
+        let mut out: Vec<Value> = match v {
+            Some(v) if !v.is_undefined() && !v.is_none() => v.try_iter()?.collect(),
+            _ => Vec::new(),
+        };
+        out.sort();
+        out.dedup();
+        Ok(super::values::PyList::from_vec(out))
     });
-    env.add_function("__kiln_generic_test", generic_test_fn);
+    let s = shared.clone();
+    env.add_function("__kiln_generic_test", move |state: &State| {
+        generic_test_fn(&s, state)
+    });
+    env.add_function(super::compiled::LIST_FN, |args: Rest<Value>| {
+        super::values::new_list(&args)
+    });
+    env.add_function(super::compiled::DICT_FN, |args: Rest<Value>| {
+        super::values::new_dict(&args)
+    });
+    env.add_function(super::compiled::COPY_FN, |v: Value| {
+        super::values::fresh_copy(&v)
+    });
     // dbt's `as_*` filters keep values as they are in Kiln (rendering is always to text).
     env.add_filter("as_bool", |v: Value| v);
     env.add_filter("as_number", |v: Value| v);
@@ -286,8 +332,16 @@ fn split_kwargs(args: &[Value]) -> Result<(Vec<Value>, Option<Kwargs>), Error> {
 /// `var('name')` / `var('name', default)`.
 fn var_fn(shared: &Shared, state: &State, args: &[Value]) -> Result<Value, Error> {
     let (name, default): (String, Option<Value>) = from_args(args)?;
-    if let Some(v) = shared.vars.get(&name) {
-        return Ok(Value::from_serialize(v));
+    let package = state
+        .lookup("__kiln_package")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| shared.root_package.clone());
+    let vars = shared
+        .vars
+        .get(&package)
+        .or_else(|| shared.vars.get(&shared.root_package));
+    if let Some(v) = vars.and_then(|vars| vars.get(&name)) {
+        return Ok(super::values::fresh_copy(&Value::from_serialize(v)));
     }
     if let Some(d) = default {
         return Ok(d);
@@ -430,69 +484,96 @@ impl Object for Exceptions {
     }
 }
 
-/// Turns a query result into what templates read: `table.columns`, `table.rows`, `table[0][1]`.
-fn table_value(t: QueryTable) -> Value {
-    let rows: Vec<Value> = t.rows.iter().map(Value::from_serialize).collect();
-    let columns: Vec<Value> = t
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let values: Vec<serde_json::Value> = t
-                .rows
-                .iter()
-                .map(|r| r.get(i).cloned().unwrap_or(serde_json::Value::Null))
-                .collect();
-            Value::from_serialize(BTreeMap::from([
-                ("name", serde_json::Value::from(name.clone())),
-                ("values", serde_json::Value::from(values)),
-            ]))
-        })
-        .collect();
-    Value::from_object(Table {
-        rows: Value::from(rows),
-        columns: Value::from(columns),
-        column_names: Value::from_serialize(&t.columns),
-    })
-}
-
-#[derive(Debug)]
-struct Table {
-    rows: Value,
-    columns: Value,
-    column_names: Value,
-}
-
-impl Object for Table {
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        if let Some(i) = key.as_i64() {
-            return self.rows.get_item_by_index(i as usize).ok();
-        }
-        match key.as_str()? {
-            "rows" => Some(self.rows.clone()),
-            "columns" => Some(self.columns.clone()),
-            "column_names" => Some(self.column_names.clone()),
-            _ => None,
-        }
-    }
-
-    fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Str(&["rows", "columns", "column_names"])
-    }
-}
-
 fn run_query_fn(state: &State, sql: String) -> Result<Value, Error> {
     let scope = scope(state)?;
     match (&scope.database, scope.execute) {
-        (Some(db), true) => db.run_query(&sql).map(table_value).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidOperation,
-                format!("run_query failed: {e}"),
-            )
-        }),
+        (Some(db), true) => db
+            .run_query(&sql)
+            .map(|t| super::agate::table(&t))
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("run_query failed: {e}"),
+                )
+            }),
         // While parsing, or compiling without a connection, queries return none as in dbt.
         _ => Ok(Value::from(())),
     }
+}
+
+/// `store_result(name, response, agate_table)`: what `statement()` keeps for `load_result`.
+fn store_result_fn(state: &State, name: String, kwargs: Kwargs) -> Result<Value, Error> {
+    let scope = scope(state)?;
+    let response: Option<Value> = kwargs.get("response")?;
+    let table: Option<Value> = kwargs.get("agate_table")?;
+    let table = table.unwrap_or_else(|| super::agate::table(&QueryTable::default()));
+    let data: Vec<Value> = table
+        .get_attr("rows")
+        .ok()
+        .and_then(|r| r.try_iter().ok().map(|it| it.collect()))
+        .unwrap_or_default();
+    let result = super::values::PyDict::from_pairs([
+        (Value::from("response"), response.unwrap_or_default()),
+        (Value::from("table"), table),
+        (Value::from("data"), super::values::PyList::from_vec(data)),
+    ]);
+    if let Ok(mut results) = scope.results.lock() {
+        results.insert(name, result);
+    }
+    Ok(Value::from(""))
+}
+
+/// `load_result(name)`: the result a `{% call statement(name) %}` stored, or none.
+fn load_result_fn(state: &State, name: String) -> Result<Value, Error> {
+    let scope = scope(state)?;
+    Ok(scope
+        .results
+        .lock()
+        .ok()
+        .and_then(|r| r.get(&name).cloned())
+        .unwrap_or_default())
+}
+
+/// `load_relation(relation)`: the relation if it exists in the database, else none.
+fn load_relation(state: &State, rel: &Value) -> Result<Value, Error> {
+    let scope = scope(state)?;
+    let Some(relation) = rel.downcast_object_ref::<Relation>() else {
+        return Ok(Value::from(()));
+    };
+    match &scope.database {
+        Some(db) if scope.execute => db
+            .get_relation(
+                relation.database.as_deref(),
+                &relation.schema,
+                &relation.identifier,
+            )
+            .map(|r| r.map(Relation::into_value).unwrap_or(Value::from(())))
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, e)),
+        _ => Ok(Value::from(())),
+    }
+}
+
+/// `get_relation(database, schema, identifier)`, positionally or by keyword.
+fn relation_args(args: &[Value]) -> Result<(Option<String>, String, String), Error> {
+    let (positional, kwargs) = split_kwargs(args)?;
+    let get = |i: usize, key: &str| -> Result<Option<Value>, Error> {
+        if let Some(v) = positional.get(i) {
+            return Ok(Some(v.clone()));
+        }
+        match &kwargs {
+            Some(k) => k.get::<Option<Value>>(key),
+            None => Ok(None),
+        }
+    };
+    let text = |v: Option<Value>| v.filter(|v| !v.is_none()).map(|v| v.to_string());
+    let database = text(get(0, "database")?);
+    let schema = text(get(1, "schema")?).unwrap_or_default();
+    let identifier = text(get(2, "identifier")?).unwrap_or_default();
+    Ok((database, schema, identifier))
+}
+
+fn db_error(e: String) -> Error {
+    Error::new(ErrorKind::InvalidOperation, e)
 }
 
 /// `adapter`: dispatch, quoting and database introspection.
@@ -509,18 +590,14 @@ impl Object for Adapter {
         args: &[Value],
     ) -> Result<Value, Error> {
         match method {
-            "dispatch" => super::macros::dispatch(&self.shared, args),
+            "dispatch" => super::macros::dispatch(&self.shared, state, args),
             "quote" => {
                 let (ident,): (String,) = from_args(args)?;
                 Ok(Value::from(self.shared.dialect.quote(&ident)))
             }
             "type" => Ok(Value::from(self.shared.dialect.adapter_type())),
             "get_relation" => {
-                let (kwargs,): (Kwargs,) = from_args(args)?;
-                let database: Option<String> = kwargs.get("database")?;
-                let schema: String = kwargs.get("schema")?;
-                let identifier: String = kwargs.get("identifier")?;
-                kwargs.assert_all_used()?;
+                let (database, schema, identifier) = relation_args(args)?;
                 let scope = scope(state)?;
                 match &scope.database {
                     Some(db) if scope.execute => db
@@ -544,20 +621,96 @@ impl Object for Adapter {
                         let cols = db
                             .get_columns(relation)
                             .map_err(|e| Error::new(ErrorKind::InvalidOperation, e))?;
-                        Ok(Value::from(
+                        Ok(super::values::PyList::from_vec(
                             cols.into_iter()
                                 .map(|(name, dtype)| {
-                                    Value::from_object(ColumnValue {
-                                        name,
-                                        dtype,
-                                        dialect: self.shared.dialect,
-                                    })
+                                    super::modules::column(name, dtype, self.shared.dialect)
                                 })
                                 .collect::<Vec<_>>(),
                         ))
                     }
-                    _ => Ok(Value::from(Vec::<Value>::new())),
+                    _ => Ok(super::values::PyList::from_vec(Vec::new())),
                 }
+            }
+            "execute" => {
+                let (sql, kwargs): (String, Kwargs) = from_args(args)?;
+                let fetch: Option<bool> = kwargs.get("fetch")?;
+                let _: Option<Value> = kwargs.get("auto_begin")?;
+                let _: Option<Value> = kwargs.get("limit")?;
+                let scope = scope(state)?;
+                let (response, table) = match &scope.database {
+                    Some(db) if scope.execute => {
+                        db.execute(&sql, fetch.unwrap_or(false)).map_err(db_error)?
+                    }
+                    _ => ("OK".to_string(), None),
+                };
+                let table = super::agate::table(&table.unwrap_or_default());
+                Ok(Value::from(vec![Value::from(response), table]))
+            }
+            "load_relation" => {
+                let (rel,): (Value,) = from_args(args)?;
+                load_relation(state, &rel)
+            }
+            "drop_relation" | "truncate_relation" => {
+                let (rel,): (Value,) = from_args(args)?;
+                let scope = scope(state)?;
+                if let (Some(db), true, Some(r)) = (
+                    &scope.database,
+                    scope.execute,
+                    rel.downcast_object_ref::<Relation>(),
+                ) {
+                    if method == "drop_relation" {
+                        db.drop_relation(r).map_err(db_error)?;
+                    } else {
+                        db.execute(&format!("delete from {r}"), false)
+                            .map_err(db_error)?;
+                    }
+                }
+                Ok(Value::from(()))
+            }
+            "rename_relation" => {
+                let (from, to): (Value, Value) = from_args(args)?;
+                let scope = scope(state)?;
+                if let (Some(db), true, Some(f), Some(t)) = (
+                    &scope.database,
+                    scope.execute,
+                    from.downcast_object_ref::<Relation>(),
+                    to.downcast_object_ref::<Relation>(),
+                ) {
+                    db.rename_relation(f, t).map_err(db_error)?;
+                }
+                Ok(Value::from(()))
+            }
+            "create_schema" => {
+                let (rel,): (Value,) = from_args(args)?;
+                let scope = scope(state)?;
+                let schema = rel
+                    .get_attr("schema")
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string));
+                if let (Some(db), true, Some(schema)) = (&scope.database, scope.execute, schema) {
+                    db.create_schema(&schema).map_err(db_error)?;
+                }
+                Ok(Value::from(()))
+            }
+            "expand_target_column_types"
+            | "cache_added"
+            | "cache_dropped"
+            | "cache_renamed"
+            | "commit"
+            | "begin" => Ok(Value::from(())),
+            "check_schema_exists" => Ok(Value::from(true)),
+            "quote_as_configured" => {
+                let (ident,): (String,) = from_args(args)?;
+                Ok(Value::from(self.shared.dialect.quote(&ident)))
+            }
+            "quote_seed_column" => {
+                let (ident, quote): (String, Option<bool>) = from_args(args)?;
+                Ok(Value::from(if quote.unwrap_or(true) {
+                    self.shared.dialect.quote(&ident)
+                } else {
+                    ident
+                }))
             }
             _ => Err(Error::new(
                 ErrorKind::UnknownMethod,
@@ -567,35 +720,8 @@ impl Object for Adapter {
     }
 }
 
-/// A column from `adapter.get_columns_in_relation`.
-#[derive(Debug)]
-struct ColumnValue {
-    name: String,
-    dtype: String,
-    dialect: crate::sql::Dialect,
-}
-
-impl Object for ColumnValue {
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        Some(match key.as_str()? {
-            "name" | "column" => Value::from(self.name.clone()),
-            "quoted" => Value::from(self.dialect.quote(&self.name)),
-            "dtype" | "data_type" => Value::from(self.dtype.clone()),
-            _ => return None,
-        })
-    }
-
-    fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Str(&["name", "column", "quoted", "dtype", "data_type"])
-    }
-
-    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.name)
-    }
-}
-
 /// Renders a generic test node: calls `test_<name>` with `model` and the YAML arguments.
-fn generic_test_fn(state: &State) -> Result<Value, Error> {
+fn generic_test_fn(shared: &Arc<Shared>, state: &State) -> Result<Value, Error> {
     let scope = scope(state)?;
     let Some(test) = scope.test.clone() else {
         return Err(Error::new(
@@ -620,7 +746,11 @@ fn generic_test_fn(state: &State) -> Result<Value, Error> {
         _ => relation,
     };
     let mut kwargs: Vec<(String, Value)> = vec![("model".to_string(), model)];
-    let ctx = super::context_for(&scope);
+    let package = state
+        .lookup("__kiln_package")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let ctx = super::context_for(&scope, shared, &package);
     for (key, value) in &test.kwargs {
         let v = match value {
             serde_json::Value::String(s) if looks_like_call(s) => {
@@ -638,16 +768,23 @@ fn generic_test_fn(state: &State) -> Result<Value, Error> {
         Some(ns) => format!("{ns}.test_{}", test.name),
         None => format!("test_{}", test.name),
     };
-    let callee = state
-        .lookup(&format!("test_{}", test.name))
-        .filter(|v| !v.is_undefined())
+    let test_macro = format!("test_{}", test.name);
+    let entry = match &test.namespace {
+        Some(ns) => shared.macros.get(ns).and_then(|m| m.get(&test_macro)),
+        // A plain name: root project, the test's package, the built-ins, then any package.
+        None => shared
+            .find_macro(&package, &test_macro)
+            .or_else(|| shared.macros.values().find_map(|m| m.get(&test_macro))),
+    };
+    let callee = entry
+        .map(|m| shared.macro_value(&test_macro, m))
         .ok_or_else(|| {
             signal_error(
                 ErrorKind::InvalidOperation,
                 Signal::Reference {
                     message: format!("generic test `{}` is not defined", test.name),
                     hint: format!(
-                        "define `{{% test {}(model, column_name) %}}` in the macro paths or tests/generic/ (looked for `{macro_name}`)",
+                        "define `{{% test {}(model, column_name) %}}` in the macro paths or tests/generic/, or install the package that has it (looked for `{macro_name}`)",
                         test.name
                     ),
                 },

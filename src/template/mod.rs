@@ -6,10 +6,14 @@
 //! gets a [`Scope`] that records the `ref`s, `source`s and `config()` calls the template made: the
 //! graph is built from what rendering saw, never from scanning text.
 
+mod agate;
 mod builtins;
+mod compiled;
 mod functions;
 mod macros;
+mod modules;
 pub mod relation;
+pub mod values;
 
 pub use relation::{Relation, RelationKind};
 
@@ -18,8 +22,8 @@ use crate::project::{Config, Macro, Node, Project, TestMetadata};
 use crate::sql::Dialect;
 use minijinja::value::{Object, Value};
 use minijinja::{Environment, UndefinedBehavior};
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Reads an environment variable; injected so rendering stays a pure function of its inputs.
 pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -69,6 +73,15 @@ pub trait Database: Send + Sync {
     ) -> Result<Option<Relation>, String>;
     /// Columns (name, data type) of a relation.
     fn get_columns(&self, relation: &Relation) -> Result<Vec<(String, String)>, String>;
+    /// Runs a statement (`adapter.execute`, `{% call statement() %}`): its status message and,
+    /// when `fetch`, its rows.
+    fn execute(&self, sql: &str, fetch: bool) -> Result<(String, Option<QueryTable>), String>;
+    /// Drops a relation if it exists.
+    fn drop_relation(&self, relation: &Relation) -> Result<(), String>;
+    /// Renames a table or view within its schema.
+    fn rename_relation(&self, from: &Relation, to: &Relation) -> Result<(), String>;
+    /// Creates a schema if it does not exist.
+    fn create_schema(&self, schema: &str) -> Result<(), String>;
 }
 
 /// A `ref()` call seen while rendering.
@@ -125,6 +138,8 @@ pub(crate) struct Scope {
     pub database: Option<Arc<dyn Database>>,
     pub recorded: Mutex<Rendered>,
     pub model: Value,
+    /// Results stored by `{% call statement('name') %}`, for `load_result('name')`.
+    pub results: Mutex<BTreeMap<String, Value>>,
 }
 
 impl std::fmt::Debug for Scope {
@@ -146,21 +161,14 @@ impl Scope {
     }
 }
 
-/// The context map a template (node or macro) is evaluated with.
-pub(crate) fn context_for(scope: &Arc<Scope>) -> Value {
-    let mut m = BTreeMap::new();
-    m.insert("__kiln_scope", Value::from_dyn_object(scope.clone()));
-    m.insert(
-        "this",
-        scope
-            .this
-            .clone()
-            .map(Relation::into_value)
-            .unwrap_or(Value::from(())),
-    );
-    m.insert("model", scope.model.clone());
-    m.insert("execute", Value::from(scope.execute));
-    Value::from(m)
+/// The context a template of `package` is evaluated with.
+pub(crate) fn context_for(scope: &Arc<Scope>, shared: &Arc<Shared>, package: &str) -> Value {
+    Value::from_object(macros::TemplateContext {
+        scope: scope.clone(),
+        package: package.to_string(),
+        shared: shared.clone(),
+        extra: None,
+    })
 }
 
 /// Where a template's text came from, to map template lines back to files.
@@ -173,21 +181,71 @@ pub(crate) struct Origin {
 /// Project-wide data shared by every render.
 pub(crate) struct Shared {
     pub project_name: String,
+    /// The root project's name (first in macro resolution).
+    pub root_package: String,
+    /// Every installed package's name (namespaces exist even for packages without macros).
+    pub packages: BTreeSet<String>,
+    /// The root project's `dispatch:` search orders, by macro namespace.
+    pub dispatch: BTreeMap<String, Vec<String>>,
     pub dialect: Dialect,
     pub target: Value,
-    pub vars: BTreeMap<String, serde_json::Value>,
+    /// Vars visible to templates of each package.
+    pub vars: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
     pub env: EnvLookup,
     pub docs: BTreeMap<String, String>,
     pub origins: BTreeMap<String, Origin>,
     pub files: BTreeMap<String, String>,
-    /// Macro name → template name, project macros over built-ins.
-    pub macros: BTreeMap<String, String>,
-    /// Built-in macro name → template name (for `dbt.x` / `kiln.x`).
-    pub builtin_macros: BTreeMap<String, String>,
-    /// Macro template name → unique_id.
-    pub macro_ids: BTreeMap<String, String>,
-    /// Macro template name → declared argument names.
-    pub macro_args: BTreeMap<String, Vec<String>>,
+    /// Macros by package, then name (`dbt` holds the built-ins).
+    pub macros: BTreeMap<String, BTreeMap<String, macros::MacroEntry>>,
+    /// Template sources by template name, and the package each belongs to.
+    pub sources: BTreeMap<String, (String, String)>,
+    /// Templates compiled on first use.
+    pub compiled: BTreeMap<String, OnceLock<compiled::Compiled>>,
+    /// Free-standing templates (hooks, inline SQL), compiled once per distinct text.
+    pub adhoc: Mutex<HashMap<String, compiled::Compiled>>,
+    /// `invocation_id`.
+    pub invocation_id: String,
+    /// `run_started_at`.
+    pub run_started_at: chrono::DateTime<chrono::Utc>,
+    /// `flags`.
+    pub flags: Value,
+    /// `graph`: nodes, sources and macros as plain data.
+    pub graph: Value,
+}
+
+impl Shared {
+    /// The compiled template `name` (compiled on first use).
+    pub(crate) fn compiled(&self, name: &str) -> Result<compiled::Compiled, minijinja::Error> {
+        let (Some(cell), Some((source, _))) = (self.compiled.get(name), self.sources.get(name))
+        else {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::TemplateNotFound,
+                format!("template {name} does not exist"),
+            ));
+        };
+        if let Some(c) = cell.get() {
+            return Ok(c.clone());
+        }
+        let c = compiled::compile(name, source)?;
+        Ok(cell.get_or_init(|| c).clone())
+    }
+
+    /// A free-standing template, compiled once per distinct (name, text).
+    pub(crate) fn compiled_adhoc(
+        &self,
+        name: &str,
+        source: &str,
+    ) -> Result<compiled::Compiled, minijinja::Error> {
+        let key = format!("{name}\u{0}{source}");
+        if let Some(c) = self.adhoc.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(c);
+        }
+        let c = compiled::compile(name, source)?;
+        if let Ok(mut m) = self.adhoc.lock() {
+            m.insert(key, c.clone());
+        }
+        Ok(c)
+    }
 }
 
 impl std::fmt::Debug for Shared {
@@ -215,6 +273,17 @@ pub struct TargetInfo {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+/// What the invocation is, as templates see it in `flags` and `invocation_id`.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    /// The command (`flags.WHICH`): `run`, `build`, `compile`, ...
+    pub which: String,
+    /// `--full-refresh`.
+    pub full_refresh: bool,
+    /// `--store-failures`.
+    pub store_failures: bool,
+}
+
 /// The shared rendering environment for one project and target.
 pub struct Renderer {
     env: Environment<'static>,
@@ -233,18 +302,20 @@ fn macro_template(unique_id: &str) -> String {
 
 impl Renderer {
     /// Builds the environment for `project` on `target`.
-    pub fn new(project: &Project, target: &TargetInfo, env: EnvLookup) -> Renderer {
-        let mut sources: BTreeMap<String, String> = BTreeMap::new();
+    pub fn new(
+        project: &Project,
+        target: &TargetInfo,
+        env: EnvLookup,
+        invocation: &Invocation,
+    ) -> Renderer {
+        let mut sources: BTreeMap<String, (String, String)> = BTreeMap::new();
         let mut origins = BTreeMap::new();
-        let mut macros = BTreeMap::new();
-        let mut builtin_macros = BTreeMap::new();
-        let mut macro_ids = BTreeMap::new();
-        let mut macro_args = BTreeMap::new();
+        let mut macros: BTreeMap<String, BTreeMap<String, macros::MacroEntry>> = BTreeMap::new();
         let mut files = project.files.clone();
 
-        let mut add_macro = |m: &Macro, builtin: bool| {
+        let mut add_macro = |m: &Macro| {
             let t = macro_template(&m.unique_id);
-            sources.insert(t.clone(), m.macro_sql.clone());
+            sources.insert(t.clone(), (m.macro_sql.clone(), m.package_name.clone()));
             origins.insert(
                 t.clone(),
                 Origin {
@@ -252,20 +323,22 @@ impl Renderer {
                     line_offset: m.line_offset,
                 },
             );
-            macro_ids.insert(t.clone(), m.unique_id.clone());
-            macro_args.insert(t.clone(), m.arguments.clone());
-            if builtin {
-                builtin_macros.insert(m.name.clone(), t.clone());
-            }
-            macros.insert(m.name.clone(), t);
+            macros.entry(m.package_name.clone()).or_default().insert(
+                m.name.clone(),
+                macros::MacroEntry {
+                    template: t,
+                    package: m.package_name.clone(),
+                    arguments: m.arguments.clone(),
+                    unique_id: m.unique_id.clone(),
+                },
+            );
         };
         let (builtin_list, builtin_files) = builtins::macros();
         for m in &builtin_list {
-            add_macro(m, true);
+            add_macro(m);
         }
-        // Project macros come second so they override built-ins of the same name.
         for m in project.macros.values() {
-            add_macro(m, false);
+            add_macro(m);
         }
         files.extend(builtin_files);
         for node in project.nodes.values() {
@@ -275,7 +348,7 @@ impl Renderer {
             } else {
                 node.raw_code.clone()
             };
-            sources.insert(t.clone(), code);
+            sources.insert(t.clone(), (code, node.package_name.clone()));
             origins.insert(
                 t,
                 Origin {
@@ -299,35 +372,77 @@ impl Renderer {
             .values()
             .map(|d| (d.name.clone(), d.block_contents.clone()))
             .collect();
+        let compiled = sources
+            .keys()
+            .map(|k| (k.clone(), OnceLock::new()))
+            .collect();
+        let packages: BTreeSet<String> = project.packages.keys().cloned().collect();
+        let vars = std::iter::once(project.name().to_string())
+            .chain(packages.iter().cloned())
+            .map(|p| {
+                let v = project.vars_for(&p);
+                (p, v)
+            })
+            .collect();
         let shared = Arc::new(Shared {
             project_name: project.name().to_string(),
+            root_package: project.name().to_string(),
+            packages,
+            dispatch: project.file.dispatch_orders(),
             dialect: target.dialect,
             target: Value::from_serialize(&target_map),
-            vars: project.vars(),
+            vars,
             env,
             docs,
             origins,
             files,
             macros,
-            builtin_macros,
-            macro_ids,
-            macro_args,
+            sources,
+            compiled,
+            adhoc: Mutex::new(HashMap::new()),
+            invocation_id: invocation_id(),
+            run_started_at: chrono::Utc::now(),
+            flags: Value::from_serialize(BTreeMap::from([
+                ("WHICH", serde_json::Value::from(invocation.which.clone())),
+                ("FULL_REFRESH", invocation.full_refresh.into()),
+                ("STORE_FAILURES", invocation.store_failures.into()),
+                ("EMPTY", false.into()),
+                ("DEBUG", false.into()),
+                ("WARN_ERROR", false.into()),
+                ("FAIL_FAST", false.into()),
+            ])),
+            graph: graph_value(project),
         });
 
         let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        env.set_undefined_behavior(UndefinedBehavior::Lenient);
         env.set_recursion_limit(200);
-        let sources = Arc::new(sources);
-        env.set_loader(move |name| Ok(sources.get(name).cloned()));
+        env.set_unknown_method_callback(values::unknown_method);
         functions::register(&mut env, &shared);
-        macros::register(&mut env, &shared);
         Renderer { env, shared }
     }
 
-    /// Renders one node. Errors carry the file and line of the template (or macro) that failed.
-    pub fn render(&self, req: RenderRequest<'_>) -> Result<Rendered, Diagnostic> {
+    /// Evaluates a compiled template of `package` in `scope`, returning its output.
+    fn eval(
+        &self,
+        compiled: &compiled::Compiled,
+        scope: &Arc<Scope>,
+        package: &str,
+    ) -> Result<String, minijinja::Error> {
+        let mut out = String::new();
+        minijinja::machinery::Vm::new(&self.env).eval(
+            &compiled.instructions,
+            context_for(scope, &self.shared, package),
+            &compiled.blocks,
+            &mut minijinja::machinery::make_string_output(&mut out),
+            minijinja::AutoEscape::None,
+        )?;
+        Ok(out)
+    }
+
+    fn scope_for(req: RenderRequest<'_>) -> Arc<Scope> {
         let node = req.node;
-        let scope = Arc::new(Scope {
+        Arc::new(Scope {
             unique_id: node.unique_id.clone(),
             base_config: req.config.clone(),
             test: node.test_metadata.clone(),
@@ -338,12 +453,19 @@ impl Renderer {
             database: req.database,
             recorded: Mutex::new(Rendered::default()),
             model: model_value(node, req.config),
-        });
-        let name = node_template(&node.unique_id);
+            results: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Renders one node. Errors carry the file and line of the template (or macro) that failed.
+    pub fn render(&self, req: RenderRequest<'_>) -> Result<Rendered, Diagnostic> {
+        let package = req.node.package_name.clone();
+        let name = node_template(&req.node.unique_id);
+        let scope = Self::scope_for(req);
         let result = self
-            .env
-            .get_template(&name)
-            .and_then(|t| t.render(context_for(&scope)));
+            .shared
+            .compiled(&name)
+            .and_then(|c| self.eval(&c, &scope, &package));
         let sql = match result {
             Ok(sql) => sql,
             Err(e) => return Err(self.diagnostic(&e, &name)),
@@ -360,22 +482,12 @@ impl Renderer {
         req: RenderRequest<'_>,
         origin: &str,
     ) -> Result<Rendered, Diagnostic> {
-        let node = req.node;
-        let scope = Arc::new(Scope {
-            unique_id: node.unique_id.clone(),
-            base_config: req.config.clone(),
-            test: node.test_metadata.clone(),
-            this: req.this.clone(),
-            execute: req.execute,
-            is_incremental: req.is_incremental,
-            resolver: req.resolver,
-            database: req.database,
-            recorded: Mutex::new(Rendered::default()),
-            model: model_value(node, req.config),
-        });
+        let package = req.node.package_name.clone();
+        let scope = Self::scope_for(req);
         let result = self
-            .env
-            .render_named_str(origin, source, context_for(&scope));
+            .shared
+            .compiled_adhoc(origin, source)
+            .and_then(|c| self.eval(&c, &scope, &package));
         match result {
             Ok(sql) => {
                 let mut r = scope.recorded.lock().map(|r| r.clone()).unwrap_or_default();
@@ -419,9 +531,12 @@ impl Renderer {
             .unwrap_or_else(|_| text.to_string())
     }
 
-    /// Names of all callable macros (project and built-in).
+    /// Names of all callable macros (every package's and the built-ins).
     pub fn macro_names(&self) -> impl Iterator<Item = &str> {
-        self.shared.macros.keys().map(String::as_str)
+        self.shared
+            .macros
+            .values()
+            .flat_map(|ns| ns.keys().map(String::as_str))
     }
 
     fn diagnostic(&self, e: &minijinja::Error, template: &str) -> Diagnostic {
@@ -564,4 +679,101 @@ fn model_value(node: &Node, config: &Config) -> Value {
     );
     m.insert("tags", config.tags().into());
     Value::from_serialize(&m)
+}
+
+/// A random version-4 UUID for `invocation_id`.
+fn invocation_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut bytes = [0u8; 16];
+    for chunk in bytes.chunks_mut(8) {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default(),
+        );
+        chunk.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// `graph` as templates read it: `graph.nodes`, `graph.sources`, `graph.macros` by unique_id.
+fn graph_value(project: &Project) -> Value {
+    let node = |n: &Node| {
+        serde_json::json!({
+            "unique_id": n.unique_id,
+            "name": n.name,
+            "resource_type": n.resource_type.as_str(),
+            "package_name": n.package_name,
+            "path": n.path,
+            "original_file_path": n.original_file_path,
+            "fqn": n.fqn,
+            "config": n.config,
+            "tags": n.config.tags(),
+            "description": n.description,
+            "alias": n.alias(),
+            "raw_code": n.raw_code,
+        })
+    };
+    let nodes: serde_json::Map<String, serde_json::Value> = project
+        .nodes
+        .values()
+        .map(|n| (n.unique_id.clone(), node(n)))
+        .collect();
+    let sources: serde_json::Map<String, serde_json::Value> = project
+        .sources
+        .values()
+        .map(|s| {
+            (
+                s.unique_id.clone(),
+                serde_json::json!({
+                    "unique_id": s.unique_id,
+                    "name": s.name,
+                    "source_name": s.source_name,
+                    "resource_type": "source",
+                    "package_name": s.package_name,
+                    "schema": s.schema,
+                    "identifier": s.identifier,
+                    "fqn": s.fqn,
+                    "config": s.config,
+                }),
+            )
+        })
+        .collect();
+    let macros: serde_json::Map<String, serde_json::Value> = project
+        .macros
+        .values()
+        .map(|m| {
+            (
+                m.unique_id.clone(),
+                serde_json::json!({
+                    "unique_id": m.unique_id,
+                    "name": m.name,
+                    "package_name": m.package_name,
+                    "original_file_path": m.original_file_path,
+                }),
+            )
+        })
+        .collect();
+    Value::from_serialize(serde_json::json!({
+        "nodes": nodes,
+        "sources": sources,
+        "macros": macros,
+        "exposures": {},
+        "metrics": {},
+        "groups": {},
+        "semantic_models": {},
+        "saved_queries": {},
+    }))
 }

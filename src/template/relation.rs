@@ -2,7 +2,7 @@
 //! a quoted, dotted name in the target's dialect and has dbt's attributes and methods.
 
 use crate::sql::Dialect;
-use minijinja::value::{Enumerator, Kwargs, Object, Value, from_args};
+use minijinja::value::{Enumerator, Kwargs, Object, ObjectRepr, Value, from_args};
 use minijinja::{Error, ErrorKind, State};
 use std::fmt;
 use std::sync::Arc;
@@ -117,9 +117,51 @@ impl fmt::Display for Relation {
     }
 }
 
+impl Relation {
+    /// dbt's relation class name, which packages check (`metadata.type` ends in `Relation`).
+    fn class_name(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Postgres => "PostgresRelation",
+            Dialect::MySql => "MySQLRelation",
+            Dialect::Sqlite => "SQLiteRelation",
+        }
+    }
+
+    fn path(&self) -> Value {
+        super::values::PyDict::from_pairs([
+            (
+                Value::from("database"),
+                self.database.clone().map(Value::from).unwrap_or_default(),
+            ),
+            (Value::from("schema"), Value::from(self.schema.clone())),
+            (
+                Value::from("identifier"),
+                Value::from(self.identifier.clone()),
+            ),
+        ])
+    }
+}
+
 impl Object for Relation {
+    /// A mapping, as dbt's relations are (`relation is mapping`, `relation.get('path')`).
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let v = match key.as_str()? {
+            "metadata" => super::values::PyDict::from_pairs([(
+                Value::from("type"),
+                Value::from(self.class_name()),
+            )]),
+            "path" => self.path(),
+            "quote_policy" | "include_policy" => super::values::PyDict::from_pairs(
+                ["database", "schema", "identifier"]
+                    .into_iter()
+                    .map(|k| (Value::from(k), Value::from(true))),
+            ),
+            "is_materialized_view" => Value::from(false),
+            "can_be_renamed" | "can_be_replaced" => Value::from(true),
             "database" => self
                 .database
                 .clone()
@@ -137,17 +179,7 @@ impl Object for Relation {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Str(&[
-            "database",
-            "schema",
-            "identifier",
-            "name",
-            "table",
-            "type",
-            "is_table",
-            "is_view",
-            "is_cte",
-        ])
+        Enumerator::Str(&["path", "type", "metadata", "quote_policy", "include_policy"])
     }
 
     fn call_method(
@@ -158,6 +190,37 @@ impl Object for Relation {
     ) -> Result<Value, Error> {
         match method {
             "render" => Ok(Value::from(Relation::render(self))),
+            "get" => {
+                let (key, default): (Value, Option<Value>) = from_args(args)?;
+                Ok(self.get_value(&key).or(default).unwrap_or_default())
+            }
+            "without_identifier" => {
+                let mut r = (**self).clone();
+                r.include.2 = false;
+                Ok(r.into_value())
+            }
+            "to_dict" => Ok(super::values::PyDict::from_pairs(
+                ["path", "type", "metadata"].into_iter().map(|k| {
+                    let key = Value::from(k);
+                    let v = self.get_value(&key).unwrap_or_default();
+                    (key, v)
+                }),
+            )),
+            "replace_path" => {
+                let (kwargs,): (Kwargs,) = from_args(args)?;
+                let mut r = (**self).clone();
+                if let Some(v) = kwargs.get::<Option<String>>("schema")? {
+                    r.schema = v;
+                }
+                if let Some(v) = kwargs.get::<Option<String>>("identifier")? {
+                    r.identifier = v;
+                }
+                if let Some(v) = kwargs.get::<Option<String>>("database")? {
+                    r.database = Some(v);
+                }
+                kwargs.assert_all_used()?;
+                Ok(r.into_value())
+            }
             "include" | "quote" => {
                 let (kwargs,): (Kwargs,) = from_args(args)?;
                 let mut r = (**self).clone();

@@ -4,6 +4,7 @@
 mod compile;
 mod demo;
 mod errors;
+mod packages;
 mod run;
 mod select;
 mod support;

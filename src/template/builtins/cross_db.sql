@@ -122,12 +122,12 @@
 {%- endmacro %}
 
 {% macro type_string() -%}{{ return(adapter.dispatch('type_string', 'dbt')()) }}{%- endmacro %}
-{% macro default__type_string() -%}varchar{%- endmacro %}
+{% macro default__type_string() -%}TEXT{%- endmacro %}
 {% macro sqlite__type_string() -%}text{%- endmacro %}
 {% macro mysql__type_string() -%}char{%- endmacro %}
 
 {% macro type_int() -%}{{ return(adapter.dispatch('type_int', 'dbt')()) }}{%- endmacro %}
-{% macro default__type_int() -%}integer{%- endmacro %}
+{% macro default__type_int() -%}INT{%- endmacro %}
 {% macro mysql__type_int() -%}signed{%- endmacro %}
 
 {% macro type_bigint() -%}{{ return(adapter.dispatch('type_bigint', 'dbt')()) }}{%- endmacro %}
@@ -136,21 +136,21 @@
 {% macro mysql__type_bigint() -%}signed{%- endmacro %}
 
 {% macro type_numeric() -%}{{ return(adapter.dispatch('type_numeric', 'dbt')()) }}{%- endmacro %}
-{% macro default__type_numeric() -%}numeric(28, 6){%- endmacro %}
+{% macro default__type_numeric() -%}numeric(28,6){%- endmacro %}
 {% macro sqlite__type_numeric() -%}numeric{%- endmacro %}
 {% macro mysql__type_numeric() -%}decimal(28, 6){%- endmacro %}
 
 {% macro type_float() -%}{{ return(adapter.dispatch('type_float', 'dbt')()) }}{%- endmacro %}
-{% macro default__type_float() -%}float{%- endmacro %}
+{% macro default__type_float() -%}FLOAT{%- endmacro %}
 {% macro sqlite__type_float() -%}real{%- endmacro %}
 {% macro mysql__type_float() -%}double{%- endmacro %}
 
 {% macro type_boolean() -%}{{ return(adapter.dispatch('type_boolean', 'dbt')()) }}{%- endmacro %}
-{% macro default__type_boolean() -%}boolean{%- endmacro %}
+{% macro default__type_boolean() -%}BOOLEAN{%- endmacro %}
 {% macro mysql__type_boolean() -%}unsigned{%- endmacro %}
 
 {% macro type_timestamp() -%}{{ return(adapter.dispatch('type_timestamp', 'dbt')()) }}{%- endmacro %}
-{% macro default__type_timestamp() -%}timestamp{%- endmacro %}
+{% macro default__type_timestamp() -%}TIMESTAMP{%- endmacro %}
 {% macro sqlite__type_timestamp() -%}text{%- endmacro %}
 {% macro mysql__type_timestamp() -%}datetime{%- endmacro %}
 

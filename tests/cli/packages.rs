@@ -1,0 +1,184 @@
+//! Installed packages: each loaded as a project with its own namespace, vars and config, the
+//! root project's config tree and `dispatch:` order reaching into it, and dbt's Jinja that
+//! package macros lean on (mutable lists and dicts, statements, implicit kwargs, `fail_calc`).
+
+use crate::support::{Backend, TempProject, n};
+use serde_json::Value;
+
+/// Generates one test per adapter for each named scenario.
+macro_rules! on_every_adapter {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(crate::support::Backend::Sqlite) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { if let Some(b) = crate::support::Backend::postgres() { super::$name(b) } } )*
+        }
+        mod mysql {
+            $( #[test] fn $name() { if let Some(b) = crate::support::Backend::mysql() { super::$name(b) } } )*
+        }
+    };
+}
+
+on_every_adapter!(package_models_macros_and_tests_build);
+
+fn manifest(p: &TempProject) -> Value {
+    serde_json::from_str(&p.read("target/manifest.json")).unwrap()
+}
+
+#[test]
+fn package_macros_resolve_by_namespace_dispatch_and_vars() {
+    let p = TempProject::fixture("pkguse");
+    let run = p.kiln(&["compile"]).ok();
+    // Properties for a model that does not exist are a warning, and their tests are dropped.
+    assert!(
+        run.stderr
+            .contains("properties for model `not_a_model` but no such model exists"),
+        "{}",
+        run.stderr
+    );
+    let sql = p.read("target/compiled/app/models/uses_pkg.sql");
+    for expected in [
+        // Scoped var from the root project wins over the package default; a package-only var
+        // still reaches the package's macros.
+        "'hi from root / kept' as greeting",
+        // dispatch search order [app, shared_pkg]: the root project's implementation wins.
+        "'root override' as picked",
+        // An unqualified call inside a package macro finds its sibling.
+        "'hi from root / kept' as sibling",
+        // Undeclared arguments arrive as varargs and kwargs.
+        "'one|two,three|mint' as extras",
+        // List and dict mutation.
+        "'z,b' as cols",
+        "'c' as popped",
+        "1 as k_len",
+        "'v' as s",
+        // A literal list is a fresh list on every evaluation.
+        "0 as fresh_len",
+        "'11' as grown",
+        // Undefined variables render empty, as in dbt.
+        "'' as lenient",
+        "'lit' as lit",
+    ] {
+        assert!(sql.contains(expected), "missing `{expected}` in:\n{sql}");
+    }
+    let m = manifest(&p);
+    let pkg = &m["nodes"]["model.shared_pkg.pkg_numbers"];
+    assert_eq!(pkg["package_name"], "shared_pkg");
+    // The root project's tree overrides the package's own (+materialized: view).
+    assert_eq!(pkg["config"]["materialized"], "table");
+    assert_eq!(pkg["config"]["schema"], "shared");
+    assert!(
+        pkg["config"]["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("from_root"))
+    );
+    assert!(
+        m["nodes"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| !k.contains("not_a_model"))
+    );
+    assert!(
+        m["macros"]
+            .as_object()
+            .unwrap()
+            .contains_key("macro.shared_pkg.greet")
+    );
+}
+
+#[test]
+fn calling_an_undefined_macro_is_an_error_that_names_it() {
+    let p = TempProject::with_files(&[
+        ("project.yml", "name: strict\n"),
+        ("models/m.sql", "select {{ no_such_macro('x') }} as c\n"),
+    ]);
+    let run = p.kiln(&["parse"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("models/m.sql:1"), "{}", run.stderr);
+    assert!(run.stderr.contains("no_such_macro"), "{}", run.stderr);
+}
+
+#[test]
+fn a_project_that_lists_packages_but_has_none_installed_is_told_to_run_deps() {
+    let p = TempProject::with_files(&[
+        ("project.yml", "name: needs_deps\n"),
+        (
+            "packages.yml",
+            "packages:\n  - package: dbt-labs/dbt_utils\n    version: 1.1.1\n",
+        ),
+        ("models/m.sql", "select 1 as c\n"),
+    ]);
+    let run = p.kiln(&["parse"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("run `kiln deps`"), "{}", run.stderr);
+}
+
+fn package_models_macros_and_tests_build(backend: Backend) {
+    let p = TempProject::fixture_on("pkguse", backend);
+    let run = p.kiln(&["build"]);
+    // The package's sum_of_values test uses fail_calc = sum(n): 6 is over warn_if (>5) but
+    // under error_if (>100), so it warns; count(*) would have given 2 and passed.
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let out = format!("{}{}", run.stdout, run.stderr);
+    assert!(out.contains("WARN"), "{out}");
+    let results: Value = serde_json::from_str(&p.read("target/run_results.json")).unwrap();
+    let statuses: Vec<(String, String)> = results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["unique_id"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let status_of = |prefix: &str| {
+        statuses
+            .iter()
+            .find(|(id, _)| id.starts_with(prefix))
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| panic!("no result for {prefix}: {statuses:?}"))
+    };
+    assert_eq!(status_of("test.app.is_even_uses_pkg_n"), "pass");
+    assert_eq!(
+        status_of("test.app.shared_pkg_sum_of_values_uses_pkg_n"),
+        "warn"
+    );
+    let shared = p.custom_schema("shared");
+    assert_eq!(
+        p.one(&format!("select sum(n) from {shared}.pkg_numbers")),
+        n(6.0)
+    );
+    assert_eq!(
+        p.query(&format!(
+            "select greeting, picked, cols, n from {}.uses_pkg order by n",
+            p.schema
+        )),
+        vec![
+            vec![
+                Value::from("hi from root / kept"),
+                Value::from("root override"),
+                Value::from("z,b"),
+                n(2.0)
+            ],
+            vec![
+                Value::from("hi from root / kept"),
+                Value::from("root override"),
+                Value::from("z,b"),
+                n(4.0)
+            ],
+        ]
+    );
+    // A statement block ran against the database and its result came back to the template.
+    assert_eq!(
+        p.query(&format!(
+            "select answer, column_name from {}.answers",
+            p.schema
+        )),
+        vec![vec![n(42.0), Value::from("answer")]]
+    );
+}
