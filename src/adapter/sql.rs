@@ -7,8 +7,10 @@ use crate::template::Relation;
 /// A column type Kiln infers for seeds, mapped to each dialect's type name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeedType {
-    /// Whole numbers.
+    /// Whole numbers that fit in 32 bits (`integer`, as dbt's adapters type them).
     Integer,
+    /// Larger whole numbers.
+    BigInt,
     /// Decimal numbers.
     Float,
     /// true/false.
@@ -49,19 +51,21 @@ impl SqlGen {
     /// The type name for a seed column.
     pub fn seed_type(&self, t: SeedType) -> &'static str {
         match (self.dialect, t) {
-            (Dialect::Sqlite, SeedType::Integer) => "integer",
+            (Dialect::Sqlite, SeedType::Integer | SeedType::BigInt) => "integer",
             (Dialect::Sqlite, SeedType::Float) => "real",
             (Dialect::Sqlite, SeedType::Boolean) => "boolean",
             (Dialect::Sqlite, SeedType::Date) => "date",
             (Dialect::Sqlite, SeedType::Timestamp) => "timestamp",
             (Dialect::Sqlite, SeedType::Text) => "text",
-            (Dialect::Postgres, SeedType::Integer) => "bigint",
+            (Dialect::Postgres, SeedType::Integer) => "integer",
+            (Dialect::Postgres, SeedType::BigInt) => "bigint",
             (Dialect::Postgres, SeedType::Float) => "double precision",
             (Dialect::Postgres, SeedType::Boolean) => "boolean",
             (Dialect::Postgres, SeedType::Date) => "date",
             (Dialect::Postgres, SeedType::Timestamp) => "timestamp",
             (Dialect::Postgres, SeedType::Text) => "text",
-            (Dialect::MySql, SeedType::Integer) => "bigint",
+            (Dialect::MySql, SeedType::Integer) => "int",
+            (Dialect::MySql, SeedType::BigInt) => "bigint",
             (Dialect::MySql, SeedType::Float) => "double",
             (Dialect::MySql, SeedType::Boolean) => "boolean",
             (Dialect::MySql, SeedType::Date) => "date",

@@ -135,7 +135,7 @@ fn ephemeral_reads_other_schema(ctx: &Ctx, mn: &ManifestNode, rel: &Relation) ->
     })
 }
 
-async fn run_hooks(
+pub(super) async fn run_hooks(
     ctx: &Ctx,
     mn: &ManifestNode,
     key: &str,

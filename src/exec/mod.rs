@@ -6,7 +6,7 @@
 //! A failure marks the node's descendants skipped; independent branches go on.
 
 pub mod freshness;
-mod materialize;
+pub(crate) mod materialize;
 pub mod seed;
 mod snapshot;
 mod test;
@@ -245,6 +245,8 @@ pub(crate) struct Ctx {
     pub opts: RunOptions,
     pub database: Arc<dyn Database>,
     pub run_started: chrono::DateTime<chrono::Utc>,
+    /// Where nodes report messages (warnings) while they run.
+    pub events: EventSink,
 }
 
 impl Ctx {
@@ -330,6 +332,7 @@ pub async fn run(
         opts: opts.clone(),
         database,
         run_started,
+        events: events.clone(),
     });
 
     // Ephemeral models are inlined into their children; they never run on their own.

@@ -19,6 +19,8 @@ pub struct SeedData {
     pub overrides: BTreeMap<String, String>,
     /// Rows; empty fields are NULL.
     pub rows: Vec<Vec<Option<String>>>,
+    /// Rows with fewer fields than the header, padded with NULLs as dbt does, by line.
+    pub short_rows: Vec<usize>,
 }
 
 /// Parses seed `bytes` from `file` with the seed's config (`delimiter`, `column_types`).
@@ -57,7 +59,7 @@ pub fn parse(file: &str, bytes: &[u8], config: &Config) -> Result<SeedData> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(true)
-        .flexible(false)
+        .flexible(true)
         .from_reader(text.as_bytes());
     let csv_error = |e: csv::Error| -> Error {
         let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
@@ -106,20 +108,39 @@ pub fn parse(file: &str, bytes: &[u8], config: &Config) -> Result<SeedData> {
         }
     }
     let mut rows = Vec::new();
+    let mut short_rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(csv_error)?;
-        rows.push(
-            record
-                .iter()
-                .map(|v| {
-                    if v.is_empty() {
-                        None
-                    } else {
-                        Some(v.to_string())
-                    }
-                })
-                .collect::<Vec<_>>(),
-        );
+        let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
+        if record.len() > columns.len() {
+            return Err(Error::from(
+                Diagnostic::new(
+                    ErrorKind::Project,
+                    format!(
+                        "seed {file}: row has {} fields but the header has {}",
+                        record.len(),
+                        columns.len()
+                    ),
+                )
+                .at(Location::at(file, text, line, 0))
+                .with_hint("fix the row (quote fields that contain the delimiter); nothing of this seed was loaded"),
+            ));
+        }
+        if record.len() < columns.len() {
+            short_rows.push(line);
+        }
+        let mut row: Vec<Option<String>> = record
+            .iter()
+            .map(|v| {
+                if v.is_empty() {
+                    None
+                } else {
+                    Some(v.to_string())
+                }
+            })
+            .collect();
+        row.resize(columns.len(), None);
+        rows.push(row);
     }
     // An unterminated quote makes the csv crate swallow the rest of the file into one field.
     if let Some(line) = unterminated_quote_line(text) {
@@ -144,7 +165,26 @@ pub fn parse(file: &str, bytes: &[u8], config: &Config) -> Result<SeedData> {
         types,
         overrides,
         rows,
+        short_rows,
     })
+}
+
+/// A note for rows that were shorter than the header (loaded with NULLs), naming their lines.
+fn short_rows_warning(file: &str, lines: &[usize]) -> Option<String> {
+    if lines.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = lines.iter().take(5).map(usize::to_string).collect();
+    let more = if lines.len() > 5 {
+        format!(" and {} more", lines.len() - 5)
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "warning: {file} line{} {}{more} had fewer fields than the header; the missing fields loaded as NULL",
+        if lines.len() == 1 { "" } else { "s" },
+        shown.join(", ")
+    ))
 }
 
 /// The line where a quoted field opens and never closes, if any.
@@ -183,6 +223,7 @@ fn unterminated_quote_line(text: &str) -> Option<usize> {
 pub fn infer<'a>(values: impl Iterator<Item = &'a str>) -> SeedType {
     let mut candidates = [
         SeedType::Integer,
+        SeedType::BigInt,
         SeedType::Float,
         SeedType::Boolean,
         SeedType::Date,
@@ -206,7 +247,8 @@ pub fn infer<'a>(values: impl Iterator<Item = &'a str>) -> SeedType {
 
 fn fits(t: SeedType, v: &str) -> bool {
     match t {
-        SeedType::Integer => {
+        SeedType::Integer => fits(SeedType::BigInt, v) && v.parse::<i32>().is_ok(),
+        SeedType::BigInt => {
             let digits = v.strip_prefix('-').unwrap_or(v);
             // Leading zeros (zip codes, ids) stay text so they are not changed.
             !digits.is_empty()
@@ -252,6 +294,9 @@ pub(super) async fn run(
     })?;
     let data = parse(file, &bytes, mn.config())
         .map_err(|e| (e.diagnostics()[0].clone(), Vec::new(), None))?;
+    if let Some(w) = short_rows_warning(file, &data.short_rows) {
+        (ctx.events)(super::Event::Message(w));
+    }
     let Some(rel) = mn.relation.clone() else {
         return Err((
             Diagnostic::new(ErrorKind::Execution, format!("seed {file} has no relation")),
@@ -297,9 +342,15 @@ pub(super) async fn run(
     } else {
         data.rows
     };
-    let statements = vec![sqlgen.create_table(&rel, &columns)];
+    let mut statements = Vec::new();
+    ctx.adapter
+        .ensure_schema(&rel.schema)
+        .await
+        .map_err(|e| super::node_error(mn, e, Vec::new(), None))?;
+    // Seeds run their pre-hook and post-hook around the load, as models do.
+    super::materialize::run_hooks(ctx, mn, "pre_hook", &mut statements, "").await?;
+    statements.push(sqlgen.create_table(&rel, &columns));
     let result = async {
-        ctx.adapter.ensure_schema(&rel.schema).await?;
         let existing = super::existing_kind(ctx, &rel).await?;
         ctx.adapter
             .load_table(&rel, &columns, &rows, existing)
@@ -307,14 +358,17 @@ pub(super) async fn run(
     }
     .await;
     match result {
-        Ok(n) => Ok(super::Outcome {
-            status: super::Status::Success,
-            message: format!("loaded {n} {}", if n == 1 { "row" } else { "rows" }),
-            rows_affected: Some(n),
-            failures: None,
-            compiled_code: None,
-            statements,
-        }),
+        Ok(n) => {
+            super::materialize::run_hooks(ctx, mn, "post_hook", &mut statements, "").await?;
+            Ok(super::Outcome {
+                status: super::Status::Success,
+                message: format!("loaded {n} {}", if n == 1 { "row" } else { "rows" }),
+                rows_affected: Some(n),
+                failures: None,
+                compiled_code: None,
+                statements,
+            })
+        }
         Err(e) => Err(super::node_error(mn, e, statements, None)),
     }
 }
@@ -353,12 +407,29 @@ mod tests {
     }
 
     #[test]
-    fn ragged_row_names_the_line() {
-        let e = parse("seeds/s.csv", b"a,b\n1,2\n3\n", &Config::new()).unwrap_err();
+    fn long_row_is_an_error_on_its_own_line() {
+        let e = parse("seeds/s.csv", b"a,b\n1,2\n3,4,5\n6,7\n", &Config::new()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "seeds/s.csv:3: seed seeds/s.csv: row has 1 fields but the header has 2 (fix the row (quote fields that contain the delimiter); nothing of this seed was loaded)"
+            "seeds/s.csv:3: seed seeds/s.csv: row has 3 fields but the header has 2 (fix the row (quote fields that contain the delimiter); nothing of this seed was loaded)"
         );
+    }
+
+    #[test]
+    fn short_rows_load_nulls_and_are_named() {
+        let d = parse("seeds/s.csv", b"a,b\n1,2\n3\n4,5\n", &Config::new()).unwrap();
+        assert_eq!(d.rows[1], vec![Some("3".to_string()), None]);
+        assert_eq!(d.short_rows, vec![3]);
+        assert_eq!(
+            short_rows_warning("seeds/s.csv", &d.short_rows).unwrap(),
+            "warning: seeds/s.csv line 3 had fewer fields than the header; the missing fields loaded as NULL"
+        );
+    }
+
+    #[test]
+    fn whole_numbers_are_integer_unless_they_need_64_bits() {
+        assert_eq!(infer(["1", "-2147483648"].into_iter()), SeedType::Integer);
+        assert_eq!(infer(["1", "2147483648"].into_iter()), SeedType::BigInt);
     }
 
     #[test]

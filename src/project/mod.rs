@@ -164,6 +164,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
         packages: BTreeMap::new(),
     };
     project.files.insert(file_name, text);
+    project.warnings.extend(project.file.warnings.clone());
     let mut names = BTreeMap::new();
     let root_pkg = PackageDir {
         dir: root.clone(),
@@ -294,6 +295,7 @@ fn installed_packages(
         match read_project_file(&dir, &prefix, opts) {
             Ok((name, text, pfile)) => {
                 let _ = (name, text);
+                // A package's own unknown keys are its authors' business, as in dbt.
                 out.push(PackageDir {
                     dir: std::fs::canonicalize(&dir).unwrap_or(dir),
                     prefix,

@@ -133,6 +133,8 @@ pub struct ProjectFile {
     pub dispatch: Value,
     /// Config trees: `models:`, `seeds:`, `snapshots:`, `tests:`/`data_tests:`, `sources:`, `analyses:`, `unit_tests:`.
     pub trees: BTreeMap<ResourceType, Value>,
+    /// Problems that do not stop loading (unknown top-level keys, as dbt only warns).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Finds the project file in `dir`: `project.yml` if present, else `dbt_project.yml`.
@@ -198,11 +200,13 @@ pub fn parse_project_file(
         }
     };
     let mut errors = Collector::new();
-    for key in root.keys() {
-        if !KNOWN_KEYS.contains(&key.as_str()) {
-            errors.push(unknown_key(file, text, key));
-        }
-    }
+    // dbt accepts keys it does not know (tools keep their own settings there, such as
+    // `dbt-cloud:`) with a warning; a misspelt known key gets its "did you mean".
+    let warnings: Vec<Diagnostic> = root
+        .keys()
+        .filter(|key| !KNOWN_KEYS.contains(&key.as_str()))
+        .map(|key| unknown_key(file, text, key))
+        .collect();
 
     let ctx = YamlContext {
         file,
@@ -340,6 +344,7 @@ pub fn parse_project_file(
         quoting,
         dispatch,
         trees,
+        warnings,
     })
 }
 
@@ -470,9 +475,12 @@ fn unknown_key(file: &str, text: &str, key: &str) -> Diagnostic {
     } else {
         format!("did you mean {}?", quoted_list(&close, "or"))
     };
-    Diagnostic::new(ErrorKind::Project, format!("unknown key `{key}` in {file}"))
-        .at(key_location(file, text, &[key.to_string()]))
-        .with_hint(hint)
+    Diagnostic::new(
+        ErrorKind::Project,
+        format!("unknown key `{key}` in {file} is ignored"),
+    )
+    .at(key_location(file, text, &[key.to_string()]))
+    .with_hint(hint)
 }
 
 /// Up to three of `candidates` that look like a misspelling of `name`, closest first.
@@ -1210,16 +1218,19 @@ vars:
     }
 
     #[test]
-    fn unknown_key_names_line_and_suggests() {
+    fn unknown_key_is_a_warning_that_names_line_and_suggests() {
         let text = "name: jaffle\nversion: '1.0'\nmodel_paths: [\"models\"]\n";
-        let e = parse(text).unwrap_err();
+        let p = parse(text).unwrap();
+        let w = &p.warnings[0];
         assert_eq!(
-            format!("{e:#}"),
-            "error[project]: unknown key `model_paths` in dbt_project.yml\n  --> dbt_project.yml:3:1\n   |\n 3 | model_paths: [\"models\"]\n   | ^\n  = help: did you mean `model-paths`?\n"
+            w.message,
+            "unknown key `model_paths` in dbt_project.yml is ignored"
         );
-        let e = parse("name: jaffle\nbananas: 1\n").unwrap_err();
+        assert_eq!(w.hint.as_deref(), Some("did you mean `model-paths`?"));
+        assert_eq!(w.location.as_ref().map(|l| l.line), Some(3));
+        let p = parse("name: jaffle\ndbt-cloud:\n  project-id: 7\n").unwrap();
         assert_eq!(
-            e.diagnostics()[0].hint.as_deref(),
+            p.warnings[0].hint.as_deref(),
             Some("remove it, or rename it to a key dbt documents for dbt_project.yml")
         );
     }
@@ -1233,7 +1244,6 @@ vars:
             messages,
             vec![
                 "dbt_project.yml has no `name`",
-                "unknown key `modles` in dbt_project.yml",
                 "`target-path` in dbt_project.yml must be a string",
             ]
         );

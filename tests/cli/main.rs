@@ -4,6 +4,7 @@
 mod compile;
 mod demo;
 mod errors;
+mod lenient;
 mod packages;
 mod run;
 mod select;

@@ -38,6 +38,7 @@ on_every_adapter!(
     rebuilding_a_table_keeps_views_that_read_it,
     cross_database_macros_return_the_same_values,
     templates_query_the_database_while_running,
+    seed_hooks_run_around_the_load_and_whole_numbers_are_integer,
     debug_checks_the_connection_and_hides_passwords,
     a_refused_connection_exits_2_naming_host_and_port,
     a_killed_connection_fails_only_its_node,
@@ -378,8 +379,8 @@ fn snapshots_keep_history_across_three_runs(b: Backend) {
 fn bad_seeds_name_the_line_and_load_nothing(b: Backend) {
     let cases: [(&[u8], &str, &str); 3] = [
         (
-            b"id,name\n1,a\n2\n3,c\n",
-            "row has 1 fields but the header has 2",
+            b"id,name\n1,a\n2,b,extra\n3,c\n",
+            "row has 3 fields but the header has 2",
             "seeds/items.csv:3",
         ),
         (
@@ -941,4 +942,39 @@ fn source_freshness_warns_and_errors_on_late_loads(b: Backend) {
     // Selecting only the fresh source passes.
     p.kiln(&["source", "freshness", "-s", "source:raw.fresh"])
         .ok();
+}
+
+fn seed_hooks_run_around_the_load_and_whole_numbers_are_integer(b: Backend) {
+    let is_postgres = matches!(b, Backend::Postgres(_));
+    let p = TempProject::with_files_on(
+        &[
+            (
+                "project.yml",
+                "name: hooks\nprofile: hooks\nseeds:\n  hooks:\n    +pre-hook: \"create table if not exists {{ target.schema }}.hook_log (n integer)\"\n    +post-hook:\n      - \"insert into {{ target.schema }}.hook_log (n) select count(*) from {{ this }}\"\n",
+            ),
+            ("seeds/numbers.csv", "id,big\n1,3000000000\n2,4000000000\n"),
+        ],
+        b,
+    );
+    p.kiln(&["seed"]).ok();
+    p.kiln(&["seed"]).ok();
+    // The post-hook ran after each load and saw the loaded rows.
+    assert_eq!(
+        p.query(&format!("select n from {}.hook_log", p.schema)),
+        vec![vec![n(2.0)], vec![n(2.0)]]
+    );
+    if is_postgres {
+        let types = p.query(&format!(
+            "select column_name::text, data_type::text from information_schema.columns \
+             where table_schema = '{}' and table_name = 'numbers' order by ordinal_position",
+            p.schema
+        ));
+        assert_eq!(
+            types,
+            vec![
+                vec![Value::from("id"), Value::from("integer")],
+                vec![Value::from("big"), Value::from("bigint")],
+            ]
+        );
+    }
 }
