@@ -221,6 +221,17 @@ pub enum Command {
         #[command(subcommand)]
         command: SourceCommand,
     },
+    /// Run a macro (a project's or a package's, e.g. `codegen.generate_source`) against the
+    /// target database
+    #[command(name = "run-operation")]
+    RunOperation {
+        /// The macro: `name` or `package.name`
+        #[arg(value_name = "MACRO")]
+        macro_name: String,
+        /// Keyword arguments for the macro, as YAML or JSON: --args '{table_name: orders}'
+        #[arg(long, value_name = "YAML")]
+        args: Option<String>,
+    },
     /// Run a model's query (or an inline query) and print the first rows
     Show {
         /// Selection: the node to show.

@@ -76,6 +76,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Source {
             command: args::SourceCommand::Freshness { select },
         } => run::cmd_freshness(&cli.global, &out, select),
+        Command::RunOperation { macro_name, args } => {
+            run::cmd_run_operation(&cli.global, &out, macro_name, args.as_deref())
+        }
         Command::Show {
             select,
             inline,

@@ -269,7 +269,6 @@ fn relation_name(mn: &compile::ManifestNode) -> String {
         .unwrap_or_else(|| mn.node.name.clone())
 }
 
-/// `kiln show`.
 impl ExecCommand {
     /// The command's name, as `flags.WHICH` gives it to templates.
     pub fn which(self) -> &'static str {
@@ -283,6 +282,7 @@ impl ExecCommand {
     }
 }
 
+/// `kiln show`.
 pub fn cmd_show(
     g: &GlobalArgs,
     out: &Output,
@@ -444,5 +444,62 @@ fn human_age(seconds: i64) -> String {
         s if s >= 3600 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
         s if s >= 60 => format!("{}m", s / 60),
         s => format!("{s}s"),
+    }
+}
+
+/// `kiln run-operation MACRO --args '{...}'`: renders a call of the macro with the database
+/// connected, as dbt does; what the macro logs is printed, its output is not.
+pub fn cmd_run_operation(
+    g: &GlobalArgs,
+    out: &Output,
+    macro_name: &str,
+    args: Option<&str>,
+) -> Result<i32> {
+    let manifest = parse_project(g, out, "run-operation")?;
+    if !manifest.renderer.has_macro(macro_name) {
+        return Err(Error::from(
+            Diagnostic::new(
+                ErrorKind::Usage,
+                format!("no macro named `{macro_name}` in the project or its packages"),
+            )
+            .with_hint("check the name; a package's macro is written `package.macro`"),
+        ));
+    }
+    let kwargs = match args {
+        Some(text) => super::parse_vars(text)?,
+        None => std::collections::BTreeMap::new(),
+    };
+    let json = serde_json::to_string(&kwargs).unwrap_or_else(|_| "{}".into());
+    let literal = json.replace('\\', "\\\\").replace('\'', "\\'");
+    let template = format!("{{{{ {macro_name}(**fromjson('{literal}')) }}}}");
+    let rt = runtime()?;
+    let manifest = Arc::new(manifest);
+    let started = std::time::Instant::now();
+    let result = rt.block_on(async {
+        let adapter = connect(&manifest).await?;
+        let database: Arc<dyn crate::template::Database> =
+            Arc::new(exec::database_for(adapter.clone()));
+        let m = manifest.clone();
+        let origin = format!("run-operation {macro_name}");
+        let rendered = tokio::task::spawn_blocking(move || {
+            compile::render_operation_with(&m, &template, &origin, Some(database))
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::Execution, format!("the operation stopped: {e}")))?;
+        adapter.close().await;
+        Ok::<_, Error>(rendered)
+    })?;
+    match result {
+        Ok(_) => {
+            out.info(&format!(
+                "Ran operation {macro_name} in {} ms.",
+                started.elapsed().as_millis()
+            ));
+            Ok(0)
+        }
+        Err(d) => {
+            out.error(&Error::from(d));
+            Ok(1)
+        }
     }
 }

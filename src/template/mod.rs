@@ -531,6 +531,28 @@ impl Renderer {
             .unwrap_or_else(|_| text.to_string())
     }
 
+    /// True when `name` (or `package.name`) is a macro of the project, a package or the
+    /// built-ins.
+    pub fn has_macro(&self, name: &str) -> bool {
+        match name.split_once('.') {
+            Some((package, name)) => {
+                let package = if package == "kiln" {
+                    macros::DBT
+                } else {
+                    package
+                };
+                self.shared
+                    .macros
+                    .get(package)
+                    .is_some_and(|ns| ns.contains_key(name))
+            }
+            None => self
+                .shared
+                .find_macro(&self.shared.root_package, name)
+                .is_some(),
+        }
+    }
+
     /// Names of all callable macros (every package's and the built-ins).
     pub fn macro_names(&self) -> impl Iterator<Item = &str> {
         self.shared

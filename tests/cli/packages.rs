@@ -20,7 +20,10 @@ macro_rules! on_every_adapter {
     };
 }
 
-on_every_adapter!(package_models_macros_and_tests_build);
+on_every_adapter!(
+    package_models_macros_and_tests_build,
+    run_operation_runs_a_package_macro,
+);
 
 fn manifest(p: &TempProject) -> Value {
     serde_json::from_str(&p.read("target/manifest.json")).unwrap()
@@ -180,5 +183,35 @@ fn package_models_macros_and_tests_build(backend: Backend) {
             p.schema
         )),
         vec![vec![n(42.0), Value::from("answer")]]
+    );
+}
+
+fn run_operation_runs_a_package_macro(backend: Backend) {
+    let p = TempProject::fixture_on("pkguse", backend);
+    let run = p
+        .kiln(&[
+            "run-operation",
+            "shared_pkg.make_table",
+            "--args",
+            "{name: from_op, rows: 7}",
+        ])
+        .ok();
+    assert!(
+        format!("{}{}", run.stdout, run.stderr).contains("created from_op with 7"),
+        "{run:?}"
+    );
+    assert_eq!(
+        p.one(&format!("select n from {}.from_op", p.schema)),
+        n(7.0)
+    );
+    let run = p.kiln(&["run-operation", "shared_pkg.refuse"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("refused on purpose"), "{}", run.stderr);
+    let run = p.kiln(&["run-operation", "no_such_macro"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("no macro named `no_such_macro`"),
+        "{}",
+        run.stderr
     );
 }
