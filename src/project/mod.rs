@@ -241,8 +241,10 @@ fn read_project_file(
     Ok((file_name, text, file))
 }
 
-/// The packages installed under the root project's `packages-install-path`, sorted by folder.
-/// A project that lists packages but has none installed is told to run `kiln deps`.
+/// The packages installed under the root project's `packages-install-path`, sorted by folder,
+/// then `local:` packages of packages.yml that are not installed, read from where they are (a
+/// local package needs no download, so a project of local packages runs without `kiln deps`).
+/// A project that lists other packages but has none installed is told to run `kiln deps`.
 fn installed_packages(
     root: &Path,
     file: &ProjectFile,
@@ -258,27 +260,6 @@ fn installed_packages(
         Err(_) => Vec::new(),
     };
     dirs.sort();
-    let declared = ["packages.yml", "dependencies.yml"]
-        .iter()
-        .find(|f| root.join(f).is_file());
-    if dirs.is_empty() {
-        if let Some(f) = declared
-            && declares_packages(&root.join(f))
-        {
-            diags.push(
-                Diagnostic::new(
-                    ErrorKind::Project,
-                    format!(
-                        "{f} lists packages, but none is installed in {}/",
-                        file.packages_install_path
-                    ),
-                )
-                .at(Location::file(*f))
-                .with_hint("run `kiln deps` to install them"),
-            );
-        }
-        return Vec::new();
-    }
     let mut out = Vec::new();
     for dir in dirs {
         let folder = dir
@@ -292,34 +273,93 @@ fn installed_packages(
             "{}/{folder}/",
             file.packages_install_path.trim_end_matches('/')
         );
-        match read_project_file(&dir, &prefix, opts) {
-            Ok((name, text, pfile)) => {
-                let _ = (name, text);
-                // A package's own unknown keys are its authors' business, as in dbt.
-                out.push(PackageDir {
-                    dir: std::fs::canonicalize(&dir).unwrap_or(dir),
-                    prefix,
-                    file: pfile,
-                });
-            }
-            Err(e) => diags.push_error(e),
+        if let Some(pkg) = package_dir(&dir, prefix, opts, diags) {
+            out.push(pkg);
         }
+    }
+    let Some((list_file, declared)) = declared_packages(root) else {
+        return out;
+    };
+    let mut missing_remote = false;
+    for entry in &declared {
+        match entry.get("local").and_then(|v| v.as_str()) {
+            Some(path) => {
+                let dir = root.join(path);
+                let Some(pkg) = package_dir(&dir, local_prefix(path), opts, diags) else {
+                    continue;
+                };
+                if !out.iter().any(|p| p.file.name == pkg.file.name) {
+                    out.push(pkg);
+                }
+            }
+            None => missing_remote = true,
+        }
+    }
+    let installed_any = out.iter().any(|p| {
+        p.prefix.starts_with(&format!(
+            "{}/",
+            file.packages_install_path.trim_end_matches('/')
+        ))
+    });
+    if missing_remote && !installed_any {
+        diags.push(
+            Diagnostic::new(
+                ErrorKind::Project,
+                format!(
+                    "{list_file} lists packages, but none is installed in {}/",
+                    file.packages_install_path
+                ),
+            )
+            .at(Location::file(list_file))
+            .with_hint("run `kiln deps` to install them"),
+        );
     }
     out
 }
 
-/// True when a packages.yml / dependencies.yml file has a non-empty `packages:` list.
-fn declares_packages(path: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return false;
-    };
-    match serde_yaml::from_str::<serde_yaml::Value>(&text) {
-        Ok(v) => v
-            .get("packages")
-            .and_then(|p| p.as_sequence())
-            .is_some_and(|s| !s.is_empty()),
-        Err(_) => true,
+/// Reads the project in `dir` as a package whose files show as `<prefix><path>`.
+fn package_dir(
+    dir: &Path,
+    prefix: String,
+    opts: &LoadOptions,
+    diags: &mut Collector,
+) -> Option<PackageDir> {
+    match read_project_file(dir, &prefix, opts) {
+        Ok((_, _, file)) => Some(PackageDir {
+            dir: std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),
+            prefix,
+            file,
+        }),
+        Err(e) => {
+            diags.push_error(e);
+            None
+        }
     }
+}
+
+/// `local: ../shared/` as a file prefix: `../shared/`.
+fn local_prefix(path: &str) -> String {
+    let p = path.trim_end_matches('/');
+    if p.is_empty() || p == "." {
+        String::new()
+    } else {
+        format!("{p}/")
+    }
+}
+
+/// The `packages:` entries of packages.yml (or dependencies.yml), with the file's name.
+fn declared_packages(root: &Path) -> Option<(&'static str, Vec<serde_yaml::Value>)> {
+    for f in ["packages.yml", "dependencies.yml"] {
+        let Ok(text) = std::fs::read_to_string(root.join(f)) else {
+            continue;
+        };
+        let list = serde_yaml::from_str::<serde_yaml::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("packages").and_then(|p| p.as_sequence()).cloned())
+            .unwrap_or_default();
+        return Some((f, list));
+    }
+    None
 }
 
 /// Loads one project's files (the root's or a package's) into `project`.
@@ -553,7 +593,7 @@ impl Builder<'_> {
     /// project's (which wins, as in dbt: `models: {some_pkg: {+enabled: false}}`).
     fn config_for(&self, resource: ResourceType, fqn: &[String]) -> Config {
         let mut config = self.package_file.config_for(resource, fqn);
-        if !self.prefix.is_empty() {
+        if self.package_file.name != self.root_file.name {
             config.merge(&self.root_file.config_for(resource, fqn));
         }
         config

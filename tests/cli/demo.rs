@@ -144,3 +144,27 @@ fn demo_is_fully_documented() {
     }
     assert!(missing.is_empty(), "undocumented: {missing:#?}");
 }
+
+/// The demo's validity checks and generic test come from its local package, which loads from
+/// `packages/data_quality` without `kiln deps`.
+#[test]
+fn demo_uses_its_local_package() {
+    let p = TempProject::demo_on(Backend::Sqlite);
+    p.kiln(&["parse"]).ok();
+    let m: Value = serde_json::from_str(&p.read("target/kiln/manifest.json")).unwrap();
+    let macros = &m["nodes"]["model.kiln_demo.members_checked"]["depends_on"]["macros"];
+    for expected in [
+        "macro.data_quality.is_valid_zip",
+        "macro.data_quality.is_valid_state",
+        "macro.data_quality.only_digits",
+    ] {
+        assert!(
+            macros.as_array().unwrap().contains(&Value::from(expected)),
+            "{expected} not in {macros}"
+        );
+    }
+    assert_eq!(
+        m["macros"]["macro.data_quality.test_unique_combination"]["package_name"],
+        "data_quality"
+    );
+}

@@ -139,10 +139,17 @@ impl TempProject {
         let root = dir.path().join("project");
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         std::fs::create_dir_all(&root).unwrap();
-        for file in ["project.yml", "profiles.yml"] {
+        for file in ["project.yml", "profiles.yml", "packages.yml"] {
             std::fs::copy(repo.join(file), root.join(file)).unwrap();
         }
-        for sub in ["models", "seeds", "macros", "snapshots", "data_tests"] {
+        for sub in [
+            "models",
+            "seeds",
+            "macros",
+            "snapshots",
+            "data_tests",
+            "packages",
+        ] {
             copy_dir(&repo.join(sub), &root.join(sub));
         }
         TempProject::new(dir, root, backend)

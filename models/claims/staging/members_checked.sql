@@ -9,8 +9,8 @@ with unioned as (
 select
     unioned.*,
     case
-        when state is null or not {{ is_valid_state('state') }} then 'invalid state code'
-        when zip is null or not {{ is_valid_zip('zip') }} then 'malformed zip code'
-        when date_of_birth is null or not {{ is_valid_iso_date('date_of_birth') }} then 'impossible date of birth'
+        when state is null or not {{ data_quality.is_valid_state('state') }} then 'invalid state code'
+        when zip is null or not {{ data_quality.is_valid_zip('zip') }} then 'malformed zip code'
+        when date_of_birth is null or not {{ data_quality.is_valid_iso_date('date_of_birth') }} then 'impossible date of birth'
     end as reject_reason
 from unioned
