@@ -641,9 +641,12 @@ fn describe(e: &minijinja::Error) -> String {
             "Jinja syntax error: {}",
             e.detail().unwrap_or("invalid syntax")
         ),
-        K::UnknownFunction => match snippet {
-            Some(s) => format!("unknown function in `{s}`"),
-            None => "unknown function".to_string(),
+        K::UnknownFunction => match e.detail().and_then(|d| d.strip_suffix(" is unknown")) {
+            Some(name) => format!("`{name}` is not a macro or function"),
+            None => match snippet {
+                Some(s) => format!("unknown function in `{s}`"),
+                None => "unknown function".to_string(),
+            },
         },
         _ => {
             let mut msg = e
