@@ -22,13 +22,75 @@ pub fn modules() -> Value {
 #[derive(Debug)]
 struct Module(&'static str);
 
+/// Reads `datetime(year, month, day, hour=0, ...)` arguments, positional or by keyword.
+fn date_parts(args: &[Value], names: &[&str]) -> Result<(Vec<i64>, Option<Value>), Error> {
+    let (positional, kwargs) = match args.last() {
+        Some(v) if v.is_kwargs() => (&args[..args.len() - 1], Some(Kwargs::try_from(v.clone())?)),
+        _ => (args, None),
+    };
+    let mut parts = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let v = match positional.get(i) {
+            Some(v) => Some(v.clone()),
+            None => match &kwargs {
+                Some(k) => k.get::<Option<Value>>(name)?,
+                None => None,
+            },
+        };
+        parts.push(
+            v.and_then(|v| v.as_i64())
+                .unwrap_or(if i < 3 { 1 } else { 0 }),
+        );
+    }
+    let tz = match &kwargs {
+        Some(k) => k.get::<Option<Value>>("tzinfo")?,
+        None => None,
+    }
+    .or_else(|| positional.get(names.len()).cloned());
+    Ok((parts, tz))
+}
+
 impl Object for Module {
+    fn call(self: &Arc<Self>, _state: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        let bad = || invalid("not a valid date");
+        match self.0 {
+            "datetime.date" => {
+                let (p, _) = date_parts(args, &["year", "month", "day"])?;
+                let d = chrono::NaiveDate::from_ymd_opt(p[0] as i32, p[1] as u32, p[2] as u32)
+                    .ok_or_else(bad)?;
+                Ok(Value::from_object(Date(d)))
+            }
+            "datetime.datetime" => {
+                let names = [
+                    "year",
+                    "month",
+                    "day",
+                    "hour",
+                    "minute",
+                    "second",
+                    "microsecond",
+                ];
+                let (p, tz) = date_parts(args, &names)?;
+                let t = chrono::NaiveDate::from_ymd_opt(p[0] as i32, p[1] as u32, p[2] as u32)
+                    .and_then(|d| {
+                        d.and_hms_micro_opt(p[3] as u32, p[4] as u32, p[5] as u32, p[6] as u32)
+                    })
+                    .ok_or_else(bad)?;
+                let tz = tz.and_then(|z| z.downcast_object_ref::<TimeZone>().map(|z| z.0.clone()));
+                Ok(Value::from_object(DateTime(t, tz)))
+            }
+            _ => Err(invalid(format!("modules.{} is not callable", self.0))),
+        }
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let key = key.as_str()?;
         match (self.0, key) {
             ("modules", "re") => Some(Value::from_object(Module("re"))),
             ("modules", "datetime") => Some(Value::from_object(Module("datetime"))),
             ("modules", "itertools") => Some(Value::from_object(Module("itertools"))),
+            ("modules", "pytz") => Some(Value::from_object(Module("pytz"))),
+            ("pytz", "utc" | "UTC") => Some(Value::from_object(TimeZone("UTC".into()))),
             ("datetime", "datetime") => Some(Value::from_object(Module("datetime.datetime"))),
             ("datetime", "date") => Some(Value::from_object(Module("datetime.date"))),
             ("re", "IGNORECASE" | "I") => Some(Value::from(2)),
@@ -65,12 +127,14 @@ impl Object for Module {
                 _ => Err(Error::from(ErrorKind::UnknownMethod)),
             },
             "datetime.date" => match method {
-                "today" => Ok(Value::from(
-                    chrono::Local::now()
-                        .date_naive()
-                        .format("%Y-%m-%d")
-                        .to_string(),
-                )),
+                "today" => Ok(Value::from_object(Date(chrono::Local::now().date_naive()))),
+                _ => Err(Error::from(ErrorKind::UnknownMethod)),
+            },
+            "pytz" => match method {
+                "timezone" => {
+                    let (name,): (String,) = from_args(args)?;
+                    Ok(Value::from_object(TimeZone(name)))
+                }
                 _ => Err(Error::from(ErrorKind::UnknownMethod)),
             },
             "itertools" => itertools_call(method, args),
@@ -79,13 +143,70 @@ impl Object for Module {
     }
 }
 
-/// A `datetime.datetime`.
+/// A `datetime.datetime`, with the name of its time zone when it has one (Kiln carries no
+/// time-zone database: the wall-clock time is kept, and only UTC renders an offset).
 #[derive(Debug)]
-struct DateTime(chrono::NaiveDateTime);
+struct DateTime(chrono::NaiveDateTime, Option<String>);
 
 impl DateTime {
     fn value(t: chrono::NaiveDateTime) -> Value {
-        Value::from_object(DateTime(t))
+        Value::from_object(DateTime(t, None))
+    }
+}
+
+/// A `pytz` time zone, by name.
+#[derive(Debug)]
+struct TimeZone(String);
+
+impl Object for TimeZone {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "zone" => Some(Value::from(self.0.clone())),
+            _ => None,
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A `datetime.date`.
+#[derive(Debug)]
+struct Date(chrono::NaiveDate);
+
+impl Object for Date {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        use chrono::Datelike;
+        Some(Value::from(match key.as_str()? {
+            "year" => self.0.year() as i64,
+            "month" => self.0.month() as i64,
+            "day" => self.0.day() as i64,
+            _ => return None,
+        }))
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        use chrono::Datelike;
+        match method {
+            "strftime" => {
+                let (format,): (String,) = from_args(args)?;
+                Ok(Value::from(self.0.format(&format).to_string()))
+            }
+            "isoformat" => Ok(Value::from(self.0.format("%Y-%m-%d").to_string())),
+            "weekday" => Ok(Value::from(self.0.weekday().num_days_from_monday() as i64)),
+            "isoweekday" => Ok(Value::from(self.0.weekday().number_from_monday() as i64)),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%d"))
     }
 }
 
@@ -118,14 +239,25 @@ impl Object for DateTime {
             "isoformat" => Ok(Value::from(
                 self.0.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
             )),
-            "date" => Ok(Value::from(self.0.format("%Y-%m-%d").to_string())),
+            "date" => Ok(Value::from_object(Date(self.0.date()))),
+            "astimezone" | "replace" => Ok(Value::from_object(DateTime(self.0, self.1.clone()))),
             "timestamp" => Ok(Value::from(self.0.and_utc().timestamp() as f64)),
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }
     }
 
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0.format("%Y-%m-%d %H:%M:%S%.6f"))
+        // Python omits the fraction when it is zero.
+        let text = if self.0.and_utc().timestamp_subsec_micros() == 0 {
+            self.0.format("%Y-%m-%d %H:%M:%S").to_string()
+        } else {
+            self.0.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+        };
+        f.write_str(&text)?;
+        match self.1.as_deref() {
+            Some("UTC") => f.write_str("+00:00"),
+            _ => Ok(()),
+        }
     }
 }
 
