@@ -9,6 +9,7 @@ pub mod adapter;
 pub mod artifacts;
 pub mod cli;
 pub mod compile;
+pub mod deps;
 pub mod error;
 pub mod exec;
 pub mod graph;
