@@ -48,7 +48,8 @@ pub fn cmd_deps(g: &GlobalArgs, out: &Output, upgrade: bool, lock_only: bool) ->
     }
     for u in &report.updates {
         out.info(&format!(
-            "Update available: {u}; run `kiln deps --upgrade` after widening the version range"
+            "Update available: {u}; `kiln deps --upgrade` installs the newest version the \
+             version range allows"
         ));
     }
     let n = report.installed.len();
@@ -59,7 +60,11 @@ pub fn cmd_deps(g: &GlobalArgs, out: &Output, upgrade: bool, lock_only: bool) ->
         LockAction::None => String::new(),
     };
     let ms = start.elapsed().as_millis();
-    if report.lock_only {
+    if report.lock_only && report.lock == LockAction::Followed {
+        out.info(&format!(
+            "{LOCK_FILE} is up to date with {file} ({n} {packages})"
+        ));
+    } else if report.lock_only {
         out.info(&format!("Resolved {n} {packages} in {ms} ms{lock}"));
     } else {
         out.info(&format!(

@@ -329,8 +329,8 @@ mod tests {
                 Pinned {
                     name: "git_sub".into(),
                     source: PinnedSource::Git {
-                        url: "file:///tmp/dx/bare.git".into(),
-                        fetch_url: "file:///tmp/dx/bare.git".into(),
+                        url: "https://example.com/org/git_sub.git".into(),
+                        fetch_url: "https://example.com/org/git_sub.git".into(),
                         revision: "8bda3069014698cde4e5babb48d5e1109753ceb3".into(),
                         subdirectory: Some("sub".into()),
                     },
@@ -345,10 +345,11 @@ mod tests {
             ],
             sha1_hash: "a8c7560a7d8bb7830b75cc2e22c9eae8465f7d72".into(),
         };
-        // The first two entries are dbt-core 1.11's own output for the same packages.
+        // The first two entries are dbt-core 1.11's own output for the same packages (a local
+        // folder and a git repository's subdirectory).
         assert_eq!(
             render(&lock),
-            "packages:\n  - local: ../mypkg\n    name: my_pkg\n  - git: file:///tmp/dx/bare.git\n    name: git_sub\n    revision: 8bda3069014698cde4e5babb48d5e1109753ceb3\n    subdirectory: sub\n  - name: dbt_utils\n    package: dbt-labs/dbt_utils\n    version: 1.1.1\nsha1_hash: a8c7560a7d8bb7830b75cc2e22c9eae8465f7d72\n"
+            "packages:\n  - local: ../mypkg\n    name: my_pkg\n  - git: https://example.com/org/git_sub.git\n    name: git_sub\n    revision: 8bda3069014698cde4e5babb48d5e1109753ceb3\n    subdirectory: sub\n  - name: dbt_utils\n    package: dbt-labs/dbt_utils\n    version: 1.1.1\nsha1_hash: a8c7560a7d8bb7830b75cc2e22c9eae8465f7d72\n"
         );
     }
 

@@ -561,11 +561,9 @@ mod tests {
     use super::*;
 
     fn list(text: &str) -> PackageList {
-        let dir = std::env::temp_dir().join(format!(
-            "kiln-spec-test-{}-{}",
-            std::process::id(),
-            text.len()
-        ));
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("kiln-spec-test-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("packages.yml"), text).unwrap();
         let env = |_: &str| None;
