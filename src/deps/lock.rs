@@ -97,6 +97,13 @@ pub fn render(lock: &Lock) -> String {
     out
 }
 
+/// Only the `sha1_hash` of `package-lock.yml` in `root`, without checking the rest of the file.
+pub fn read_hash(root: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(root.join(LOCK_FILE)).ok()?;
+    let value: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
+    value.get("sha1_hash")?.as_str().map(str::to_string)
+}
+
 /// Reads `package-lock.yml` in `root`, rendering `env_var()` in it; `None` when there is none.
 pub fn read(root: &Path, render: &RenderContext<'_>) -> Result<Option<Lock>> {
     let path = root.join(LOCK_FILE);

@@ -171,12 +171,15 @@ pub fn deps(opts: &DepsOptions<'_>) -> Result<DepsReport> {
         scratch: 0,
     };
 
-    let existing = if opts.upgrade {
-        None
-    } else {
+    // The lock is followed only when it was made from this very list; a stale lock, even a
+    // malformed one, is simply resolved over.
+    let follow_lock = !opts.upgrade && lock::read_hash(&root).as_deref() == Some(&list.sha1_hash);
+    let existing = if follow_lock {
         lock::read(&root, &resolver.render)?
+    } else {
+        None
     };
-    let resolved = match existing.filter(|l| l.sha1_hash == list.sha1_hash) {
+    let resolved = match existing {
         Some(lock) => {
             report.lock = LockAction::Followed;
             lock.packages.into_iter().map(Resolved::from_lock).collect()

@@ -162,6 +162,34 @@ fn packages_no_longer_listed_are_removed() {
 }
 
 #[test]
+fn a_stale_lock_is_resolved_over_and_rewritten() {
+    let p = project("packages:\n  - local: ../local_pkg\n", &["local_pkg"]);
+    p.write(
+        "package-lock.yml",
+        "packages:\n  - bogus: entry\nsha1_hash: 0000\n",
+    );
+    p.kiln(&["deps"]).ok();
+    assert!(p.read("package-lock.yml").contains("name: local_pkg"));
+
+    // A lock that matches the list but is broken is reported, pointing at the lock.
+    let lock = p.read("package-lock.yml");
+    p.write(
+        "package-lock.yml",
+        &lock.replace("    name: local_pkg\n", ""),
+    );
+    let run = p.kiln(&["deps"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("package-lock.yml:2:5"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--upgrade"), "{}", run.stderr);
+    p.kiln(&["deps", "--upgrade"]).ok();
+    assert_eq!(p.read("package-lock.yml"), lock);
+}
+
+#[test]
 fn lock_only_writes_the_lock_and_installs_nothing() {
     let p = project("packages:\n  - local: ../local_pkg\n", &["local_pkg"]);
     let run = p.kiln(&["deps", "--lock"]).ok();
@@ -356,6 +384,8 @@ fn unknown_git_revision_fails_and_keeps_the_previous_install() {
 struct FixtureHub {
     url: String,
     files: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    /// Paths asked for, in order.
+    requests: Arc<Mutex<Vec<String>>>,
     /// Published versions per package id: version -> (project name, dependencies JSON).
     packages: BTreeMap<String, BTreeMap<String, (String, serde_json::Value)>>,
 }
@@ -366,6 +396,8 @@ impl FixtureHub {
         let url = format!("http://{}/", listener.local_addr().unwrap());
         let files: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
         let served = Arc::clone(&files);
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = Arc::clone(&requests);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -380,6 +412,7 @@ impl FixtureHub {
                     line.clear();
                 }
                 let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+                log.lock().unwrap().push(path.clone());
                 let body = served.lock().unwrap().get(&path).cloned();
                 let (status, body) = match body {
                     Some(b) => ("200 OK", b),
@@ -396,6 +429,7 @@ impl FixtureHub {
         FixtureHub {
             url,
             files,
+            requests,
             packages: BTreeMap::new(),
         }
     }
@@ -513,9 +547,18 @@ fn hub_range_picks_the_highest_match_and_upgrade_moves_the_lock() {
         "{lock}"
     );
 
-    // A newer match appears: a plain `deps` keeps the locked version and says so...
+    // A newer match appears: a plain `deps` keeps the locked version and says so, without
+    // consulting the hub's index...
     hub.publish("org/hub_utils", "1.2.0", "hub_utils", serde_json::json!([]));
+    hub.requests.lock().unwrap().clear();
     let run = p.kiln_env(&["deps"], &hub_env(&hub)).ok();
+    assert_eq!(
+        *hub.requests.lock().unwrap(),
+        [
+            "/api/v1/org/hub_utils.json",
+            "/tarballs/org-hub_utils-1.1.0.tar.gz"
+        ]
+    );
     assert!(
         run.stderr.contains("Update available: hub_utils 2.0.0"),
         "{}",
