@@ -3,12 +3,14 @@
 //! The crate is organised by stage of the data flow (see ARCHITECTURE.md):
 //! [`project`] loads files into plain data, [`template`] renders Jinja, [`sql`] analyses the
 //! rendered SQL, [`graph`] plans the DAG and selection, [`artifacts`] writes JSON, and [`cli`] is
-//! the thin command-line glue. [`compile`] runs the pure stages in order.
+//! the thin command-line glue. [`compile`] runs the pure stages in order. [`deps`] installs the
+//! packages a project lists, before any of that runs.
 
 pub mod adapter;
 pub mod artifacts;
 pub mod cli;
 pub mod compile;
+pub mod deps;
 pub mod error;
 pub mod exec;
 pub mod graph;

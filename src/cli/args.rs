@@ -147,6 +147,29 @@ pub enum Command {
     },
     /// Show the project, profile and target Kiln would use
     Debug,
+    /// Install the packages listed in packages.yml (or dependencies.yml) and pin them in
+    /// package-lock.yml
+    ///
+    /// Packages come from the dbt package hub (`package: dbt-labs/dbt_utils` with a `version:`
+    /// or a range), from git (`git: <url>` with an optional `revision:` and `subdirectory:`) or
+    /// from a local folder (`local: ../my_package`, installed as a symlink). Their own
+    /// dependencies are installed too. Each package goes into `packages-install-path` (default
+    /// dbt_packages/) under its project name; packages no longer listed are removed.
+    ///
+    /// When package-lock.yml matches the package list, exactly the locked versions and commits
+    /// are installed. Otherwise the packages are resolved again and the lock is rewritten.
+    /// A failed run leaves the previous install and lock untouched.
+    ///
+    /// The hub is https://hub.getdbt.com/ unless KILN_PACKAGE_HUB_URL or DBT_PACKAGE_HUB_URL
+    /// names another.
+    Deps {
+        /// Resolve every package again, ignoring package-lock.yml, and rewrite the lock
+        #[arg(long)]
+        upgrade: bool,
+        /// Only resolve the packages and write package-lock.yml; install nothing
+        #[arg(long)]
+        lock: bool,
+    },
     /// Load and render the whole project, check it, and write target/manifest.json
     Parse,
     /// Compile selected nodes to SQL under target/compiled/ and write target/manifest.json

@@ -2,6 +2,7 @@
 //! function per command. Commands call the library stages; they hold no logic of their own.
 
 pub mod args;
+mod deps;
 mod init;
 pub mod output;
 mod run;
@@ -50,6 +51,7 @@ pub fn run(cli: Cli) -> i32 {
     let result = match &cli.command {
         Command::Init { name } => init::run(&out, name),
         Command::Debug => cmd_debug(&cli.global, &out),
+        Command::Deps { upgrade, lock } => deps::cmd_deps(&cli.global, &out, *upgrade, *lock),
         Command::Parse => cmd_parse(&cli.global, &out),
         Command::Compile { select } => cmd_compile(&cli.global, &out, select),
         Command::Ls {

@@ -3,6 +3,7 @@
 
 mod compile;
 mod demo;
+mod deps;
 mod errors;
 mod lenient;
 mod packages;
