@@ -174,8 +174,9 @@ pub fn deps(opts: &DepsOptions<'_>) -> Result<DepsReport> {
     // The lock is followed only when it was made from this very list; a stale lock, even a
     // malformed one, is simply resolved over.
     let follow_lock = !opts.upgrade && lock::read_hash(&root).as_deref() == Some(&list.sha1_hash);
+    // A lock this version cannot follow (an older dbt's, without `name:`) is resolved over too.
     let existing = if follow_lock {
-        lock::read(&root, &resolver.render)?
+        lock::read(&root, &resolver.render).ok().flatten()
     } else {
         None
     };
