@@ -190,7 +190,7 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
     env.add_global("kiln_version", Value::from(env!("CARGO_PKG_VERSION")));
     env.add_global("flags", shared.flags.clone());
     env.add_function("tojson", |v: Value| -> Result<String, Error> {
-        serde_json::to_string(&v)
+        super::values::python_json(&v)
             .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
     });
     env.add_function("fromjson", |s: String| -> Result<Value, Error> {

@@ -639,3 +639,44 @@ fn immutable(method: &str, what: &str) -> Error {
         ),
     )
 }
+
+/// JSON as Python's `json.dumps` writes it (dbt's `tojson`): `", "` between items and `": "`
+/// after keys.
+pub fn python_json(v: &Value) -> Result<String, serde_json::Error> {
+    use serde::Serialize;
+    struct PyFormatter;
+    impl serde_json::ser::Formatter for PyFormatter {
+        fn begin_array_value<W: ?Sized + std::io::Write>(
+            &mut self,
+            writer: &mut W,
+            first: bool,
+        ) -> std::io::Result<()> {
+            if first {
+                Ok(())
+            } else {
+                writer.write_all(b", ")
+            }
+        }
+        fn begin_object_key<W: ?Sized + std::io::Write>(
+            &mut self,
+            writer: &mut W,
+            first: bool,
+        ) -> std::io::Result<()> {
+            if first {
+                Ok(())
+            } else {
+                writer.write_all(b", ")
+            }
+        }
+        fn begin_object_value<W: ?Sized + std::io::Write>(
+            &mut self,
+            writer: &mut W,
+        ) -> std::io::Result<()> {
+            writer.write_all(b": ")
+        }
+    }
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, PyFormatter);
+    v.serialize(&mut ser)?;
+    Ok(String::from_utf8(out).unwrap_or_default())
+}

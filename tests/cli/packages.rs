@@ -93,6 +93,36 @@ fn package_macros_resolve_by_namespace_dispatch_and_vars() {
 }
 
 #[test]
+fn dbt_context_functions_render_as_in_dbt() {
+    let p = TempProject::fixture("pkguse");
+    p.kiln(&["compile", "-s", "context_bits"]).ok();
+    let sql = p.read("target/compiled/app/models/context_bits.sql");
+    for expected in [
+        "'a#b#c' as re_sub",
+        "'34' as re_group",
+        "'2024-02-29' as a_date",
+        "'2024/01/02 03:04' as a_datetime",
+        "'a1,a2,b1,b2' as product",
+        // md5 of "kiln", as Python's hashlib gives it.
+        "'9e8287435ae73a052c9459e215e46a28' as md5",
+        // Python's json.dumps spacing.
+        "'{\"k\": [1, 2]}' as json_text",
+        "'1:x,2:y' as zipped",
+        "'a,b' as a_set",
+        "'compile' as which",
+        "36 as invocation_id_length",
+        "'shared_pkg' as graph_package",
+        "'t|True|Relation|\"s\".\"t\"' as relation_bits",
+        "'price|True|False' as column_bits",
+        "'data' as owner",
+        "'False|False' as should",
+        "true as started_recently",
+    ] {
+        assert!(sql.contains(expected), "missing `{expected}` in:\n{sql}");
+    }
+}
+
+#[test]
 fn calling_an_undefined_macro_is_an_error_that_names_it() {
     let p = TempProject::with_files(&[
         ("project.yml", "name: strict\n"),
