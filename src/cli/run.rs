@@ -83,6 +83,7 @@ pub fn cmd_exec(
     let manifest = parse_project(g, out, command.which())?;
     let types = command.resource_types();
     let selected = select_nodes(&manifest, select, &types, out)?;
+    manifest.renderer.set_selected_resources(&selected);
     let rt = runtime()?;
     let threads = manifest.target.threads.max(1);
     let manifest = Arc::new(manifest);

@@ -175,7 +175,10 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
         "run_started_at",
         super::modules::run_started_at(&shared.run_started_at),
     );
-    env.add_global("selected_resources", Value::from(Vec::<Value>::new()));
+    env.add_global(
+        "selected_resources",
+        Value::from_object(SelectedResources(shared.clone())),
+    );
     env.add_global("graph", shared.graph.clone());
     env.add_global("exceptions", Value::from_object(Exceptions));
     env.add_global(
@@ -498,6 +501,37 @@ fn run_query_fn(state: &State, sql: String) -> Result<Value, Error> {
             }),
         // While parsing, or compiling without a connection, queries return none as in dbt.
         _ => Ok(Value::from(())),
+    }
+}
+
+/// `selected_resources`: a list of the unique_ids the command selected.
+#[derive(Debug)]
+struct SelectedResources(Arc<Shared>);
+
+impl Object for SelectedResources {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let i = usize::try_from(key.clone()).ok()?;
+        self.0
+            .selected
+            .lock()
+            .ok()?
+            .get(i)
+            .cloned()
+            .map(Value::from)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        let ids = self
+            .0
+            .selected
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        minijinja::value::Enumerator::Values(ids.into_iter().map(Value::from).collect())
     }
 }
 

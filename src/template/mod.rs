@@ -211,6 +211,8 @@ pub(crate) struct Shared {
     pub flags: Value,
     /// `graph`: nodes, sources and macros as plain data.
     pub graph: Value,
+    /// `selected_resources`: unique_ids the command selected (set once selection is done).
+    pub selected: Mutex<Vec<String>>,
 }
 
 impl Shared {
@@ -412,6 +414,7 @@ impl Renderer {
                 ("FAIL_FAST", false.into()),
             ])),
             graph: graph_value(project),
+            selected: Mutex::new(Vec::new()),
         });
 
         let mut env = Environment::new();
@@ -529,6 +532,13 @@ impl Renderer {
         );
         env.render_str(text, ())
             .unwrap_or_else(|_| text.to_string())
+    }
+
+    /// Sets what `selected_resources` holds: the unique_ids the command selected.
+    pub fn set_selected_resources<'a>(&self, ids: impl IntoIterator<Item = &'a String>) {
+        if let Ok(mut s) = self.shared.selected.lock() {
+            *s = ids.into_iter().cloned().collect();
+        }
     }
 
     /// True when `name` (or `package.name`) is a macro of the project, a package or the

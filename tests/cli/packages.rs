@@ -123,6 +123,19 @@ fn dbt_context_functions_render_as_in_dbt() {
 }
 
 #[test]
+fn selected_resources_lists_what_the_command_selected() {
+    let p = TempProject::fixture("pkguse");
+    p.kiln(&["run", "-s", "selected", "answers"]).ok();
+    assert_eq!(
+        p.query(&format!(
+            "select n_selected, selects_me from {}.selected",
+            p.schema
+        )),
+        vec![vec![n(2.0), Value::from("yes")]]
+    );
+}
+
+#[test]
 fn calling_an_undefined_macro_is_an_error_that_names_it() {
     let p = TempProject::with_files(&[
         ("project.yml", "name: strict\n"),
