@@ -38,8 +38,8 @@ pub struct ManifestNode {
     pub compiled_sql: Option<String>,
     /// Output columns inferred from the compiled SQL.
     pub inferred_columns: Option<Vec<String>>,
-    /// Column-level lineage: output column → upstream (relation, column).
-    pub lineage: BTreeMap<String, Vec<(String, String)>>,
+    /// Column-level lineage: output column → the upstream columns it is computed from.
+    pub lineage: BTreeMap<String, Vec<sql::ColumnSource>>,
 }
 
 impl ManifestNode {
@@ -751,11 +751,7 @@ pub fn compile(
                     known.insert(rel.normalized(), cols.clone());
                 }
                 mn.inferred_columns = a.columns;
-                mn.lineage = a
-                    .lineage
-                    .into_iter()
-                    .map(|(k, v)| (k, v.into_iter().map(|c| (c.relation, c.column)).collect()))
-                    .collect();
+                mn.lineage = a.lineage;
             }
             Err(e) => {
                 let template_line =

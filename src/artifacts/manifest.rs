@@ -100,7 +100,7 @@ fn node_json(manifest: &Manifest, mn: &ManifestNode) -> Value {
                 (
                     k,
                     v.iter()
-                        .map(|(r, c)| json!({"relation": r, "column": c}))
+                        .map(|c| json!({"relation": c.relation, "column": c.column, "kind": c.kind.as_str()}))
                         .collect(),
                 )
             })

@@ -2,12 +2,11 @@
 //! output columns (resolving `select *` through CTEs, subqueries and upstream models), column
 //! lineage, the relations a query reads, and dbt's ephemeral CTE injection.
 
+mod lineage;
 mod quoting;
 
-use sqlparser::ast::{
-    Expr, Ident, ObjectName, ObjectNamePart, Query, Select, SelectItem,
-    SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor, Visit, Visitor,
-};
+use serde::Serialize;
+use sqlparser::ast::{Ident, ObjectName, ObjectNamePart, Query, Statement, Visit, Visitor};
 use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::{Parser, ParserError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -36,6 +35,33 @@ impl Dialect {
     }
 }
 
+/// How an output column is computed from an upstream column, weakest first: when a column
+/// passes through several steps (CTEs, subqueries), the strongest step names the edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineageKind {
+    /// The same column under the same name.
+    Passthrough,
+    /// The same column under another name.
+    Rename,
+    /// Computed by an expression (functions, arithmetic, `case`, casts).
+    Expression,
+    /// Computed by an aggregate or window function.
+    Aggregate,
+}
+
+impl LineageKind {
+    /// The name shown on lineage edges: `passthrough`, `rename`, `expression`, `aggregate`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineageKind::Passthrough => "passthrough",
+            LineageKind::Rename => "rename",
+            LineageKind::Expression => "expression",
+            LineageKind::Aggregate => "aggregate",
+        }
+    }
+}
+
 /// An upstream column an output column is computed from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ColumnSource {
@@ -43,6 +69,16 @@ pub struct ColumnSource {
     pub relation: String,
     /// Column name in that relation.
     pub column: String,
+    /// The kind of step from that column to the output column.
+    pub kind: LineageKind,
+}
+
+impl ColumnSource {
+    /// The source seen through one more step of kind `step`.
+    fn through(mut self, step: LineageKind) -> ColumnSource {
+        self.kind = self.kind.max(step);
+        self
+    }
 }
 
 /// What analysis learned about one compiled query.
@@ -128,289 +164,6 @@ fn normalize_ident(i: &Ident) -> String {
     }
 }
 
-/// Columns (and their lineage) of a relation in scope.
-#[derive(Debug, Clone, Default)]
-struct RelInfo {
-    columns: Option<Vec<String>>,
-    lineage: Vec<Vec<ColumnSource>>,
-}
-
-impl RelInfo {
-    fn unknown() -> RelInfo {
-        RelInfo::default()
-    }
-
-    fn position(&self, column: &str) -> Option<usize> {
-        self.columns
-            .as_ref()?
-            .iter()
-            .position(|c| c.eq_ignore_ascii_case(column))
-    }
-}
-
-struct Ctx<'a> {
-    resolve: &'a dyn Fn(&str) -> Option<Vec<String>>,
-}
-
-impl Ctx<'_> {
-    fn base_relation(&self, name: &str) -> RelInfo {
-        match (self.resolve)(name) {
-            Some(cols) => RelInfo {
-                lineage: cols
-                    .iter()
-                    .map(|c| {
-                        vec![ColumnSource {
-                            relation: name.to_string(),
-                            column: c.clone(),
-                        }]
-                    })
-                    .collect(),
-                columns: Some(cols),
-            },
-            // Unknown columns: lineage can still point at the relation by column name.
-            None => RelInfo {
-                columns: None,
-                lineage: Vec::new(),
-            },
-        }
-    }
-
-    fn query(&self, q: &Query, ctes: &HashMap<String, RelInfo>) -> RelInfo {
-        let mut scope = ctes.clone();
-        if let Some(with) = &q.with {
-            for cte in &with.cte_tables {
-                let mut info = self.query(&cte.query, &scope);
-                if !cte.alias.columns.is_empty() {
-                    info.columns = Some(
-                        cte.alias
-                            .columns
-                            .iter()
-                            .map(|c| c.name.value.clone())
-                            .collect(),
-                    );
-                }
-                scope.insert(normalize_ident(&cte.alias.name), info);
-            }
-        }
-        self.set_expr(&q.body, &scope)
-    }
-
-    fn set_expr(&self, body: &SetExpr, ctes: &HashMap<String, RelInfo>) -> RelInfo {
-        match body {
-            SetExpr::Select(s) => self.select(s, ctes),
-            SetExpr::Query(q) => self.query(q, ctes),
-            SetExpr::SetOperation { left, right, .. } => {
-                let mut l = self.set_expr(left, ctes);
-                let r = self.set_expr(right, ctes);
-                for (i, lin) in l.lineage.iter_mut().enumerate() {
-                    if let Some(extra) = r.lineage.get(i) {
-                        for s in extra {
-                            if !lin.contains(s) {
-                                lin.push(s.clone());
-                            }
-                        }
-                    }
-                }
-                l
-            }
-            _ => RelInfo::unknown(),
-        }
-    }
-
-    fn factor(
-        &self,
-        f: &TableFactor,
-        ctes: &HashMap<String, RelInfo>,
-    ) -> Option<(String, RelInfo)> {
-        match f {
-            TableFactor::Table { name, alias, .. } => {
-                let full = normalize_name(name);
-                let info = if name.0.len() == 1 && ctes.contains_key(&full) {
-                    ctes[&full].clone()
-                } else {
-                    self.base_relation(&full)
-                };
-                let key = match alias {
-                    Some(a) => normalize_ident(&a.name),
-                    None => name
-                        .0
-                        .last()
-                        .map(|p| match p {
-                            ObjectNamePart::Identifier(i) => normalize_ident(i),
-                            other => other.to_string(),
-                        })
-                        .unwrap_or(full.clone()),
-                };
-                let mut info = info;
-                if let Some(a) = alias
-                    && !a.columns.is_empty()
-                {
-                    info.columns = Some(a.columns.iter().map(|c| c.name.value.clone()).collect());
-                }
-                Some((key, info))
-            }
-            TableFactor::Derived {
-                subquery, alias, ..
-            } => {
-                let info = self.query(subquery, ctes);
-                let key = alias
-                    .as_ref()
-                    .map(|a| normalize_ident(&a.name))
-                    .unwrap_or_default();
-                Some((key, info))
-            }
-            TableFactor::NestedJoin { .. } => None,
-            _ => Some((String::new(), RelInfo::unknown())),
-        }
-    }
-
-    fn select(&self, s: &Select, ctes: &HashMap<String, RelInfo>) -> RelInfo {
-        let mut sources: Vec<(String, RelInfo)> = Vec::new();
-        let mut complete = true;
-        for twj in &s.from {
-            match self.factor(&twj.relation, ctes) {
-                Some(x) => sources.push(x),
-                None => complete = false,
-            }
-            for j in &twj.joins {
-                match self.factor(&j.relation, ctes) {
-                    Some(x) => sources.push(x),
-                    None => complete = false,
-                }
-            }
-        }
-        let mut columns: Vec<String> = Vec::new();
-        let mut lineage: Vec<Vec<ColumnSource>> = Vec::new();
-        let mut known = complete;
-        for item in &s.projection {
-            match item {
-                SelectItem::Wildcard(_) => {
-                    for (_, info) in &sources {
-                        match &info.columns {
-                            Some(cols) => {
-                                columns.extend(cols.iter().cloned());
-                                for i in 0..cols.len() {
-                                    lineage.push(info.lineage.get(i).cloned().unwrap_or_default());
-                                }
-                            }
-                            None => known = false,
-                        }
-                    }
-                }
-                SelectItem::QualifiedWildcard(kind, _) => {
-                    let qualifier = match kind {
-                        SelectItemQualifiedWildcardKind::ObjectName(n) => {
-                            n.0.last()
-                                .map(|p| match p {
-                                    ObjectNamePart::Identifier(i) => normalize_ident(i),
-                                    other => other.to_string(),
-                                })
-                                .unwrap_or_default()
-                        }
-                        SelectItemQualifiedWildcardKind::Expr(_) => String::new(),
-                    };
-                    match sources
-                        .iter()
-                        .find(|(k, _)| *k == qualifier)
-                        .and_then(|(_, i)| i.columns.as_ref().map(|c| (c, i)))
-                    {
-                        Some((cols, info)) => {
-                            columns.extend(cols.iter().cloned());
-                            for i in 0..cols.len() {
-                                lineage.push(info.lineage.get(i).cloned().unwrap_or_default());
-                            }
-                        }
-                        None => known = false,
-                    }
-                }
-                SelectItem::UnnamedExpr(expr) => {
-                    columns.push(expr_name(expr));
-                    lineage.push(expr_lineage(expr, &sources));
-                }
-                SelectItem::ExprWithAlias { expr, alias } => {
-                    columns.push(alias.value.clone());
-                    lineage.push(expr_lineage(expr, &sources));
-                }
-                _ => known = false,
-            }
-        }
-        RelInfo {
-            columns: known.then_some(columns),
-            lineage,
-        }
-    }
-}
-
-/// The name a database gives an unaliased expression (best effort): the column for column
-/// references and casts, the function name for calls, else the expression's text.
-fn expr_name(expr: &Expr) -> String {
-    match expr {
-        Expr::Identifier(i) => i.value.clone(),
-        Expr::CompoundIdentifier(parts) => {
-            parts.last().map(|i| i.value.clone()).unwrap_or_default()
-        }
-        Expr::Nested(e) => expr_name(e),
-        Expr::Cast { expr, .. } => expr_name(expr),
-        Expr::Function(f) => f.name.to_string().to_lowercase(),
-        other => other.to_string(),
-    }
-}
-
-/// Column references in an expression.
-struct ColumnRefs(Vec<(Option<String>, String)>);
-
-impl Visitor for ColumnRefs {
-    type Break = ();
-
-    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-        match expr {
-            Expr::Identifier(i) if i.quote_style != Some('\'') => {
-                self.0.push((None, i.value.clone()));
-            }
-            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
-                let col = parts[parts.len() - 1].value.clone();
-                let q = normalize_ident(&parts[parts.len() - 2]);
-                self.0.push((Some(q), col));
-            }
-            _ => {}
-        }
-        ControlFlow::Continue(())
-    }
-}
-
-fn expr_lineage(expr: &Expr, sources: &[(String, RelInfo)]) -> Vec<ColumnSource> {
-    let mut refs = ColumnRefs(Vec::new());
-    let _ = expr.visit(&mut refs);
-    let mut out: Vec<ColumnSource> = Vec::new();
-    for (qualifier, col) in refs.0 {
-        let candidates: Vec<&RelInfo> = match &qualifier {
-            Some(q) => sources
-                .iter()
-                .filter(|(k, _)| k == q)
-                .map(|(_, i)| i)
-                .collect(),
-            None if sources.len() == 1 => vec![&sources[0].1],
-            None => sources
-                .iter()
-                .filter(|(_, i)| i.position(&col).is_some())
-                .map(|(_, i)| i)
-                .collect(),
-        };
-        if candidates.len() != 1 {
-            continue;
-        }
-        let info = candidates[0];
-        if let Some(pos) = info.position(&col) {
-            for s in info.lineage.get(pos).cloned().unwrap_or_default() {
-                if !out.contains(&s) {
-                    out.push(s);
-                }
-            }
-        }
-    }
-    out
-}
-
 /// Parses `sql` in `dialect` and infers output columns, lineage and relations. `resolve` maps a
 /// normalised relation name to its known columns.
 pub fn analyse(
@@ -447,11 +200,21 @@ pub fn analyse(
         .filter(|r| !cte_names.contains(r))
         .collect();
     if let [Statement::Query(q)] = statements.as_slice() {
-        let ctx = Ctx { resolve };
+        let ctx = lineage::Ctx { resolve };
         let info = ctx.query(q, &HashMap::new());
         if let Some(cols) = &info.columns {
             for (i, c) in cols.iter().enumerate() {
-                let l = info.lineage.get(i).cloned().unwrap_or_default();
+                let mut l = info.lineage.get(i).cloned().unwrap_or_default();
+                // Pure references are a passthrough or a rename depending on the final name.
+                for s in &mut l {
+                    if s.kind <= LineageKind::Rename {
+                        s.kind = if s.column.eq_ignore_ascii_case(c) {
+                            LineageKind::Passthrough
+                        } else {
+                            LineageKind::Rename
+                        };
+                    }
+                }
                 if !l.is_empty() {
                     analysis.lineage.insert(c.clone(), l);
                 }
@@ -667,33 +430,154 @@ mod tests {
         );
     }
 
-    #[test]
-    fn lineage_traces_to_base_relations() {
+    fn src(r: &str, c: &str, kind: LineageKind) -> ColumnSource {
+        ColumnSource {
+            relation: r.into(),
+            column: c.into(),
+            kind,
+        }
+    }
+
+    /// Lineage of `sql` over two upstream relations with known columns.
+    fn lineage_of(sql: &str) -> BTreeMap<String, Vec<ColumnSource>> {
         let resolve = |name: &str| match name {
             "orders" => Some(vec![
                 "id".to_string(),
                 "a".to_string(),
                 "customer_id".to_string(),
+                "ordered_at".to_string(),
             ]),
             "customers" => Some(vec!["id".to_string(), "name".to_string(), "b".to_string()]),
             _ => None,
         };
-        let a = analyse(
+        analyse(sql, Dialect::Postgres, &resolve).unwrap().lineage
+    }
+
+    use LineageKind::{Aggregate, Expression, Passthrough, Rename};
+
+    #[test]
+    fn lineage_traces_to_base_relations() {
+        let l = lineage_of(
             "select o.id, c.name as customer, o.a + c.b as total from orders o join customers c on o.customer_id = c.id",
+        );
+        assert_eq!(l["id"], vec![src("orders", "id", Passthrough)]);
+        assert_eq!(l["customer"], vec![src("customers", "name", Rename)]);
+        assert_eq!(
+            l["total"],
+            vec![
+                src("orders", "a", Expression),
+                src("customers", "b", Expression)
+            ]
+        );
+        let a = analyse(
+            "select 1 from orders o join customers c on true",
             Dialect::Postgres,
-            &resolve,
+            &none,
         )
         .unwrap();
-        let src = |r: &str, c: &str| ColumnSource {
-            relation: r.into(),
-            column: c.into(),
-        };
-        assert_eq!(a.lineage["customer"], vec![src("customers", "name")]);
-        assert_eq!(
-            a.lineage["total"],
-            vec![src("orders", "a"), src("customers", "b")]
-        );
         assert_eq!(a.relations, vec!["customers", "orders"]);
+    }
+
+    #[test]
+    fn lineage_through_nested_ctes_keeps_the_strongest_step() {
+        let l = lineage_of(
+            "with base as (select id as order_id, a from orders),
+                  renamed as (with inner_cte as (select order_id as oid, a * 2 as doubled from base) select * from inner_cte),
+                  agg as (select oid, sum(doubled) as total from renamed group by oid)
+             select oid as id, total, oid from agg",
+        );
+        // id -> order_id -> oid -> id: a rename and back is a passthrough.
+        assert_eq!(l["id"], vec![src("orders", "id", Passthrough)]);
+        assert_eq!(l["oid"], vec![src("orders", "id", Rename)]);
+        assert_eq!(l["total"], vec![src("orders", "a", Aggregate)]);
+    }
+
+    #[test]
+    fn lineage_through_star_aliases_and_qualified_star() {
+        let l = lineage_of(
+            "select c.*, o.a as amount from customers as c left join orders o on o.customer_id = c.id",
+        );
+        assert_eq!(l["name"], vec![src("customers", "name", Passthrough)]);
+        assert_eq!(l["b"], vec![src("customers", "b", Passthrough)]);
+        assert_eq!(l["amount"], vec![src("orders", "a", Rename)]);
+        let l = lineage_of("select * from (select id, name as n from customers) sub");
+        assert_eq!(l["n"], vec![src("customers", "name", Rename)]);
+    }
+
+    #[test]
+    fn lineage_through_unions_takes_every_branch() {
+        let l =
+            lineage_of("select id, a as value from orders union all select id, b from customers");
+        assert_eq!(
+            l["id"],
+            vec![
+                src("orders", "id", Passthrough),
+                src("customers", "id", Passthrough)
+            ]
+        );
+        assert_eq!(
+            l["value"],
+            vec![src("orders", "a", Rename), src("customers", "b", Rename)]
+        );
+    }
+
+    #[test]
+    fn lineage_of_window_functions_and_casts() {
+        let l = lineage_of(
+            "select id, row_number() over (partition by customer_id order by ordered_at) as seq,
+                    sum(a) over (partition by customer_id) as running, cast(a as text) as a_text,
+                    coalesce(a, 0) as a_or_zero
+             from orders",
+        );
+        assert_eq!(
+            l["seq"],
+            vec![
+                src("orders", "customer_id", Aggregate),
+                src("orders", "ordered_at", Aggregate)
+            ]
+        );
+        assert_eq!(
+            l["running"],
+            vec![
+                src("orders", "a", Aggregate),
+                src("orders", "customer_id", Aggregate)
+            ]
+        );
+        assert_eq!(l["a_text"], vec![src("orders", "a", Expression)]);
+        assert_eq!(l["a_or_zero"], vec![src("orders", "a", Expression)]);
+    }
+
+    #[test]
+    fn lineage_of_scalar_subqueries_stays_in_their_scope() {
+        let l = lineage_of(
+            "select o.id, (select max(c.b) from customers c where c.id = o.customer_id) as top_b from orders o",
+        );
+        assert_eq!(l["id"], vec![src("orders", "id", Passthrough)]);
+        assert_eq!(l["top_b"], vec![src("customers", "b", Aggregate)]);
+    }
+
+    #[test]
+    fn lineage_through_join_using_names_both_sides() {
+        let l = lineage_of("select id, name, a from orders join customers using (id)");
+        assert_eq!(
+            l["id"],
+            vec![
+                src("orders", "id", Passthrough),
+                src("customers", "id", Passthrough)
+            ]
+        );
+        assert_eq!(l["name"], vec![src("customers", "name", Passthrough)]);
+        assert_eq!(l["a"], vec![src("orders", "a", Passthrough)]);
+        // Without `using`, an unqualified column in both relations is ambiguous: no lineage.
+        let l = lineage_of("select id from orders join customers on true");
+        assert!(!l.contains_key("id"), "{l:?}");
+    }
+
+    #[test]
+    fn lineage_reaches_relations_whose_columns_are_unknown() {
+        let l = lineage_of("select r.x as y, upper(r.z) as z from raw.events r");
+        assert_eq!(l["y"], vec![src("raw.events", "x", Rename)]);
+        assert_eq!(l["z"], vec![src("raw.events", "z", Expression)]);
     }
 
     #[test]
