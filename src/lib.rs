@@ -11,6 +11,7 @@ pub mod artifacts;
 pub mod cli;
 pub mod compile;
 pub mod deps;
+pub mod docs;
 pub mod error;
 pub mod exec;
 pub mod graph;

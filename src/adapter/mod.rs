@@ -17,6 +17,79 @@ use crate::template::{QueryTable, Relation, RelationKind};
 use sql::SqlGen;
 use std::path::PathBuf;
 
+/// One relation of a schema as the database describes it (for `catalog.json`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogTable {
+    /// Schema.
+    pub schema: String,
+    /// Relation name.
+    pub name: String,
+    /// `BASE TABLE`, `VIEW` or `MATERIALIZED VIEW`, as `information_schema` names them.
+    pub kind: String,
+    /// Owner, where the database has one.
+    pub owner: Option<String>,
+    /// The relation's comment.
+    pub comment: Option<String>,
+    /// Rows, where the database knows them cheaply (an estimate on PostgreSQL and MySQL).
+    pub row_count: Option<u64>,
+    /// Columns in order.
+    pub columns: Vec<CatalogColumn>,
+}
+
+/// One column of a [`CatalogTable`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogColumn {
+    /// Column name.
+    pub name: String,
+    /// 1-based position.
+    pub index: u32,
+    /// Type as the database names it.
+    pub data_type: String,
+    /// The column's comment.
+    pub comment: Option<String>,
+}
+
+/// Groups flat catalog rows (one per column, ordered by relation then position) into tables.
+#[allow(clippy::type_complexity)]
+pub(crate) fn group_catalog(
+    schema: &str,
+    rows: Vec<(
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        String,
+        i64,
+        String,
+        Option<String>,
+    )>,
+) -> Vec<CatalogTable> {
+    let mut out: Vec<CatalogTable> = Vec::new();
+    for (name, kind, owner, comment, rows, column, index, data_type, col_comment) in rows {
+        if out.last().is_none_or(|t| t.name != name) {
+            out.push(CatalogTable {
+                schema: schema.to_string(),
+                name: name.clone(),
+                kind,
+                owner,
+                comment: comment.filter(|c| !c.is_empty()),
+                row_count: rows.and_then(|n| u64::try_from(n).ok()),
+                columns: Vec::new(),
+            });
+        }
+        if let Some(t) = out.last_mut() {
+            t.columns.push(CatalogColumn {
+                name: column,
+                index: u32::try_from(index).unwrap_or(0),
+                data_type,
+                comment: col_comment.filter(|c| !c.is_empty()),
+            });
+        }
+    }
+    out
+}
+
 /// A connection pool to the target database.
 #[derive(Clone)]
 pub struct Adapter {
@@ -233,6 +306,16 @@ impl Adapter {
             Pool::Sqlite(p) => sqlite::columns(p, schema, identifier).await,
             Pool::Postgres(p) => postgres::columns(p, schema, identifier).await,
             Pool::MySql(p) => mysql::columns(p, schema, identifier).await,
+        }
+    }
+
+    /// Every table and view of `schema` with its columns, in one query. A schema that does not
+    /// exist has no relations.
+    pub async fn catalog(&self, schema: &str) -> Result<Vec<CatalogTable>> {
+        match &self.pool {
+            Pool::Sqlite(p) => sqlite::catalog(p, schema).await,
+            Pool::Postgres(p) => postgres::catalog(p, schema).await,
+            Pool::MySql(p) => mysql::catalog(p, schema).await,
         }
     }
 

@@ -255,6 +255,36 @@ pub(super) async fn columns(
         .map_err(|e| statement_error(q, e))
 }
 
+pub(super) async fn catalog(p: &MySqlPool, schema: &str) -> Result<Vec<super::CatalogTable>> {
+    // `table_rows` is the storage engine's estimate for tables; views have none.
+    let q = "select cast(t.table_name as char), cast(t.table_type as char), cast(null as char), \
+               cast(t.table_comment as char), \
+               case when t.table_type = 'VIEW' then null else cast(t.table_rows as signed) end, \
+               cast(c.column_name as char), cast(c.ordinal_position as signed), \
+               cast(c.column_type as char), cast(c.column_comment as char) \
+             from information_schema.tables t \
+             join information_schema.columns c \
+               on c.table_schema = t.table_schema and c.table_name = t.table_name \
+             where t.table_schema = ? \
+             order by t.table_name, c.ordinal_position";
+    let rows = sqlx::query_as(q)
+        .bind(schema)
+        .fetch_all(p)
+        .await
+        .map_err(|e| statement_error(q, e))?;
+    let mut tables = super::group_catalog(schema, rows);
+    for t in &mut tables {
+        // MySQL gives views the comment `VIEW`.
+        if t.kind == "VIEW" && t.comment.as_deref() == Some("VIEW") {
+            t.comment = None;
+        }
+        if t.kind == "SYSTEM VIEW" {
+            t.kind = "VIEW".into();
+        }
+    }
+    Ok(tables)
+}
+
 /// Statements that put `tmp` in place of `rel`: one RENAME exchanging both names, then the
 /// old table is dropped.
 pub(super) fn swap_statements(

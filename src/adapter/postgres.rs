@@ -239,6 +239,30 @@ pub(super) async fn columns(
         .map_err(|e| statement_error(q, e))
 }
 
+pub(super) async fn catalog(p: &PgPool, schema: &str) -> Result<Vec<super::CatalogTable>> {
+    // Row counts are the planner's estimate, or the statistics collector's live tuples for a
+    // table never analysed: both cost nothing to read.
+    let q = "select c.relname::text, \
+               case c.relkind when 'v' then 'VIEW' when 'm' then 'MATERIALIZED VIEW' else 'BASE TABLE' end, \
+               pg_get_userbyid(c.relowner)::text, obj_description(c.oid, 'pg_class')::text, \
+               case when c.relkind in ('v', 'm') then null \
+                    when c.reltuples >= 0 then c.reltuples::bigint else s.n_live_tup end, \
+               a.attname::text, a.attnum::bigint, format_type(a.atttypid, a.atttypmod)::text, \
+               col_description(c.oid, a.attnum)::text \
+             from pg_class c \
+             join pg_namespace n on n.oid = c.relnamespace \
+             join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped \
+             left join pg_stat_all_tables s on s.relid = c.oid \
+             where n.nspname = $1 and c.relkind in ('r', 'v', 'm', 'p', 'f') \
+             order by c.relname, a.attnum";
+    let rows = sqlx::query_as(q)
+        .bind(schema)
+        .fetch_all(p)
+        .await
+        .map_err(|e| statement_error(q, e))?;
+    Ok(super::group_catalog(schema, rows))
+}
+
 /// Rows as CSV for COPY: NULL is an unquoted empty field; every value is quoted.
 fn csv_bytes(rows: &[Vec<Option<String>>]) -> Vec<u8> {
     let mut out = Vec::new();

@@ -313,6 +313,49 @@ pub(super) async fn columns(
         .map_err(|e| statement_error(q, e))
 }
 
+pub(super) async fn catalog(p: &SqlitePool, schema: &str) -> Result<Vec<super::CatalogTable>> {
+    let quoted = Dialect::Sqlite.quote(schema);
+    let q = format!(
+        "select m.name, case m.type when 'view' then 'VIEW' else 'BASE TABLE' end, \
+           null, null, null, c.name, c.cid + 1, c.type, null \
+         from {quoted}.sqlite_master m join pragma_table_info(m.name, ?) c \
+         where m.type in ('table', 'view') and m.name not like 'sqlite_%' \
+         order by m.name, c.cid"
+    );
+    let rows = match sqlx::query_as(&q).bind(schema).fetch_all(p).await {
+        Ok(r) => r,
+        // A schema whose file was never created has no relations.
+        Err(sqlx::Error::Database(e)) if e.message().contains("unknown database") => Vec::new(),
+        Err(e) => return Err(statement_error(&q, e)),
+    };
+    let mut tables = super::group_catalog(schema, rows);
+    // Counting is cheap in the embedded database: one query per schema counts every table.
+    let counts: Vec<String> = tables
+        .iter()
+        .filter(|t| t.kind == "BASE TABLE")
+        .map(|t| {
+            format!(
+                "select '{}' as name, count(*) as n from {quoted}.{}",
+                t.name.replace('\'', "''"),
+                Dialect::Sqlite.quote(&t.name)
+            )
+        })
+        .collect();
+    if !counts.is_empty() {
+        let q = counts.join(" union all ");
+        let rows: Vec<(String, i64)> = sqlx::query_as(&q)
+            .fetch_all(p)
+            .await
+            .map_err(|e| statement_error(&q, e))?;
+        for (name, n) in rows {
+            if let Some(t) = tables.iter_mut().find(|t| t.name == name) {
+                t.row_count = u64::try_from(n).ok();
+            }
+        }
+    }
+    Ok(tables)
+}
+
 pub(super) async fn load(
     p: &SqlitePool,
     sqlgen: SqlGen,

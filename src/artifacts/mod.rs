@@ -4,12 +4,23 @@
 //! are sorted by key, lists keep a stable order, and nothing time-dependent goes into the manifest,
 //! so the same project compiles to byte-identical files.
 
+pub mod catalog;
+pub mod docs;
 pub mod manifest;
 pub mod run_results;
 pub mod sources;
 
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use std::path::Path;
+
+/// The dbt version whose artifact shapes Kiln writes (`metadata.dbt_version`): tools reading the
+/// artifacts check it to pick their parser.
+pub const DBT_VERSION: &str = "1.11.0";
+
+/// The current time as dbt writes it in artifacts.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
 
 /// Writes `contents` to `path` atomically (temp file + rename), creating parent directories.
 pub fn write_file(path: &Path, contents: &[u8]) -> Result<()> {

@@ -49,7 +49,10 @@ pub fn run_results_json(
                     "line": d.location.as_ref().map(|l| l.line),
                     "hint": d.hint,
                 })),
-                "thread_id": Value::Null,
+                "thread_id": match r.worker {
+                    Some(w) => format!("Thread-{w} (worker)"),
+                    None => "main".to_string(),
+                },
             })
         })
         .collect();

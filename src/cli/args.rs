@@ -238,6 +238,12 @@ pub enum Command {
         #[command(flatten)]
         exec: ExecArgs,
     },
+    /// Generate the documentation site (`kiln docs generate`) and serve it (`kiln docs serve`)
+    Docs {
+        /// What to do with the docs.
+        #[command(subcommand)]
+        command: DocsCommand,
+    },
     /// Commands about sources (`kiln source freshness`)
     Source {
         /// What to do with sources.
@@ -269,6 +275,46 @@ pub enum Command {
         /// Output format
         #[arg(short = 'o', long, value_enum, default_value_t = ShowOutput::Table)]
         output: ShowOutput,
+    },
+}
+
+/// `kiln docs` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DocsCommand {
+    /// Compile the project, read the catalog from the warehouse, and write the docs site
+    ///
+    /// Writes target/catalog.json (columns, types and row counts of every relation the project
+    /// builds or reads, one query per schema), target/manifest.json, and the site:
+    /// target/index.html with its data and assets in target/docs/. Everything the page needs
+    /// is in those files: no network at all. The run timeline comes from the last
+    /// target/run_results.json.
+    ///
+    /// Example: kiln docs generate && kiln docs serve --open
+    Generate {
+        /// Also write target/static_index.html: the whole site in one file that works when
+        /// opened from disk
+        #[arg(long = "static")]
+        static_page: bool,
+        /// Do not query the warehouse: write an empty catalog (columns come from YAML and SQL)
+        #[arg(long)]
+        empty_catalog: bool,
+    },
+    /// Serve the generated docs site over HTTP (loopback only, unless --host says otherwise)
+    ///
+    /// Serves target/index.html and its files, and answers the page's selection filters with
+    /// the same grammar as `kiln ls -s`. Run `kiln docs generate` first.
+    ///
+    /// Example: kiln docs serve --port 8081 --open
+    Serve {
+        /// Port to listen on (0 picks a free one)
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to listen on; 0.0.0.0 makes the site reachable from other machines
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Open the site in the default browser
+        #[arg(long)]
+        open: bool,
     },
 }
 

@@ -3,6 +3,7 @@
 
 pub mod args;
 mod deps;
+mod docs;
 mod init;
 pub mod output;
 mod run;
@@ -75,6 +76,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Build { select, exec } => {
             run::cmd_exec(&cli.global, &out, run::ExecCommand::Build, select, exec)
         }
+        Command::Docs { command } => docs::cmd_docs(&cli.global, &out, command),
         Command::Source {
             command: args::SourceCommand::Freshness { select },
         } => run::cmd_freshness(&cli.global, &out, select),
@@ -319,6 +321,19 @@ fn select_nodes(
     types: &[ResourceType],
     out: &Output,
 ) -> Result<BTreeSet<String>> {
+    let (selected, warnings) = select_with_warnings(manifest, select, types)?;
+    for w in warnings {
+        out.warning(&Diagnostic::new(ErrorKind::Selector, w));
+    }
+    Ok(selected)
+}
+
+/// [`select_nodes`], handing back the selection's warnings instead of printing them.
+fn select_with_warnings(
+    manifest: &Manifest,
+    select: &SelectArgs,
+    types: &[ResourceType],
+) -> Result<(BTreeSet<String>, Vec<String>)> {
     let selection = if select.select.is_empty() {
         None
     } else {
@@ -356,10 +371,7 @@ fn select_nodes(
             },
         },
     )?;
-    for w in &result.warnings {
-        out.warning(&Diagnostic::new(ErrorKind::Selector, w.clone()));
-    }
-    Ok(result.selected)
+    Ok((result.selected, result.warnings))
 }
 
 /// unique_id → status from a previous `run_results.json`, if there is one.

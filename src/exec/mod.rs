@@ -87,6 +87,8 @@ pub struct NodeResult {
     pub compiled_code: Option<String>,
     /// Statements executed, in order (written under target/run/).
     pub statements: Vec<String>,
+    /// The worker (1-based) that ran the node; None for nodes that never ran.
+    pub worker: Option<usize>,
 }
 
 /// What a command did, in the order nodes finished.
@@ -431,6 +433,10 @@ pub async fn run(
     let mut interrupted = false;
     let threads = opts.threads.max(1);
     let mut index_of: HashMap<String, usize> = HashMap::new();
+    // Each running node holds a worker slot, so results say which worker ran them (the run
+    // timeline draws one lane per worker).
+    let mut free_workers: BTreeSet<usize> = (1..=threads).collect();
+    let mut worker_of: HashMap<String, usize> = HashMap::new();
 
     loop {
         let stopping = interrupted || stop.load(Ordering::SeqCst);
@@ -447,6 +453,9 @@ pub async fn run(
             let Some(id) = ready.remove(pos) else { break };
             started_count += 1;
             index_of.insert(id.clone(), started_count);
+            if let Some(w) = free_workers.pop_first() {
+                worker_of.insert(id.clone(), w);
+            }
             events(Event::Started {
                 index: started_count,
                 total,
@@ -464,7 +473,7 @@ pub async fn run(
         let Some(joined) = set.join_next().await else {
             break;
         };
-        let (id, result) = match joined {
+        let (id, mut result) = match joined {
             Ok(v) => v,
             Err(e) => {
                 events(Event::Message(format!(
@@ -474,6 +483,10 @@ pub async fn run(
             }
         };
         let index = index_of.get(&id).copied().unwrap_or(0);
+        if let Some(w) = worker_of.remove(&id) {
+            result.worker = Some(w);
+            free_workers.insert(w);
+        }
         events(Event::Finished {
             index,
             total,
@@ -563,6 +576,7 @@ fn skipped(id: &str, message: &str) -> NodeResult {
         failures: None,
         compiled_code: None,
         statements: Vec::new(),
+        worker: None,
     }
 }
 
@@ -622,6 +636,7 @@ async fn run_node(ctx: &Ctx, id: &str) -> NodeResult {
         failures: outcome.failures,
         compiled_code: outcome.compiled_code,
         statements: outcome.statements,
+        worker: None,
     }
 }
 

@@ -534,6 +534,16 @@ impl Renderer {
             .unwrap_or_else(|_| text.to_string())
     }
 
+    /// This invocation's id (`invocation_id` in templates and artifacts).
+    pub fn invocation_id(&self) -> &str {
+        &self.shared.invocation_id
+    }
+
+    /// When this invocation started (`run_started_at`).
+    pub fn run_started_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.shared.run_started_at
+    }
+
     /// Sets what `selected_resources` holds: the unique_ids the command selected.
     pub fn set_selected_resources<'a>(&self, ids: impl IntoIterator<Item = &'a String>) {
         if let Ok(mut s) = self.shared.selected.lock() {

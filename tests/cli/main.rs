@@ -4,6 +4,7 @@
 mod compile;
 mod demo;
 mod deps;
+mod docs;
 mod errors;
 mod lenient;
 mod packages;
