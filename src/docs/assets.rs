@@ -47,14 +47,14 @@ pub fn page(project: &str, inline: Option<&str>) -> String {
         None => format!(
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>{title}</title><link rel=\"stylesheet\" href=\"docs/app.css\"></head>\
+             <title>{title}</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"docs/app.css\"></head>\
              <body>{body}<script src=\"docs/vendor.js\"></script>\
              <script src=\"docs/app.js\"></script></body></html>\n"
         ),
         Some(data) => format!(
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>{title}</title><style>{css}</style></head><body>{body}\
+             <title>{title}</title><link rel=\"icon\" href=\"data:,\"><style>{css}</style></head><body>{body}\
              <script>window.KILN_DOCS_DATA = {data};</script>\
              <script>{vendor}</script><script>{app}</script></body></html>\n",
             css = script_safe(asset("app.css")),
