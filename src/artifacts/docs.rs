@@ -3,7 +3,7 @@
 //! page loads on demand, and the run timeline. Their shapes are defined here (invariant 3);
 //! [`crate::docs`] fills them.
 
-use super::{to_json_bytes, write_file};
+use super::write_file;
 use crate::error::Result;
 use serde::Serialize;
 use serde_json::Value;
@@ -262,43 +262,45 @@ pub struct SiteData {
 }
 
 impl SiteData {
-    /// The details shards as JSON: shard `n` maps unique_id → details.
-    pub fn shards(&self) -> Vec<Value> {
-        self.details
-            .chunks(SHARD_SIZE)
-            .map(|chunk| {
-                Value::Object(
-                    chunk
-                        .iter()
-                        .map(|d| (d.id.clone(), serde_json::to_value(d).unwrap_or_default()))
-                        .collect(),
-                )
-            })
-            .collect()
+    /// Shard `n`: unique_id → details of the nodes `n * SHARD_SIZE ..`.
+    fn shard(chunk: &[NodeDetail]) -> BTreeMap<&str, &NodeDetail> {
+        chunk.iter().map(|d| (d.id.as_str(), d)).collect()
     }
 
     /// The data inlined into one HTML file: the index, every shard and the timeline.
-    pub fn inline_json(&self) -> Value {
-        serde_json::json!({
-            "index": self.index,
-            "shards": self.shards(),
-            "timeline": self.timeline,
-        })
+    pub fn inline_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Inline<'a> {
+            index: &'a DocsIndex,
+            shards: Vec<BTreeMap<&'a str, &'a NodeDetail>>,
+            timeline: &'a Timeline,
+        }
+        let inline = Inline {
+            index: &self.index,
+            shards: self.details.chunks(SHARD_SIZE).map(Self::shard).collect(),
+            timeline: &self.timeline,
+        };
+        serde_json::to_string(&inline).unwrap_or_default()
     }
 
     /// Writes `index.json`, `details-<n>.json` and `timeline.json` into `dir`, removing shards
     /// of an earlier, larger site.
     pub fn write(&self, dir: &Path) -> Result<()> {
-        write_file(
-            &dir.join("index.json"),
-            &to_json_bytes(&serde_json::to_value(&self.index).unwrap_or_default()),
-        )?;
-        let shards = self.shards();
-        for (i, shard) in shards.iter().enumerate() {
-            write_file(
-                &dir.join(format!("details-{i}.json")),
-                &to_json_bytes(shard),
-            )?;
+        write_file(&dir.join("index.json"), &json_bytes(&self.index))?;
+        let shards: Vec<BTreeMap<&str, &NodeDetail>> =
+            self.details.chunks(SHARD_SIZE).map(Self::shard).collect();
+        let written: Vec<Result<()>> = {
+            use rayon::prelude::*;
+            shards
+                .par_iter()
+                .enumerate()
+                .map(|(i, shard)| {
+                    write_file(&dir.join(format!("details-{i}.json")), &json_bytes(shard))
+                })
+                .collect()
+        };
+        for w in written {
+            w?;
         }
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
@@ -313,9 +315,14 @@ impl SiteData {
                 }
             }
         }
-        write_file(
-            &dir.join("timeline.json"),
-            &to_json_bytes(&serde_json::to_value(&self.timeline).unwrap_or_default()),
-        )
+        write_file(&dir.join("timeline.json"), &json_bytes(&self.timeline))
     }
+}
+
+/// Compact JSON with a final newline, straight from the typed data (no intermediate tree).
+/// Map keys are sorted (`BTreeMap`), struct fields keep their declared order.
+fn json_bytes(value: &impl Serialize) -> Vec<u8> {
+    let mut out = serde_json::to_vec(value).unwrap_or_default();
+    out.push(b'\n');
+    out
 }

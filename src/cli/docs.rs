@@ -74,7 +74,8 @@ fn generate(g: &GlobalArgs, out: &Output, static_page: bool, empty_catalog: bool
             Ok::<_, Error>(tables)
         })?;
     }
-    artifacts::manifest::write_compiled(&manifest)?;
+    // The compiled SQL goes into the manifest and the site; `kiln compile` writes it as files
+    // (thousands of small files would cost more than the rest of the command).
     artifacts::manifest::write_manifest(&manifest)?;
     let catalog_path = artifacts::catalog::write_catalog(&manifest, &catalog)?;
     let target = manifest.project.target_dir();

@@ -565,7 +565,7 @@ pub fn write_site(target: &Path, data: &SiteData, static_page: bool) -> Result<V
     let mut written = vec![index];
     if static_page {
         let path = target.join("static_index.html");
-        let inline = data.inline_json().to_string();
+        let inline = data.inline_json();
         write_file(
             &path,
             assets::page(&data.index.project, Some(&inline)).as_bytes(),

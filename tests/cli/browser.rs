@@ -4,186 +4,11 @@
 //! installs both). Screenshots of each view go to `target/docs-screenshots/`, and into
 //! `docs/images/` for the README when `KILN_WRITE_SCREENSHOTS=1`.
 
+use crate::chrome::{Browser, browser};
 use crate::docs::Server;
 use crate::support::TempProject;
-use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
-use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// A path from the environment, else the first of `candidates` that exists or is on PATH.
-fn program(env: &str, candidates: &[&str]) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(env).filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for c in candidates {
-        let p = Path::new(c);
-        if p.is_absolute() && p.is_file() {
-            return Some(p.to_path_buf());
-        }
-        for dir in std::env::split_paths(&path) {
-            if dir.join(c).is_file() {
-                return Some(dir.join(c));
-            }
-        }
-    }
-    None
-}
-
-/// Chromium and chromedriver, or None (the test reports itself skipped).
-pub fn browser() -> Option<(PathBuf, PathBuf)> {
-    let chromium = program(
-        "KILN_TEST_CHROMIUM",
-        &[
-            "/usr/bin/chromium",
-            "chromium",
-            "chromium-browser",
-            "google-chrome",
-        ],
-    );
-    let driver = program(
-        "KILN_TEST_CHROMEDRIVER",
-        &["/usr/bin/chromedriver", "chromedriver"],
-    );
-    match (chromium, driver) {
-        (Some(c), Some(d)) => Some((c, d)),
-        _ => {
-            eprintln!(
-                "skipped: install chromium and chromedriver (or set KILN_TEST_CHROMIUM and KILN_TEST_CHROMEDRIVER) to run the browser tests"
-            );
-            None
-        }
-    }
-}
-
-/// A chromedriver process and a WebDriver session in headless Chromium.
-pub struct Browser {
-    driver: Child,
-    _profile: tempfile::TempDir,
-    /// The session.
-    pub client: Client,
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Browser {
-    /// Starts chromedriver and a headless Chromium session, `width`×`height`.
-    pub async fn start(chromium: &Path, chromedriver: &Path, width: u32, height: u32) -> Browser {
-        let port = free_port();
-        let driver = Command::new(chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let profile = tempfile::tempdir().unwrap();
-        let caps = json!({
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                    format!("--user-data-dir={}", profile.path().display()),
-                    format!("--window-size={width},{height}"),
-                ]
-            }
-        });
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let client = loop {
-            let mut builder =
-                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-            builder.capabilities(caps.as_object().unwrap().clone());
-            match builder.connect(&url).await {
-                Ok(c) => break c,
-                Err(e) if Instant::now() > deadline => panic!("cannot start Chromium: {e}"),
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        };
-        Browser {
-            driver,
-            _profile: profile,
-            client,
-        }
-    }
-
-    /// Evaluates `script` (a function body; `return` gives the value).
-    pub async fn eval(&self, script: &str) -> Value {
-        self.client
-            .execute(script, vec![])
-            .await
-            .unwrap_or_else(|e| panic!("{script}: {e}"))
-    }
-
-    /// Waits until `script` returns a truthy value, and returns it.
-    pub async fn until(&self, what: &str, script: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let v = self
-                .client
-                .execute(script, vec![])
-                .await
-                .unwrap_or(Value::Null);
-            if !(v.is_null() || v == json!(false) || v == json!("") || v == json!(0)) {
-                return v;
-            }
-            if Instant::now() > deadline {
-                let body = self
-                    .eval("return document.body.innerText.slice(0, 2000)")
-                    .await;
-                panic!("timed out waiting for {what}; the page reads:\n{body}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Clicks at a point of the viewport (for nodes drawn on a canvas).
-    pub async fn click_at(&self, x: f64, y: f64) {
-        let m = MouseActions::new("mouse".into())
-            .then(PointerAction::MoveTo {
-                duration: None,
-                x,
-                y,
-            })
-            .then(PointerAction::Down {
-                button: MOUSE_BUTTON_LEFT,
-            })
-            .then(PointerAction::Up {
-                button: MOUSE_BUTTON_LEFT,
-            });
-        self.client.perform_actions(m).await.unwrap();
-    }
-
-    /// Saves a screenshot of the viewport.
-    pub async fn screenshot(&self, name: &str) {
-        let png = self.client.screenshot().await.unwrap();
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/docs-screenshots");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(name), &png).unwrap();
-        if std::env::var("KILN_WRITE_SCREENSHOTS").is_ok_and(|v| v == "1") {
-            let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/images");
-            std::fs::create_dir_all(&docs).unwrap();
-            std::fs::write(docs.join(name), &png).unwrap();
-        }
-    }
-}
+use fantoccini::Locator;
+use serde_json::json;
 
 /// The viewport position of a lineage node drawn on the canvas.
 async fn node_point(b: &Browser, id: &str) -> (f64, f64) {
@@ -364,21 +189,23 @@ async fn docs_site_of_the_demo_works_in_chromium() {
         ]
     );
 
-    // The column lineage of events_weekly.week_start reaches the raw payload, two models up.
+    // The column lineage of members_latest.date_of_birth: through the union of both clients'
+    // staging models to each client's raw column, one of them converted from US dates.
     b.client
         .goto(&format!(
-            "http://{}/#!/node/model.kiln_demo.events_weekly",
+            "http://{}/#!/node/model.kiln_demo.members_latest",
             server.addr
         ))
         .await
         .unwrap();
+    let trace = "tr[data-column='date_of_birth'] a.trace";
     b.until(
         "the page",
-        "return document.querySelector(\"tr[data-column='week_start'] a.trace\")",
+        &format!("return document.querySelector({trace:?})"),
     )
     .await;
     b.client
-        .find(Locator::Css("tr[data-column='week_start'] a.trace"))
+        .find(Locator::Css(trace))
         .await
         .unwrap()
         .click()
@@ -394,10 +221,18 @@ async fn docs_site_of_the_demo_works_in_chromium() {
     assert_eq!(
         upstream,
         [
-            "stg_events.event_time expression",
-            "events_raw.raw_events.payload expression"
+            "members_clean.date_of_birth passthrough",
+            "stg_client_a_members.date_of_birth passthrough",
+            "stg_client_b_registrations.date_of_birth passthrough",
+            "claims_raw.client_a_members.member_dob expression",
+            "claims_raw.client_b_registrations.date_of_birth passthrough",
         ]
     );
+    b.until(
+        "the column graph",
+        "return kilnDocs.cy && kilnDocs.cy.edges().length === 5",
+    )
+    .await;
     b.screenshot("column-lineage.png").await;
 
     // The run timeline of the build.
@@ -433,6 +268,49 @@ async fn docs_site_of_the_demo_works_in_chromium() {
     b.screenshot("timeline.png").await;
 
     // Nothing the page did raised an error.
+    let errors = b.eval("return kilnDocs.errors").await;
+    assert_eq!(errors, json!([]));
+
+    // The one-file site works opened from disk: no server, no other file.
+    p.kiln(&["docs", "generate", "--static"]).ok();
+    let page = p.root.join("target/kiln/static_index.html");
+    let alone = tempfile::tempdir().unwrap();
+    std::fs::copy(&page, alone.path().join("docs.html")).unwrap();
+    b.client
+        .goto(&format!(
+            "file://{}#!/node/model.kiln_demo.members_latest",
+            alone.path().join("docs.html").display()
+        ))
+        .await
+        .unwrap();
+    b.until(
+        "the page from disk",
+        "return document.querySelector(\"[data-node='model.kiln_demo.members_latest']\")",
+    )
+    .await;
+    let search = b.client.find(Locator::Css("#search")).await.unwrap();
+    search.send_keys("date_of_birth").await.unwrap();
+    let hits = b
+        .until(
+            "search from disk",
+            "const l = [...document.querySelectorAll('#search-results a')].map(a => a.dataset.id); return l.length ? l : null",
+        )
+        .await;
+    assert!(
+        hits.as_array()
+            .unwrap()
+            .contains(&json!("model.kiln_demo.members_latest")),
+        "{hits}"
+    );
+    b.client
+        .goto(&format!(
+            "file://{}#!/lineage/model.kiln_demo.members_latest",
+            alone.path().join("docs.html").display()
+        ))
+        .await
+        .unwrap();
+    b.until("the graph from disk", "return kilnDocs.graphReady")
+        .await;
     let errors = b.eval("return kilnDocs.errors").await;
     assert_eq!(errors, json!([]));
     b.client.clone().close().await.unwrap();

@@ -2,6 +2,7 @@
 //! check what a user sees (files, messages, exit codes).
 
 mod browser;
+mod chrome;
 mod compile;
 mod demo;
 mod deps;

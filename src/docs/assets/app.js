@@ -402,7 +402,11 @@
     return state.cy;
   }
 
-  async function renderLineage(rootId) {
+  /** Graphs up to this size are drawn node by node; a larger whole graph opens as a map of
+   *  folders (cytoscape takes tens of seconds to draw ten thousand nodes, and nobody reads them). */
+  const DRAW_LIMIT = 1200;
+
+  async function renderLineage(rootId, group) {
     const main = $('main');
     const rootIx = rootId ? state.pos.get(rootId) : undefined;
     const canvas = el('div', { class: 'graph-canvas', id: 'graph' });
@@ -413,7 +417,7 @@
     const bar = el('div', { class: 'graph-bar' },
       el('form', { onsubmit: (e) => { e.preventDefault(); applySelector(filter.value, exclude.value, msg, canvas, side); } },
         filter, ' ', exclude, ' ', el('button', { class: 'btn', type: 'submit' }, 'Select')),
-      rootId ? el('a', { class: 'btn', href: '#!/lineage' }, 'Whole graph') : null,
+      rootId || group ? el('a', { class: 'btn', href: '#!/lineage' }, 'Whole graph') : null,
       rootId ? el('a', { class: 'btn', href: href(rootId) }, 'Back to ' + nameOf(rootId)) : null,
       msg,
       el('span', { class: 'legend' }, ...['model', 'source', 'seed', 'snapshot', 'analysis'].map((t) => el('span', null, el('i', { style: `background:${TYPE_COLORS[t]}` }), t)),
@@ -421,14 +425,83 @@
         el('span', null, el('i', { style: 'background:#fff;border:2px solid #dc2626' }), 'tests fail'),
         el('span', null, el('i', { style: 'background:#fff;border:2px dashed #64748b' }), 'more hidden')));
     main.replaceChildren(el('div', { class: 'graph-view' }, bar, el('div', { class: 'graph-body' }, canvas, side)));
+    const start = performance.now();
     let set;
     if (rootIx !== undefined) set = neighbourhood(rootIx, 2, 2);
-    else set = new Set(state.nodes.map((_, i) => i).filter((i) => GRAPH_TYPES.has(state.nodes[i].type)));
+    else {
+      set = new Set(state.nodes.map((_, i) => i).filter((i) => GRAPH_TYPES.has(state.nodes[i].type)));
+      if (group) set = new Set([...set].filter((i) => groupOf(state.nodes[i], group.split('/').length) === group));
+      if (set.size > DRAW_LIMIT) {
+        await drawGroups(set, group, canvas, side, msg);
+        measure('kiln:lineage-whole', start);
+        return;
+      }
+    }
     state.graph = { set, root: rootIx, canvas, side, msg };
-    const start = performance.now();
+    msg.textContent = rootIx !== undefined ? `${set.size} nodes: two levels up and down. Click a node to see it; a dashed node expands in place.`
+      : `${set.size} nodes${group ? ' in ' + group : ''}`;
     await drawGraph();
     measure(rootIx !== undefined ? 'kiln:lineage-open' : 'kiln:lineage-whole', start);
-    msg.textContent = rootIx !== undefined ? `${set.size} nodes: two levels up and down. Click a node to see it; a dashed node expands in place.` : `${set.size} nodes`;
+  }
+
+  /** Marks a graph view ready for clicks. Text above the canvas may have moved it, and
+   *  cytoscape caches where its canvas is: tell it to look again. */
+  function graphDone() {
+    if (state.cy) state.cy.resize();
+    window.kilnDocs.graphReady = true;
+  }
+
+  /** The folder a node is in, `depth` levels deep: `<package>/<folder>/...` (sources by source). */
+  function groupOf(n, depth) {
+    const parts = n.type === 'source' ? [n.package, 'sources', n.source_name] : [n.package, ...n.path.split('/').slice(0, -1)];
+    return parts.slice(0, Math.max(1, depth)).join('/');
+  }
+
+  /** The map of a large graph: one box per folder with its node count, edges weighted by how
+   *  many refs cross between folders. A click on a folder opens it. */
+  async function drawGroups(set, prefix, canvas, side, msg) {
+    window.kilnDocs.graphReady = false;
+    let depth = prefix ? prefix.split('/').length + 1 : 2;
+    let groups;
+    for (;; depth++) {
+      groups = new Map();
+      for (const i of set) {
+        const g = groupOf(state.nodes[i], depth);
+        if (!groups.has(g)) groups.set(g, []);
+        groups.get(g).push(i);
+      }
+      const deeper = [...set].some((i) => groupOf(state.nodes[i], depth + 1) !== groupOf(state.nodes[i], depth));
+      if (groups.size >= 4 || !deeper || depth > 12) break;
+    }
+    const groupOfNode = new Map();
+    for (const [g, members] of groups) for (const i of members) groupOfNode.set(i, g);
+    const weights = new Map();
+    for (const i of set) for (const p of graphParents(i)) {
+      const a = groupOfNode.get(p), b = groupOfNode.get(i);
+      if (a === undefined || a === b) continue;
+      const k = a + '\u0000' + b;
+      weights.set(k, (weights.get(k) || 0) + 1);
+    }
+    const els = [];
+    for (const [g, members] of groups) {
+      const label = g.split('/').slice(1).join('/') + ' (' + members.length + ')';
+      const failing = members.some((i) => { const c = state.nodes[i].test_counts; return c && (c.fail || c.error); });
+      els.push({ group: 'nodes', data: { id: 'group:' + g, label, w: labelWidth(label), color: '#334155', border: failing ? '#dc2626' : '#e2e8f0', group: g } });
+    }
+    for (const [k, n] of weights) {
+      const [a, b] = k.split('\u0000');
+      els.push({ group: 'edges', data: { id: 'w:' + k, source: 'group:' + a, target: 'group:' + b, kind: String(n), color: '#94a3b8' }, classes: 'kind' });
+    }
+    const cy = setGraph(canvas, els, groups.size);
+    await runLayout(cy, groups.size);
+    cy.on('tap', 'node', (e) => { location.hash = '#!/lineage-group/' + encodeURIComponent(e.target.data('group')); });
+    side.replaceChildren(el('h3', null, groups.size + ' folders'),
+      el('p', { class: 'kv' }, `${set.size} nodes are too many to draw one by one; each box is a folder, each edge counts the refs between two folders. Open a folder, or type a selector.`),
+      el('ul', { class: 'in-view groups' }, [...groups].sort((a, b) => b[1].length - a[1].length).map(([g, m]) =>
+        el('li', { 'data-group': g }, el('a', { href: '#!/lineage-group/' + encodeURIComponent(g) }, g), el('span', { class: 'kv' }, String(m.length))))));
+    msg.textContent = `${set.size} nodes in ${groups.size} folders`;
+    await afterPaint();
+    graphDone();
   }
 
   async function drawGraph() {
@@ -446,7 +519,7 @@
     });
     renderSide();
     await afterPaint();
-    window.kilnDocs.graphReady = true;
+    graphDone();
   }
 
   function renderSide(selected) {
@@ -496,12 +569,12 @@
       for (const k of g.set) cy.$id(state.nodes[k].id).toggleClass('more', hasHidden(k, g.set));
     });
     await runLayout(cy, g.set.size);
+    g.msg.textContent = `${g.set.size} nodes (${added.length} added around ${nameOf(id)})`;
     renderSide(i);
     cy.$id(id).select();
     await afterPaint();
     measure('kiln:lineage-expand', start);
-    window.kilnDocs.graphReady = true;
-    g.msg.textContent = `${g.set.size} nodes (${added.length} added around ${nameOf(id)})`;
+    graphDone();
   }
 
   async function applySelector(select, exclude, msg, canvas, side) {
@@ -526,13 +599,14 @@
     }
     const set = new Set(body.selected.map((id) => state.pos.get(id)).filter((i) => i !== undefined && GRAPH_TYPES.has(state.nodes[i].type)));
     state.graph = { set, root: undefined, canvas, side, msg };
+    msg.textContent = `${set.size} nodes match \`${select}\`${exclude ? ' excluding `' + exclude + '`' : ''}`;
     await drawGraph();
     measure('kiln:lineage-select', start);
-    msg.textContent = `${set.size} nodes match \`${select}\`${exclude ? ' excluding `' + exclude + '`' : ''}`;
   }
 
   // ---------- column lineage ----------
   async function renderColumns(id, column) {
+    window.kilnDocs.graphReady = false;
     const main = $('main');
     const start = performance.now();
     const canvas = el('div', { class: 'graph-canvas', id: 'graph' });
@@ -574,7 +648,8 @@
     edges.forEach((e, j) => els.push({ group: 'edges', data: { id: 'e' + j, source: e.from, target: e.to, kind: e.kind, color: KIND_COLORS[e.kind] || '#94a3b8' }, classes: 'kind' }));
     const cy = setGraph(canvas, els, seen.size);
     await runLayout(cy, seen.size);
-    const ups = [...seen.values()].filter((c) => c.depth > 0).sort((a, b) => a.depth - b.depth || a.column.localeCompare(b.column));
+    const labelOf = (c) => (state.pos.has(c.node) ? nameOf(c.node) : c.relation) + '.' + c.column;
+    const ups = [...seen.values()].filter((c) => c.depth > 0).sort((a, b) => a.depth - b.depth || labelOf(a).localeCompare(labelOf(b)));
     side.replaceChildren(el('h3', null, 'Upstream columns (' + ups.length + ')'),
       ups.length ? el('ul', { class: 'in-view upstream' }, ups.map((c) => el('li', { 'data-column': (state.pos.has(c.node) ? nameOf(c.node) : c.relation) + '.' + c.column },
         state.pos.has(c.node) ? el('a', { href: href(c.node) }, nameOf(c.node) + '.' + c.column) : el('span', null, c.relation + '.' + c.column),
@@ -582,6 +657,7 @@
         : el('p', { class: 'empty' }, 'Kiln could not trace this column: its upstream columns are unknown.'));
     msg.textContent = `${seen.size} columns, ${edges.length} steps`;
     await afterPaint();
+    graphDone();
     measure('kiln:column-lineage', start);
   }
 
@@ -629,13 +705,15 @@
 
   // ---------- routing ----------
   async function route() {
+    closeSearch();
     const h = decodeURIComponent(location.hash.replace(/^#!?\/?/, ''));
     $('header nav').querySelectorAll('a').forEach((a) => a.classList.toggle('active', location.hash.startsWith(a.getAttribute('href'))));
-    if (state.cy && !h.startsWith('lineage') && !h.startsWith('columns')) { state.cy.destroy(); state.cy = null; }
+    if (state.cy && !h.startsWith('lineage') && !h.startsWith('columns')) { state.cy.destroy(); state.cy = null; window.kilnDocs.cy = null; }
     const [kind, ...rest] = location.hash.replace(/^#!?\/?/, '').split('/');
     const arg = rest.map(decodeURIComponent);
     if (kind === 'node' && arg[0]) return renderNode(arg[0]);
     if (kind === 'lineage') return renderLineage(arg[0]);
+    if (kind === 'lineage-group') return renderLineage(undefined, arg.join('/'));
     if (kind === 'columns' && arg[1] !== undefined) return renderColumns(arg[0], arg.slice(1).join('/'));
     if (kind === 'timeline') return renderTimeline();
     // dbt's docs links: #!/model/<unique_id>, #!/source/<unique_id>
