@@ -33,13 +33,11 @@ pub fn markdown(text: &str) -> String {
 
 /// A description as one line of plain text (for search and lists), at most `max` characters.
 fn plain(text: &str, max: usize) -> String {
-    let flat: String = text
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    let marks: String = text
         .chars()
-        .filter(|c| !matches!(c, '*' | '`' | '#' | '_'))
+        .filter(|c| !matches!(c, '*' | '`' | '#'))
         .collect();
+    let flat = marks.split_whitespace().collect::<Vec<_>>().join(" ");
     match flat.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &flat[..i]),
         None => flat,
