@@ -142,18 +142,9 @@ pub(crate) fn statement_error(sql: &str, e: sqlx::Error) -> Error {
     )
 }
 
-/// An error for a connection that could not be made, naming where it tried to connect.
-pub(crate) fn connect_error(target: &Target, e: sqlx::Error) -> Error {
-    let host = target
-        .settings
-        .get("host")
-        .and_then(|v| v.as_str())
-        .unwrap_or("localhost");
-    let port = target
-        .settings
-        .get("port")
-        .map(crate::project::config::value_to_string)
-        .unwrap_or_default();
+/// An error for a connection that could not be made, naming where it tried to connect
+/// (`address` is `host:port` as the driver resolved it from the profile or its URL).
+pub(crate) fn connect_error(target: &Target, address: &str, e: sqlx::Error) -> Error {
     let mut detail = match &e {
         sqlx::Error::Database(d) => d.message().to_string(),
         other => other.to_string(),
@@ -176,7 +167,7 @@ pub(crate) fn connect_error(target: &Target, e: sqlx::Error) -> Error {
         Diagnostic::new(
             ErrorKind::Database,
             format!(
-                "cannot connect to {} at {host}:{port}: {detail}",
+                "cannot connect to {} at {address}: {detail}",
                 target.adapter
             ),
         )

@@ -62,14 +62,15 @@ fn options(target: &Target) -> std::result::Result<MySqlConnectOptions, sqlx::Er
 }
 
 pub(super) async fn connect(target: &Target) -> Result<Adapter> {
-    let opts = options(target).map_err(|e| connect_error(target, e))?;
+    let opts = options(target).map_err(|e| connect_error(target, "the configured address", e))?;
+    let address = format!("{}:{}", opts.get_host(), opts.get_port());
     // The target schema is a database that may not exist yet: create it before pooling
     // connections that use it by default.
     let mut first = opts
         .clone()
         .connect()
         .await
-        .map_err(|e| connect_error(target, e))?;
+        .map_err(|e| connect_error(target, &address, e))?;
     let create = SqlGen::new(Dialect::MySql)
         .create_schema(&target.schema)
         .unwrap_or_default();
@@ -97,7 +98,7 @@ pub(super) async fn connect(target: &Target) -> Result<Adapter> {
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(opts)
         .await
-        .map_err(|e| connect_error(target, e))?;
+        .map_err(|e| connect_error(target, &address, e))?;
     Ok(Adapter {
         pool: Pool::MySql(pool),
         dialect: Dialect::MySql,

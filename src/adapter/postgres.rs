@@ -9,7 +9,7 @@ use crate::sql::Dialect;
 use crate::template::{QueryTable, Relation, RelationKind};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow, PgSslMode};
-use sqlx::{Column, PgPool, Row, TypeInfo, ValueRef};
+use sqlx::{Column, ConnectOptions, PgPool, Row, TypeInfo, ValueRef};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -73,18 +73,35 @@ pub(super) fn options(target: &Target) -> std::result::Result<PgConnectOptions, 
 }
 
 pub(super) async fn connect(target: &Target) -> Result<Adapter> {
-    let opts = options(target).map_err(|e| connect_error(target, e))?;
+    let opts = options(target).map_err(|e| connect_error(target, "the configured address", e))?;
+    let address = format!("{}:{}", opts.get_host(), opts.get_port());
     let timeout = target
         .settings
         .get("connect_timeout")
         .and_then(|v| v.as_u64().or_else(|| value_to_string(v).parse().ok()))
         .unwrap_or(10);
+    // One connection first, so a refused or unreachable server fails at once with its address
+    // (the pool would retry until its timeout and then only say it timed out).
+    let first = tokio::time::timeout(Duration::from_secs(timeout.max(1)), opts.connect())
+        .await
+        .map_err(|_| {
+            connect_error(
+                target,
+                &address,
+                sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {timeout} s (connect_timeout)"),
+                )),
+            )
+        })?
+        .map_err(|e| connect_error(target, &address, e))?;
+    drop(first);
     let pool = PgPoolOptions::new()
         .max_connections(target.threads.clamp(1, 64) as u32)
         .acquire_timeout(Duration::from_secs(timeout.max(1)))
         .connect_with(opts)
         .await
-        .map_err(|e| connect_error(target, e))?;
+        .map_err(|e| connect_error(target, &address, e))?;
     Ok(Adapter {
         pool: Pool::Postgres(pool),
         dialect: Dialect::Postgres,

@@ -468,6 +468,8 @@ fn build_target(
         origin: origin.to_string(),
     };
     let url_database = url.as_deref().and_then(url_database);
+    // The port in a URL counts like a `port:` key; a default never overrides it.
+    let url_port = url.as_deref().and_then(split_url).and_then(|u| u.port);
     let need_server = |errors: &mut Collector| {
         for (key, value) in [("host", &host), ("user", &user)] {
             if value.is_none() && url.is_none() {
@@ -516,7 +518,10 @@ fn build_target(
                 )),
             }
             let port = keep(&mut errors, out.number("port", 65535, 5432));
-            settings.insert("port".into(), Value::from(port.unwrap_or(5432)));
+            settings.insert(
+                "port".into(),
+                Value::from(port.or(url_port).unwrap_or(5432)),
+            );
         }
         AdapterType::Mysql => {
             need_server(&mut errors);
@@ -539,7 +544,10 @@ fn build_target(
             }
             target.database = target.schema.clone();
             let port = keep(&mut errors, out.number("port", 65535, 3306));
-            settings.insert("port".into(), Value::from(port.unwrap_or(3306)));
+            settings.insert(
+                "port".into(),
+                Value::from(port.or(url_port).unwrap_or(3306)),
+            );
         }
     }
     target.settings = settings;
@@ -566,6 +574,8 @@ struct UrlParts<'a> {
     password: Option<std::ops::Range<usize>>,
     /// The path after the authority, without the leading `/` and the query.
     path: &'a str,
+    /// The port after the host, if the URL names one.
+    port: Option<u64>,
 }
 
 fn split_url(url: &str) -> Option<UrlParts<'_>> {
@@ -584,7 +594,16 @@ fn split_url(url: &str) -> Option<UrlParts<'_>> {
         .strip_prefix('/')
         .map(|p| p.split(['?', '#']).next().unwrap_or(""))
         .unwrap_or("");
-    Some(UrlParts { password, path })
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let port = host
+        .rsplit_once(':')
+        .filter(|(h, _)| !h.ends_with(':') && (!h.contains(':') || h.ends_with(']')))
+        .and_then(|(_, p)| p.parse().ok());
+    Some(UrlParts {
+        password,
+        path,
+        port,
+    })
 }
 
 /// The database named in a connection URL's path, if any.
@@ -825,6 +844,22 @@ jaffle:
         assert_eq!(t.database, "warehouse");
         assert_eq!(t.settings["port"], json!(5432));
         assert_eq!(t.threads, 4);
+        let t = parse_with(
+            "jaffle:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      url: postgres://u:p@127.0.0.1:5999/db\n      schema: s\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            t.settings["port"],
+            json!(5999),
+            "the URL's port wins over the default"
+        );
+        let t = parse_with(
+            "jaffle:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      url: postgres://u:p@[::1]:6000/db\n      schema: s\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(t.settings["port"], json!(6000));
     }
 
     #[test]

@@ -845,8 +845,36 @@ fn a_refused_connection_exits_2_naming_host_and_port(b: Backend) {
     );
     let run = p.kiln(&["run"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("127.0.0.1:1"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("cannot connect to {kind} at 127.0.0.1:1")),
+        "{}",
+        run.stderr
+    );
+    // The first refusal is the answer: no waiting for a pool to time out.
+    assert!(run.stderr.contains("refused"), "{}", run.stderr);
+    assert!(!run.stderr.contains("timed out"), "{}", run.stderr);
     assert!(!run.stderr.contains("hunter2-secret"), "{}", run.stderr);
+
+    // A URL's port is the one used, and the one named: no default port overrides it.
+    p.write(
+        "profiles.yml",
+        &format!(
+            "shop:\n  target: t\n  outputs:\n    t:\n      type: {kind}\n      url: \"{kind}://someone:hunter2-secret@127.0.0.1:1/test\"\n      schema: {}\n",
+            p.schema
+        ),
+    );
+    let run = p.kiln(&["run"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("cannot connect to {kind} at 127.0.0.1:1")),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("hunter2-secret"), "{}", run.stderr);
+    let debug = p.kiln(&["debug"]);
+    assert!(debug.stdout.contains("port: 1\n"), "{}", debug.stdout);
 }
 
 fn a_killed_connection_fails_only_its_node(b: Backend) {
