@@ -401,6 +401,7 @@ pub fn cmd_freshness(g: &GlobalArgs, out: &Output, select: &SelectArgs) -> Resul
     }
     let rt = runtime()?;
     let started = std::time::Instant::now();
+    let started_at = artifacts::now();
     let results = rt.block_on(async {
         let adapter = connect(&manifest).await?;
         let mut results = Vec::new();
@@ -431,7 +432,12 @@ pub fn cmd_freshness(g: &GlobalArgs, out: &Output, select: &SelectArgs) -> Resul
         adapter.close().await;
         Ok::<_, Error>(results)
     })?;
-    artifacts::sources::write_sources(&manifest, &results, started.elapsed().as_secs_f64())?;
+    artifacts::sources::write_sources(
+        &manifest,
+        &results,
+        started.elapsed().as_secs_f64(),
+        &started_at,
+    )?;
     let failed = results
         .iter()
         .any(|r| r.status == "error" || r.status == "runtime error");

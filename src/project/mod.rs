@@ -5,6 +5,7 @@
 
 pub mod blocks;
 pub mod config;
+pub mod identity;
 pub mod profiles;
 pub mod project_file;
 pub mod properties;

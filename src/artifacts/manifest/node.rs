@@ -1,0 +1,408 @@
+//! One manifest entry per resource, in the shape of dbt's v12 classes (`Model`, `Seed`,
+//! `Snapshot`, `Analysis`, `SingularTest`, `GenericTest`, `SourceDefinition`, `Macro`,
+//! `Documentation`, `UnitTestDefinition`): every key dbt writes and no other, since the published
+//! schema rejects unknown keys.
+
+use super::config::{ConfigKind, config_json, source_config_json, unit_test_config_json};
+use crate::compile::{Manifest, ManifestNode};
+use crate::project::{Column, Freshness, ResourceType, Source, TestTarget, UnitTest};
+use crate::template::Renderer;
+use serde_json::{Map, Value, json};
+
+/// Columns as dbt's `ColumnInfo`.
+pub fn columns_json(columns: &[Column], renderer: &Renderer) -> Value {
+    let mut map = Map::new();
+    for c in columns {
+        map.insert(
+            c.name.clone(),
+            json!({
+                "name": c.name,
+                "description": renderer.render_description(&c.description),
+                "meta": c.meta,
+                "data_type": c.data_type,
+                "constraints": [],
+                "quote": c.quote,
+                "config": {"meta": c.meta, "tags": c.tags},
+                "tags": c.tags,
+                "granularity": null,
+                "doc_blocks": [],
+            }),
+        );
+    }
+    Value::Object(map)
+}
+
+/// `<target-path>/compiled/<project>/...`: where dbt says a node's compiled SQL is.
+fn compiled_path(manifest: &Manifest, mn: &ManifestNode) -> String {
+    let target = manifest.project.file.target_path.trim_end_matches('/');
+    format!(
+        "{target}/{}",
+        super::compiled_rel_path(manifest, mn).to_string_lossy()
+    )
+}
+
+/// A model, seed, snapshot, analysis or test (enabled, or disabled with `compiled = false`).
+pub fn node_json(manifest: &Manifest, mn: &ManifestNode) -> Value {
+    let n = &mn.node;
+    let renderer = &manifest.renderer;
+    let kind = ConfigKind::of(n.resource_type);
+    let config = config_json(kind, &n.config);
+    let (database, schema) = match (&mn.relation, n.resource_type) {
+        (Some(rel), _) => (
+            rel.database
+                .clone()
+                .unwrap_or_else(|| manifest.target.database.clone()),
+            rel.schema.clone(),
+        ),
+        (None, ResourceType::Test) => (
+            manifest.target.database.clone(),
+            crate::exec::audit_schema(&manifest.target.schema),
+        ),
+        (None, _) => (
+            manifest.target.database.clone(),
+            manifest.target.schema.clone(),
+        ),
+    };
+    let relation_name = match &mn.relation {
+        Some(rel) if !mn.is_ephemeral() => json!(rel.render()),
+        _ => Value::Null,
+    };
+    let mut v = Map::new();
+    let mut put = |k: &str, val: Value| {
+        v.insert(k.to_string(), val);
+    };
+    put("database", json!(database));
+    put("schema", json!(schema));
+    put("name", json!(n.name));
+    put("resource_type", json!(n.resource_type.as_str()));
+    put("package_name", json!(n.package_name));
+    put("path", json!(n.path));
+    put("original_file_path", json!(n.original_file_path));
+    put("unique_id", json!(n.unique_id));
+    put("fqn", json!(n.fqn));
+    put("alias", json!(n.alias()));
+    put(
+        "checksum",
+        json!({"name": "sha256", "checksum": n.checksum}),
+    );
+    put("tags", config["tags"].clone());
+    put("meta", config["meta"].clone());
+    put("group", config["group"].clone());
+    put(
+        "docs",
+        config
+            .get("docs")
+            .cloned()
+            .unwrap_or_else(|| json!({"show": true, "node_color": null})),
+    );
+    put("config", config);
+    put(
+        "description",
+        json!(renderer.render_description(&n.description)),
+    );
+    put("columns", columns_json(&n.columns, renderer));
+    put(
+        "patch_path",
+        json!(
+            n.patch_path
+                .as_ref()
+                .map(|p| format!("{}://{}", n.package_name, p))
+        ),
+    );
+    put("build_path", Value::Null);
+    put("unrendered_config", json!({}));
+    put("relation_name", relation_name);
+    put("raw_code", json!(n.raw_code));
+    put("doc_blocks", json!([]));
+    let macros = json!(mn.depends_on_macros);
+    if n.resource_type == ResourceType::Seed {
+        put("depends_on", json!({"macros": macros}));
+        return Value::Object(v);
+    }
+    let nodes: Vec<&String> = mn
+        .depends_on
+        .iter()
+        .filter(|d| !d.starts_with("macro."))
+        .collect();
+    put("language", json!("sql"));
+    put(
+        "refs",
+        json!(
+            mn.refs
+                .iter()
+                .map(|r| json!({"name": r.name, "package": r.package, "version": null}))
+                .collect::<Vec<_>>()
+        ),
+    );
+    put(
+        "sources",
+        json!(
+            mn.sources
+                .iter()
+                .map(|(s, t)| json!([s, t]))
+                .collect::<Vec<_>>()
+        ),
+    );
+    put("metrics", json!([]));
+    put("functions", json!([]));
+    put("depends_on", json!({"macros": macros, "nodes": nodes}));
+    match &mn.compiled_sql {
+        Some(sql) => {
+            put("compiled_path", json!(compiled_path(manifest, mn)));
+            put("compiled", json!(true));
+            put("compiled_code", json!(sql));
+            put("extra_ctes_injected", json!(true));
+            put("extra_ctes", json!([]));
+        }
+        None => put("compiled_path", Value::Null),
+    }
+    put(
+        "contract",
+        json!({
+            "enforced": n.config.get("contract").and_then(|c| c.get("enforced")).and_then(Value::as_bool).unwrap_or(false),
+            "alias_types": true,
+            "checksum": null,
+        }),
+    );
+    match n.resource_type {
+        ResourceType::Model => {
+            put("access", v_get_access(&n.config));
+            put("constraints", json!([]));
+            put("version", Value::Null);
+            put("latest_version", Value::Null);
+            put("deprecation_date", Value::Null);
+            put("primary_key", json!([]));
+            put("time_spine", Value::Null);
+        }
+        ResourceType::Test => {
+            if let Some(tm) = &n.test_metadata {
+                let attached = match &tm.target {
+                    TestTarget::Source { .. } => None,
+                    TestTarget::Ref { .. } => mn
+                        .depends_on
+                        .iter()
+                        .find(|d| !d.starts_with("source."))
+                        .cloned(),
+                };
+                let file_key_name = match &tm.target {
+                    TestTarget::Ref { name } => {
+                        let yaml_key = manifest
+                            .dag
+                            .node(attached.as_deref().unwrap_or(""))
+                            .map(|p| match p.resource_type {
+                                ResourceType::Seed => "seeds",
+                                ResourceType::Snapshot => "snapshots",
+                                ResourceType::Analysis => "analyses",
+                                _ => "models",
+                            })
+                            .unwrap_or("models");
+                        format!("{yaml_key}.{name}")
+                    }
+                    TestTarget::Source { source, .. } => format!("sources.{source}"),
+                };
+                let mut kwargs = Map::new();
+                for (k, val) in &tm.kwargs {
+                    kwargs.insert(k.clone(), val.clone());
+                }
+                kwargs.insert(
+                    "model".into(),
+                    json!(crate::project::identity::test_model_arg(&tm.target)),
+                );
+                put("column_name", json!(tm.column_name));
+                put("file_key_name", json!(file_key_name));
+                put("attached_node", json!(attached));
+                put(
+                    "test_metadata",
+                    json!({"name": tm.name, "kwargs": kwargs, "namespace": tm.namespace}),
+                );
+            }
+        }
+        _ => {}
+    }
+    Value::Object(v)
+}
+
+fn v_get_access(config: &crate::project::Config) -> Value {
+    match config.get_str("access") {
+        Some(a @ ("private" | "protected" | "public")) => json!(a),
+        _ => json!("protected"),
+    }
+}
+
+fn freshness_json(f: Option<&Freshness>) -> Value {
+    match f {
+        None => Value::Null,
+        Some(f) => json!({
+            "warn_after": f.warn_after,
+            "error_after": f.error_after,
+            "filter": f.filter,
+        }),
+    }
+}
+
+/// A source table as dbt's `SourceDefinition`.
+pub fn source_json(manifest: &Manifest, s: &Source) -> Value {
+    let renderer = &manifest.renderer;
+    let rel = manifest.source_relations.get(&s.unique_id);
+    let freshness = freshness_json(s.freshness.as_ref());
+    let config = source_config_json(&s.config, freshness.clone(), json!(s.loaded_at_field));
+    json!({
+        "database": rel.and_then(|r| r.database.clone()).unwrap_or_else(|| manifest.target.database.clone()),
+        "schema": rel.map(|r| r.schema.clone()).unwrap_or_else(|| s.schema.clone()),
+        "name": s.name,
+        "resource_type": "source",
+        "package_name": s.package_name,
+        "path": s.original_file_path,
+        "original_file_path": s.original_file_path,
+        "unique_id": s.unique_id,
+        "fqn": s.fqn,
+        "source_name": s.source_name,
+        "source_description": renderer.render_description(&s.source_description),
+        "loader": s.loader,
+        "identifier": rel.map(|r| r.identifier.clone()).unwrap_or_else(|| s.identifier.clone()),
+        "quoting": {"database": null, "schema": null, "identifier": null, "column": null},
+        "loaded_at_field": s.loaded_at_field,
+        "loaded_at_query": null,
+        "freshness": freshness,
+        "external": null,
+        "description": renderer.render_description(&s.description),
+        "columns": columns_json(&s.columns, renderer),
+        "meta": config["meta"],
+        "source_meta": {},
+        "tags": config["tags"],
+        "config": config,
+        "patch_path": null,
+        "unrendered_config": {},
+        "relation_name": rel.map(|r| r.render()),
+        "unrendered_database": s.database,
+        "unrendered_schema": s.schema,
+        "doc_blocks": [],
+    })
+}
+
+/// A macro as dbt's `Macro`.
+pub fn macro_json(m: &crate::project::Macro) -> Value {
+    let supported_languages = if m.name.starts_with("materialization_") {
+        json!(["sql"])
+    } else {
+        Value::Null
+    };
+    json!({
+        "name": m.name,
+        "resource_type": "macro",
+        "package_name": m.package_name,
+        "path": m.original_file_path,
+        "original_file_path": m.original_file_path,
+        "unique_id": m.unique_id,
+        "macro_sql": m.macro_sql,
+        "depends_on": {"macros": []},
+        "description": m.description,
+        "meta": {},
+        "docs": {"show": true, "node_color": null},
+        "config": {"meta": {}, "docs": {"show": true, "node_color": null}},
+        "patch_path": null,
+        "arguments": [],
+        "supported_languages": supported_languages,
+    })
+}
+
+/// A docs block as dbt's `Documentation`; `path` is relative to the resource path it was found in.
+pub fn doc_json(manifest: &Manifest, d: &crate::project::DocBlock) -> Value {
+    json!({
+        "name": d.name,
+        "resource_type": "doc",
+        "package_name": d.package_name,
+        "path": resource_relative(manifest, &d.package_name, &d.original_file_path),
+        "original_file_path": d.original_file_path,
+        "unique_id": d.unique_id,
+        "block_contents": d.block_contents,
+    })
+}
+
+/// A file's path relative to the resource path (models/, macros/, ...) that holds it.
+fn resource_relative(manifest: &Manifest, package: &str, rel: &str) -> String {
+    let project = &manifest.project;
+    let file = if package == project.name() {
+        &project.file
+    } else {
+        match project.packages.get(package) {
+            Some(f) => f,
+            None => return rel.to_string(),
+        }
+    };
+    // A package's files show as `<install path>/<folder>/<path>`.
+    let prefix = file
+        .file_name
+        .rsplit_once('/')
+        .map(|(p, _)| format!("{p}/"))
+        .unwrap_or_default();
+    let inner = rel.strip_prefix(&prefix).unwrap_or(rel);
+    let mut paths: Vec<&String> = file
+        .model_paths
+        .iter()
+        .chain(&file.seed_paths)
+        .chain(&file.snapshot_paths)
+        .chain(&file.analysis_paths)
+        .chain(&file.test_paths)
+        .chain(&file.macro_paths)
+        .chain(file.docs_paths.iter().flatten())
+        .collect();
+    paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for base in paths {
+        let base = base.trim_end_matches('/');
+        if let Some(rest) = inner.strip_prefix(&format!("{base}/")) {
+            return rest.to_string();
+        }
+    }
+    inner.to_string()
+}
+
+fn unit_data_json(
+    rows: &[std::collections::BTreeMap<String, Value>],
+    format: &str,
+    fixture: &Option<String>,
+) -> Value {
+    json!({"rows": rows, "format": format, "fixture": fixture})
+}
+
+/// A unit test as dbt's `UnitTestDefinition`.
+pub fn unit_test_json(manifest: &Manifest, u: &UnitTest) -> Value {
+    let model_id = manifest
+        .nodes
+        .values()
+        .find(|mn| mn.node.resource_type == ResourceType::Model && mn.node.name == u.model)
+        .map(|mn| mn.node.unique_id.clone());
+    let given: Vec<Value> = u
+        .given
+        .iter()
+        .map(|g| {
+            let mut d = unit_data_json(&g.data.rows, &g.data.format, &g.data.fixture);
+            d["input"] = json!(g.input);
+            d
+        })
+        .collect();
+    let overrides = if u.overrides.is_empty() {
+        Value::Null
+    } else {
+        json!(u.overrides)
+    };
+    json!({
+        "model": u.model,
+        "given": given,
+        "expect": unit_data_json(&u.expect.rows, &u.expect.format, &u.expect.fixture),
+        "name": u.name,
+        "resource_type": "unit_test",
+        "package_name": u.package_name,
+        "path": resource_relative(manifest, &u.package_name, &u.original_file_path),
+        "original_file_path": u.original_file_path,
+        "unique_id": u.unique_id,
+        "fqn": u.fqn,
+        "description": u.description,
+        "overrides": overrides,
+        "depends_on": {"macros": [], "nodes": model_id.into_iter().collect::<Vec<_>>()},
+        "config": unit_test_config_json(&u.config),
+        "schema": manifest.target.schema,
+        "versions": null,
+        "version": null,
+    })
+}
