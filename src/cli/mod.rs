@@ -207,6 +207,13 @@ pub(crate) fn parse_project(g: &GlobalArgs, out: &Output, which: &str) -> Result
     Ok(manifest)
 }
 
+/// Writes `target/manifest.json`: as dbt does, every command that loads the project records it,
+/// so tools and `--state` find the manifest of the last invocation. Commands call it after
+/// selecting, since `--state` may name this very target directory.
+pub(crate) fn record_manifest(manifest: &Manifest) -> Result<()> {
+    artifacts::manifest::write_manifest(manifest).map(|_| ())
+}
+
 fn cmd_parse(g: &GlobalArgs, out: &Output) -> Result<i32> {
     let start = Instant::now();
     let manifest = parse_project(g, out, "parse")?;
@@ -270,6 +277,7 @@ fn cmd_ls(
             .collect()
     };
     let selected = select_nodes(&manifest, select, &types, out)?;
+    record_manifest(&manifest)?;
     let mut lines = Vec::new();
     for id in &selected {
         let Some(node) = manifest.dag.node(id) else {

@@ -1,6 +1,7 @@
 //! Kiln's integration tests: run the `kiln` binary on fixture projects copied to temp dirs and
 //! check what a user sees (files, messages, exit codes).
 
+mod artifacts;
 mod compile;
 mod demo;
 mod deps;
