@@ -6,7 +6,7 @@
 //! module reproduces them for JSON values: `None`, `True`, `1.5`, `'text'`, `['a', 'b']`,
 //! `{'k': 'v'}`.
 
-use super::types::TestTarget;
+use super::types::{TestTarget, UnitTest, UnitTestData};
 use md5::Digest as _;
 use serde_json::Value;
 use sha2::Sha256;
@@ -365,6 +365,97 @@ pub fn test_raw_code(
     code
 }
 
+fn unit_format_repr(format: &str) -> String {
+    let member = match format {
+        "csv" => "CSV",
+        "sql" => "SQL",
+        _ => "Dict",
+    };
+    format!(
+        "<UnitTestFormat.{member}: '{}'>",
+        if member == "Dict" { "dict" } else { format }
+    )
+}
+
+fn unit_rows_repr(data: &UnitTestData) -> String {
+    match &data.text {
+        Some(text) => python_str_repr(text),
+        None => {
+            let rows: Vec<String> = data
+                .rows
+                .iter()
+                .map(|row| {
+                    let items: Vec<String> = row
+                        .iter()
+                        .map(|(k, v)| format!("{}: {}", python_str_repr(k), python_repr(v)))
+                        .collect();
+                    format!("{{{}}}", items.join(", "))
+                })
+                .collect();
+            format!("[{}]", rows.join(", "))
+        }
+    }
+}
+
+fn optional_str_repr(v: &Option<String>) -> String {
+    v.as_deref()
+        .map(python_str_repr)
+        .unwrap_or_else(|| "None".into())
+}
+
+/// dbt's checksum of a unit test (`UnitTestDefinition.build_unit_test_checksum`): the SHA-256 of
+/// the Python reprs of its model, versions, inputs, expected rows and overrides; the description
+/// is not part of it.
+pub fn unit_test_checksum(u: &UnitTest) -> String {
+    let given: Vec<String> = u
+        .given
+        .iter()
+        .map(|g| {
+            format!(
+                "UnitTestInputFixture(input={}, rows={}, format={}, fixture={})",
+                python_str_repr(&g.input),
+                unit_rows_repr(&g.data),
+                unit_format_repr(&g.data.format),
+                optional_str_repr(&g.data.fixture),
+            )
+        })
+        .collect();
+    let expect = format!(
+        "UnitTestOutputFixture(rows={}, format={}, fixture={})",
+        unit_rows_repr(&u.expect),
+        unit_format_repr(&u.expect.format),
+        optional_str_repr(&u.expect.fixture),
+    );
+    let overrides = if u.overrides.is_empty() {
+        "None".to_string()
+    } else {
+        let part = |key: &str| {
+            u.overrides
+                .get(key)
+                .map(python_repr)
+                .unwrap_or_else(|| "{}".into())
+        };
+        format!(
+            "UnitTestOverrides(macros={}, vars={}, env_vars={})",
+            part("macros"),
+            part("vars"),
+            part("env_vars")
+        )
+    };
+    let mut text = format!(
+        "{}-None-[{}]-{expect}-{overrides}",
+        u.model,
+        given.join(", ")
+    );
+    for g in &u.given {
+        if g.data.fixture.is_some() {
+            text.push('-');
+            text.push_str(&unit_rows_repr(&g.data));
+        }
+    }
+    sha256_hex(text.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,6 +579,54 @@ mod tests {
                 &kwargs
             ),
             "de303a4e50"
+        );
+    }
+
+    #[test]
+    fn unit_test_checksum_matches_dbt() {
+        use super::super::types::UnitTestInput;
+        let row = |pairs: &[(&str, Value)]| -> indexmap::IndexMap<String, Value> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect()
+        };
+        let data = |rows| UnitTestData {
+            format: "dict".into(),
+            rows,
+            text: None,
+            fixture: None,
+        };
+        // The unit test of dbt-core 1.11's reference project (its checksum in dbt's manifest).
+        let u = UnitTest {
+            unique_id: "unit_test.jaffle.stg_orders.test_stg_orders_renames".into(),
+            name: "test_stg_orders_renames".into(),
+            package_name: "jaffle".into(),
+            model: "stg_orders".into(),
+            description: "stg_orders renames id and user_id.".into(),
+            given: vec![UnitTestInput {
+                input: "ref('raw_orders')".into(),
+                data: data(vec![row(&[
+                    ("id", json!(1)),
+                    ("user_id", json!(10)),
+                    ("order_date", json!("2018-01-01")),
+                    ("status", json!("placed")),
+                ])]),
+            }],
+            expect: data(vec![row(&[
+                ("order_id", json!(1)),
+                ("customer_id", json!(10)),
+                ("order_date", json!("2018-01-01")),
+                ("status", json!("placed")),
+            ])]),
+            overrides: Default::default(),
+            config: Default::default(),
+            original_file_path: "models/unit_tests.yml".into(),
+            fqn: vec![],
+        };
+        assert_eq!(
+            unit_test_checksum(&u),
+            "32c92ca6596757ff92d0b96127be95b0baf18c398ccace27562ba696d5285c4d"
         );
     }
 

@@ -3,6 +3,7 @@
 //! values take the types dbt's schema declares (hooks are `{sql, transaction, index}` objects,
 //! tags a list), so dbt's loaders read them.
 
+use crate::project::config::dbt_key;
 use crate::project::{Config, ResourceType};
 use serde_json::{Map, Value, json};
 
@@ -155,15 +156,6 @@ fn string_or_null(v: &Value) -> Value {
     match v {
         Value::Null | Value::String(_) => v.clone(),
         other => json!(crate::project::config::value_to_string(other)),
-    }
-}
-
-/// dbt's key for a normalised Kiln config key (`pre_hook` is `pre-hook`).
-pub fn dbt_key(key: &str) -> &str {
-    match key {
-        "pre_hook" => "pre-hook",
-        "post_hook" => "post-hook",
-        other => other,
     }
 }
 

@@ -5,8 +5,7 @@
 mod config;
 mod node;
 
-pub use config::dbt_key;
-pub use node::{columns_json, macro_json, node_json, source_json};
+pub use node::{columns_json, doc_blocks, macro_json, node_json, source_json};
 
 use super::{to_json_bytes, write_file};
 use crate::compile::{Manifest, ManifestNode, relation_for};

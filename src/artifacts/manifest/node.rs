@@ -6,11 +6,47 @@
 use super::config::{ConfigKind, config_json, source_config_json, unit_test_config_json};
 use crate::compile::{Manifest, ManifestNode};
 use crate::project::{Column, Freshness, ResourceType, Source, TestTarget, UnitTest};
-use crate::template::Renderer;
 use serde_json::{Map, Value, json};
 
+/// The docs blocks a description calls with `doc('name')` (or `doc('package', 'name')`), as
+/// unique_ids: dbt's `doc_blocks`.
+pub fn doc_blocks(manifest: &Manifest, package: &str, description: &str) -> Value {
+    static DOC_CALL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"doc\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"]\s*)?\)"#)
+            .expect("valid regex")
+    });
+    let docs = &manifest.project.docs;
+    let mut out = Vec::new();
+    for c in DOC_CALL.captures_iter(description) {
+        let id = match (c.get(1), c.get(2)) {
+            (Some(pkg), Some(name)) => format!("doc.{}.{}", pkg.as_str(), name.as_str()),
+            (Some(name), None) => {
+                let name = name.as_str();
+                let own = format!("doc.{package}.{name}");
+                let root = format!("doc.{}.{name}", manifest.project.name());
+                if docs.contains_key(&root) {
+                    root
+                } else if docs.contains_key(&own) {
+                    own
+                } else {
+                    docs.values()
+                        .find(|d| d.name == name)
+                        .map(|d| d.unique_id.clone())
+                        .unwrap_or(own)
+                }
+            }
+            _ => continue,
+        };
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    json!(out)
+}
+
 /// Columns as dbt's `ColumnInfo`.
-pub fn columns_json(columns: &[Column], renderer: &Renderer) -> Value {
+pub fn columns_json(manifest: &Manifest, package: &str, columns: &[Column]) -> Value {
+    let renderer = &manifest.renderer;
     let mut map = Map::new();
     for c in columns {
         map.insert(
@@ -25,7 +61,7 @@ pub fn columns_json(columns: &[Column], renderer: &Renderer) -> Value {
                 "config": {"meta": c.meta, "tags": c.tags},
                 "tags": c.tags,
                 "granularity": null,
-                "doc_blocks": [],
+                "doc_blocks": doc_blocks(manifest, package, &c.description),
             }),
         );
     }
@@ -83,7 +119,7 @@ pub fn node_json(manifest: &Manifest, mn: &ManifestNode) -> Value {
     put("alias", json!(n.alias()));
     put(
         "checksum",
-        json!({"name": "sha256", "checksum": n.checksum}),
+        json!({"name": n.checksum.name(), "checksum": n.checksum.value()}),
     );
     put("tags", config["tags"].clone());
     put("meta", config["meta"].clone());
@@ -100,7 +136,10 @@ pub fn node_json(manifest: &Manifest, mn: &ManifestNode) -> Value {
         "description",
         json!(renderer.render_description(&n.description)),
     );
-    put("columns", columns_json(&n.columns, renderer));
+    put(
+        "columns",
+        columns_json(manifest, &n.package_name, &n.columns),
+    );
     put(
         "patch_path",
         json!(
@@ -110,10 +149,16 @@ pub fn node_json(manifest: &Manifest, mn: &ManifestNode) -> Value {
         ),
     );
     put("build_path", Value::Null);
-    put("unrendered_config", json!({}));
+    put(
+        "unrendered_config",
+        Value::Object(n.unrendered_config.clone()),
+    );
     put("relation_name", relation_name);
-    put("raw_code", json!(n.raw_code));
-    put("doc_blocks", json!([]));
+    put("raw_code", json!(raw_code(n)));
+    put(
+        "doc_blocks",
+        doc_blocks(manifest, &n.package_name, &n.description),
+    );
     let macros = json!(mn.depends_on_macros);
     if n.resource_type == ResourceType::Seed {
         put("depends_on", json!({"macros": macros}));
@@ -171,17 +216,17 @@ pub fn node_json(manifest: &Manifest, mn: &ManifestNode) -> Value {
             put("version", Value::Null);
             put("latest_version", Value::Null);
             put("deprecation_date", Value::Null);
-            put("primary_key", json!([]));
+            put("primary_key", json!(primary_key(manifest, &n.name)));
             put("time_spine", Value::Null);
         }
         ResourceType::Test => {
             if let Some(tm) = &n.test_metadata {
                 let attached = match &tm.target {
                     TestTarget::Source { .. } => None,
-                    TestTarget::Ref { .. } => mn
+                    TestTarget::Ref { name } => mn
                         .depends_on
                         .iter()
-                        .find(|d| !d.starts_with("source."))
+                        .find(|d| manifest.nodes.get(*d).is_some_and(|p| p.node.name == *name))
                         .cloned(),
                 };
                 let file_key_name = match &tm.target {
@@ -220,6 +265,62 @@ pub fn node_json(manifest: &Manifest, mn: &ManifestNode) -> Value {
         _ => {}
     }
     Value::Object(v)
+}
+
+/// dbt's inferred primary key of a model: the columns tested both `unique` (or
+/// `unique_combination_of_columns`) and `not_null`, else those tested unique.
+fn primary_key(manifest: &Manifest, model: &str) -> Vec<String> {
+    let mut unique = std::collections::BTreeSet::new();
+    let mut not_null = std::collections::BTreeSet::new();
+    let tests = manifest
+        .nodes
+        .values()
+        .map(|mn| &mn.node)
+        .chain(manifest.project.disabled.values());
+    for node in tests {
+        let Some(tm) = &node.test_metadata else {
+            continue;
+        };
+        if !matches!(&tm.target, TestTarget::Ref { name } if name == model) {
+            continue;
+        }
+        let columns: Vec<String> = match (
+            tm.kwargs.get("column_name"),
+            tm.kwargs.get("combination_of_columns"),
+        ) {
+            (Some(Value::String(c)), _) => vec![c.clone()],
+            (_, Some(Value::Array(cols))) => cols
+                .iter()
+                .filter_map(|c| c.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for c in columns {
+            match tm.name.as_str() {
+                "unique" | "unique_combination_of_columns" => {
+                    unique.insert(c);
+                }
+                "not_null" => {
+                    not_null.insert(c);
+                }
+                _ => {}
+            }
+        }
+    }
+    let both: Vec<String> = not_null.intersection(&unique).cloned().collect();
+    if both.is_empty() {
+        unique.into_iter().collect()
+    } else {
+        both
+    }
+}
+
+/// dbt's `raw_code`: the stripped file, the block body of a snapshot, nothing for a seed.
+pub fn raw_code(n: &crate::project::Node) -> &str {
+    match n.resource_type {
+        ResourceType::Snapshot => &n.raw_code,
+        _ => crate::project::identity::python_strip(&n.raw_code),
+    }
 }
 
 fn v_get_access(config: &crate::project::Config) -> Value {
@@ -266,18 +367,39 @@ pub fn source_json(manifest: &Manifest, s: &Source) -> Value {
         "freshness": freshness,
         "external": null,
         "description": renderer.render_description(&s.description),
-        "columns": columns_json(&s.columns, renderer),
+        "columns": columns_json(manifest, &s.package_name, &s.columns),
         "meta": config["meta"],
         "source_meta": {},
         "tags": config["tags"],
         "config": config,
         "patch_path": null,
-        "unrendered_config": {},
+        "unrendered_config": source_unrendered_config(manifest, s, &config),
         "relation_name": rel.map(|r| r.render()),
         "unrendered_database": s.database,
         "unrendered_schema": s.schema,
-        "doc_blocks": [],
+        "doc_blocks": doc_blocks(manifest, &s.package_name, &s.description),
     })
+}
+
+/// A source's `unrendered_config` as dbt writes it: the project's `sources:` configs as written,
+/// then the table's freshness, loaded_at_field, meta and tags.
+fn source_unrendered_config(manifest: &Manifest, s: &Source, config: &Value) -> Value {
+    let project = &manifest.project;
+    let file = project
+        .packages
+        .get(&s.package_name)
+        .unwrap_or(&project.file);
+    let mut out = file.unrendered_config_for(ResourceType::Source, &s.fqn);
+    for key in [
+        "freshness",
+        "loaded_at_field",
+        "loaded_at_query",
+        "meta",
+        "tags",
+    ] {
+        out.insert(key.to_string(), config[key].clone());
+    }
+    Value::Object(out)
 }
 
 /// A macro as dbt's `Macro`.
@@ -300,8 +422,10 @@ pub fn macro_json(m: &crate::project::Macro) -> Value {
         "meta": {},
         "docs": {"show": true, "node_color": null},
         "config": {"meta": {}, "docs": {"show": true, "node_color": null}},
-        "patch_path": null,
-        "arguments": [],
+        "patch_path": m.patch_path.as_ref().map(|p| format!("{}://{}", m.package_name, p)),
+        "arguments": m.documented_arguments.iter().map(|a| json!({
+            "name": a.name, "type": a.data_type, "description": a.description,
+        })).collect::<Vec<_>>(),
         "supported_languages": supported_languages,
     })
 }
@@ -357,12 +481,12 @@ fn resource_relative(manifest: &Manifest, package: &str, rel: &str) -> String {
     inner.to_string()
 }
 
-fn unit_data_json(
-    rows: &[std::collections::BTreeMap<String, Value>],
-    format: &str,
-    fixture: &Option<String>,
-) -> Value {
-    json!({"rows": rows, "format": format, "fixture": fixture})
+fn unit_data_json(data: &crate::project::UnitTestData) -> Value {
+    let rows = match &data.text {
+        Some(text) => json!(text),
+        None => json!(data.rows),
+    };
+    json!({"rows": rows, "format": data.format, "fixture": data.fixture})
 }
 
 /// A unit test as dbt's `UnitTestDefinition`.
@@ -376,7 +500,7 @@ pub fn unit_test_json(manifest: &Manifest, u: &UnitTest) -> Value {
         .given
         .iter()
         .map(|g| {
-            let mut d = unit_data_json(&g.data.rows, &g.data.format, &g.data.fixture);
+            let mut d = unit_data_json(&g.data);
             d["input"] = json!(g.input);
             d
         })
@@ -389,7 +513,7 @@ pub fn unit_test_json(manifest: &Manifest, u: &UnitTest) -> Value {
     json!({
         "model": u.model,
         "given": given,
-        "expect": unit_data_json(&u.expect.rows, &u.expect.format, &u.expect.fixture),
+        "expect": unit_data_json(&u.expect),
         "name": u.name,
         "resource_type": "unit_test",
         "package_name": u.package_name,
@@ -401,6 +525,7 @@ pub fn unit_test_json(manifest: &Manifest, u: &UnitTest) -> Value {
         "overrides": overrides,
         "depends_on": {"macros": [], "nodes": model_id.into_iter().collect::<Vec<_>>()},
         "config": unit_test_config_json(&u.config),
+        "checksum": crate::project::identity::unit_test_checksum(u),
         "schema": manifest.target.schema,
         "versions": null,
         "version": null,
