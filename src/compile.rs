@@ -622,7 +622,6 @@ fn graph_nodes(
                     _ => None,
                 },
                 test_name: n.test_metadata.as_ref().map(|t| t.name.clone()),
-                checksum: n.checksum.value().to_string(),
                 file: n.original_file_path.clone(),
                 line: n.line_offset + 1,
             }
@@ -646,7 +645,6 @@ fn graph_nodes(
             source_name: Some(s.source_name.clone()),
             test_kind: None,
             test_name: None,
-            checksum: crate::project::checksum(&format!("{:?}", s)),
             file: s.original_file_path.clone(),
             line: 1,
         });

@@ -11,4 +11,5 @@ mod lenient;
 mod packages;
 mod run;
 mod select;
+mod state;
 mod support;

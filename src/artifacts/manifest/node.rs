@@ -204,9 +204,9 @@ pub fn node_json(manifest: &Manifest, mn: &ManifestNode) -> Value {
     put(
         "contract",
         json!({
-            "enforced": n.config.get("contract").and_then(|c| c.get("enforced")).and_then(Value::as_bool).unwrap_or(false),
+            "enforced": contract_enforced(n),
             "alias_types": true,
-            "checksum": null,
+            "checksum": contract_checksum(mn),
         }),
     );
     match n.resource_type {
@@ -313,6 +313,40 @@ fn primary_key(manifest: &Manifest, model: &str) -> Vec<String> {
     } else {
         both
     }
+}
+
+fn contract_enforced(n: &crate::project::Node) -> bool {
+    n.config
+        .get("contract")
+        .and_then(|c| c.get("enforced"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// dbt's checksum of an enforced model contract (`build_contract_checksum`): the columns
+/// sorted by name with their data types and constraints, and for materializations that enforce
+/// constraints, the materialization.
+fn contract_checksum(mn: &ManifestNode) -> Value {
+    let n = &mn.node;
+    if n.resource_type != ResourceType::Model || !contract_enforced(n) {
+        return Value::Null;
+    }
+    let mut columns: Vec<&Column> = n.columns.iter().collect();
+    columns.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut state = String::new();
+    for c in columns {
+        state.push_str(&format!(
+            "|{}{}[]",
+            c.name,
+            c.data_type.as_deref().unwrap_or("None")
+        ));
+    }
+    let materialized = mn.materialized();
+    if matches!(materialized, "table" | "incremental") {
+        state.push_str(materialized);
+        state.push_str("[]");
+    }
+    json!(crate::project::identity::sha256_hex(state.as_bytes()))
 }
 
 /// dbt's `raw_code`: the stripped file, the block body of a snapshot, nothing for a seed.
