@@ -5,7 +5,7 @@
 mod config;
 mod node;
 
-pub use node::{columns_json, doc_blocks, macro_json, node_json, source_json};
+pub use node::{PrimaryKeys, columns_json, doc_blocks, macro_json, node_json, source_json};
 
 use super::{to_json_bytes, write_file};
 use crate::compile::{Manifest, ManifestNode, relation_for};
@@ -57,7 +57,7 @@ fn metadata_json(manifest: &Manifest) -> Value {
 }
 
 /// A disabled node as the manifest lists it (dbt writes the whole node, config included).
-fn disabled_json(manifest: &Manifest, node: &crate::project::Node) -> Value {
+fn disabled_json(manifest: &Manifest, node: &crate::project::Node, keys: &PrimaryKeys) -> Value {
     let relation = matches!(
         node.resource_type,
         ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
@@ -74,7 +74,7 @@ fn disabled_json(manifest: &Manifest, node: &crate::project::Node) -> Value {
         inferred_columns: None,
         lineage: BTreeMap::new(),
     };
-    node_json(manifest, &mn)
+    node_json(manifest, &mn, keys)
 }
 
 /// `parent_map` and `child_map` over nodes, sources and unit tests, each list sorted.
@@ -118,10 +118,11 @@ fn graph_maps(manifest: &Manifest) -> (Map<String, Value>, Map<String, Value>) {
 /// The manifest as JSON.
 pub fn manifest_json(manifest: &Manifest) -> Value {
     let project = &manifest.project;
+    let keys = PrimaryKeys::of(manifest);
     let nodes: Map<String, Value> = manifest
         .nodes
         .iter()
-        .map(|(id, mn)| (id.clone(), node_json(manifest, mn)))
+        .map(|(id, mn)| (id.clone(), node_json(manifest, mn, &keys)))
         .collect();
     let sources: Map<String, Value> = project
         .sources
@@ -146,7 +147,7 @@ pub fn manifest_json(manifest: &Manifest) -> Value {
     let disabled: Map<String, Value> = project
         .disabled
         .iter()
-        .map(|(id, n)| (id.clone(), json!([disabled_json(manifest, n)])))
+        .map(|(id, n)| (id.clone(), json!([disabled_json(manifest, n, &keys)])))
         .collect();
     let (parent_map, child_map) = graph_maps(manifest);
     json!({

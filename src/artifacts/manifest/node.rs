@@ -78,7 +78,7 @@ fn compiled_path(manifest: &Manifest, mn: &ManifestNode) -> String {
 }
 
 /// A model, seed, snapshot, analysis or test (enabled, or disabled with `compiled = false`).
-pub fn node_json(manifest: &Manifest, mn: &ManifestNode) -> Value {
+pub fn node_json(manifest: &Manifest, mn: &ManifestNode, keys: &PrimaryKeys) -> Value {
     let n = &mn.node;
     let renderer = &manifest.renderer;
     let kind = ConfigKind::of(n.resource_type);
@@ -216,7 +216,7 @@ pub fn node_json(manifest: &Manifest, mn: &ManifestNode) -> Value {
             put("version", Value::Null);
             put("latest_version", Value::Null);
             put("deprecation_date", Value::Null);
-            put("primary_key", json!(primary_key(manifest, &n.name)));
+            put("primary_key", json!(keys.of_model(&n.name)));
             put("time_spine", Value::Null);
         }
         ResourceType::Test => {
@@ -267,51 +267,66 @@ pub fn node_json(manifest: &Manifest, mn: &ManifestNode) -> Value {
     Value::Object(v)
 }
 
-/// dbt's inferred primary key of a model: the columns tested both `unique` (or
-/// `unique_combination_of_columns`) and `not_null`, else those tested unique.
-fn primary_key(manifest: &Manifest, model: &str) -> Vec<String> {
-    let mut unique = std::collections::BTreeSet::new();
-    let mut not_null = std::collections::BTreeSet::new();
-    let tests = manifest
-        .nodes
-        .values()
-        .map(|mn| &mn.node)
-        .chain(manifest.project.disabled.values());
-    for node in tests {
-        let Some(tm) = &node.test_metadata else {
-            continue;
-        };
-        if !matches!(&tm.target, TestTarget::Ref { name } if name == model) {
-            continue;
+/// dbt's inferred primary key of each model, by model name: the columns tested both `unique`
+/// (or `unique_combination_of_columns`) and `not_null`, else those tested unique.
+pub struct PrimaryKeys(std::collections::BTreeMap<String, Vec<String>>);
+
+impl PrimaryKeys {
+    /// Reads every generic test of the manifest once.
+    pub fn of(manifest: &Manifest) -> PrimaryKeys {
+        use std::collections::{BTreeMap, BTreeSet};
+        let mut unique: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        let mut not_null: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        let tests = manifest
+            .nodes
+            .values()
+            .map(|mn| &mn.node)
+            .chain(manifest.project.disabled.values());
+        for node in tests {
+            let Some(tm) = &node.test_metadata else {
+                continue;
+            };
+            let TestTarget::Ref { name: model } = &tm.target else {
+                continue;
+            };
+            let columns: Vec<String> = match (
+                tm.kwargs.get("column_name"),
+                tm.kwargs.get("combination_of_columns"),
+            ) {
+                (Some(Value::String(c)), _) => vec![c.clone()],
+                (_, Some(Value::Array(cols))) => cols
+                    .iter()
+                    .filter_map(|c| c.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let set = match tm.name.as_str() {
+                "unique" | "unique_combination_of_columns" => &mut unique,
+                "not_null" => &mut not_null,
+                _ => continue,
+            };
+            set.entry(model.as_str()).or_default().extend(columns);
         }
-        let columns: Vec<String> = match (
-            tm.kwargs.get("column_name"),
-            tm.kwargs.get("combination_of_columns"),
-        ) {
-            (Some(Value::String(c)), _) => vec![c.clone()],
-            (_, Some(Value::Array(cols))) => cols
-                .iter()
-                .filter_map(|c| c.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        };
-        for c in columns {
-            match tm.name.as_str() {
-                "unique" | "unique_combination_of_columns" => {
-                    unique.insert(c);
-                }
-                "not_null" => {
-                    not_null.insert(c);
-                }
-                _ => {}
-            }
-        }
+        let keys = unique
+            .into_iter()
+            .map(|(model, unique)| {
+                let both: Vec<String> = not_null
+                    .get(model)
+                    .map(|nn| nn.intersection(&unique).cloned().collect())
+                    .unwrap_or_default();
+                let key = if both.is_empty() {
+                    unique.into_iter().collect()
+                } else {
+                    both
+                };
+                (model.to_string(), key)
+            })
+            .collect();
+        PrimaryKeys(keys)
     }
-    let both: Vec<String> = not_null.intersection(&unique).cloned().collect();
-    if both.is_empty() {
-        unique.into_iter().collect()
-    } else {
-        both
+
+    fn of_model(&self, model: &str) -> &[String] {
+        self.0.get(model).map(Vec::as_slice).unwrap_or(&[])
     }
 }
 
