@@ -79,30 +79,60 @@ fn compiled_path(manifest: &Manifest, mn: &ManifestNode) -> String {
 
 /// A model, seed, snapshot, analysis or test (enabled, or disabled with `compiled = false`).
 pub fn node_json(manifest: &Manifest, mn: &ManifestNode, keys: &PrimaryKeys) -> Value {
+    let mut v = common_fields(manifest, mn);
     let n = &mn.node;
-    let renderer = &manifest.renderer;
-    let kind = ConfigKind::of(n.resource_type);
-    let config = config_json(kind, &n.config);
-    let (database, schema) = match (&mn.relation, n.resource_type) {
+    if n.resource_type == ResourceType::Seed {
+        v.insert("depends_on".into(), json!({"macros": mn.depends_on_macros}));
+        return Value::Object(v);
+    }
+    v.extend(compiled_fields(manifest, mn));
+    match n.resource_type {
+        ResourceType::Model => {
+            v.insert("access".into(), access(&n.config));
+            v.insert("constraints".into(), json!([]));
+            v.insert("version".into(), Value::Null);
+            v.insert("latest_version".into(), Value::Null);
+            v.insert("deprecation_date".into(), Value::Null);
+            v.insert("primary_key".into(), json!(keys.of_model(&n.name)));
+            v.insert("time_spine".into(), Value::Null);
+        }
+        ResourceType::Test => v.extend(generic_test_fields(manifest, mn)),
+        _ => {}
+    }
+    Value::Object(v)
+}
+
+/// Where a node's relation is: its own, the audit schema for tests, the target otherwise.
+fn database_and_schema(manifest: &Manifest, mn: &ManifestNode) -> (String, String) {
+    let target = &manifest.target;
+    match (&mn.relation, mn.node.resource_type) {
         (Some(rel), _) => (
             rel.database
                 .clone()
-                .unwrap_or_else(|| manifest.target.database.clone()),
+                .unwrap_or_else(|| target.database.clone()),
             rel.schema.clone(),
         ),
         (None, ResourceType::Test) => (
-            manifest.target.database.clone(),
-            crate::exec::audit_schema(&manifest.target.schema),
+            target.database.clone(),
+            crate::exec::audit_schema(&target.schema),
         ),
-        (None, _) => (
-            manifest.target.database.clone(),
-            manifest.target.schema.clone(),
-        ),
-    };
+        (None, _) => (target.database.clone(), target.schema.clone()),
+    }
+}
+
+/// The fields every node class has, seeds included.
+fn common_fields(manifest: &Manifest, mn: &ManifestNode) -> Map<String, Value> {
+    let n = &mn.node;
+    let config = config_json(ConfigKind::of(n.resource_type), &n.config);
+    let (database, schema) = database_and_schema(manifest, mn);
     let relation_name = match &mn.relation {
         Some(rel) if !mn.is_ephemeral() => json!(rel.render()),
         _ => Value::Null,
     };
+    let docs = config
+        .get("docs")
+        .cloned()
+        .unwrap_or_else(|| json!({"show": true, "node_color": null}));
     let mut v = Map::new();
     let mut put = |k: &str, val: Value| {
         v.insert(k.to_string(), val);
@@ -124,17 +154,11 @@ pub fn node_json(manifest: &Manifest, mn: &ManifestNode, keys: &PrimaryKeys) -> 
     put("tags", config["tags"].clone());
     put("meta", config["meta"].clone());
     put("group", config["group"].clone());
-    put(
-        "docs",
-        config
-            .get("docs")
-            .cloned()
-            .unwrap_or_else(|| json!({"show": true, "node_color": null})),
-    );
+    put("docs", docs);
     put("config", config);
     put(
         "description",
-        json!(renderer.render_description(&n.description)),
+        json!(manifest.renderer.render_description(&n.description)),
     );
     put(
         "columns",
@@ -159,38 +183,35 @@ pub fn node_json(manifest: &Manifest, mn: &ManifestNode, keys: &PrimaryKeys) -> 
         "doc_blocks",
         doc_blocks(manifest, &n.package_name, &n.description),
     );
-    let macros = json!(mn.depends_on_macros);
-    if n.resource_type == ResourceType::Seed {
-        put("depends_on", json!({"macros": macros}));
-        return Value::Object(v);
-    }
+    v
+}
+
+/// The fields of nodes with SQL (`CompiledNode`): language, references, compiled code, contract.
+fn compiled_fields(manifest: &Manifest, mn: &ManifestNode) -> Map<String, Value> {
     let nodes: Vec<&String> = mn
         .depends_on
         .iter()
         .filter(|d| !d.starts_with("macro."))
         .collect();
+    let refs: Vec<Value> = mn
+        .refs
+        .iter()
+        .map(|r| json!({"name": r.name, "package": r.package, "version": null}))
+        .collect();
+    let sources: Vec<Value> = mn.sources.iter().map(|(s, t)| json!([s, t])).collect();
+    let mut v = Map::new();
+    let mut put = |k: &str, val: Value| {
+        v.insert(k.to_string(), val);
+    };
     put("language", json!("sql"));
-    put(
-        "refs",
-        json!(
-            mn.refs
-                .iter()
-                .map(|r| json!({"name": r.name, "package": r.package, "version": null}))
-                .collect::<Vec<_>>()
-        ),
-    );
-    put(
-        "sources",
-        json!(
-            mn.sources
-                .iter()
-                .map(|(s, t)| json!([s, t]))
-                .collect::<Vec<_>>()
-        ),
-    );
+    put("refs", json!(refs));
+    put("sources", json!(sources));
     put("metrics", json!([]));
     put("functions", json!([]));
-    put("depends_on", json!({"macros": macros, "nodes": nodes}));
+    put(
+        "depends_on",
+        json!({"macros": mn.depends_on_macros, "nodes": nodes}),
+    );
     match &mn.compiled_sql {
         Some(sql) => {
             put("compiled_path", json!(compiled_path(manifest, mn)));
@@ -204,67 +225,62 @@ pub fn node_json(manifest: &Manifest, mn: &ManifestNode, keys: &PrimaryKeys) -> 
     put(
         "contract",
         json!({
-            "enforced": contract_enforced(n),
+            "enforced": contract_enforced(&mn.node),
             "alias_types": true,
             "checksum": contract_checksum(mn),
         }),
     );
-    match n.resource_type {
-        ResourceType::Model => {
-            put("access", v_get_access(&n.config));
-            put("constraints", json!([]));
-            put("version", Value::Null);
-            put("latest_version", Value::Null);
-            put("deprecation_date", Value::Null);
-            put("primary_key", json!(keys.of_model(&n.name)));
-            put("time_spine", Value::Null);
+    v
+}
+
+/// A generic test's own fields: the tested column and node, and how the test is invoked.
+fn generic_test_fields(manifest: &Manifest, mn: &ManifestNode) -> Map<String, Value> {
+    let mut v = Map::new();
+    let Some(tm) = &mn.node.test_metadata else {
+        return v;
+    };
+    let attached = match &tm.target {
+        TestTarget::Source { .. } => None,
+        TestTarget::Ref { name } => mn
+            .depends_on
+            .iter()
+            .find(|d| manifest.nodes.get(*d).is_some_and(|p| p.node.name == *name))
+            .cloned(),
+    };
+    // The properties file key the test was declared under: `models.orders`, `sources.raw`.
+    let file_key_name = match &tm.target {
+        TestTarget::Ref { name } => {
+            let yaml_key = attached
+                .as_deref()
+                .and_then(|id| manifest.dag.node(id))
+                .map(|p| match p.resource_type {
+                    ResourceType::Seed => "seeds",
+                    ResourceType::Snapshot => "snapshots",
+                    ResourceType::Analysis => "analyses",
+                    _ => "models",
+                })
+                .unwrap_or("models");
+            format!("{yaml_key}.{name}")
         }
-        ResourceType::Test => {
-            if let Some(tm) = &n.test_metadata {
-                let attached = match &tm.target {
-                    TestTarget::Source { .. } => None,
-                    TestTarget::Ref { name } => mn
-                        .depends_on
-                        .iter()
-                        .find(|d| manifest.nodes.get(*d).is_some_and(|p| p.node.name == *name))
-                        .cloned(),
-                };
-                let file_key_name = match &tm.target {
-                    TestTarget::Ref { name } => {
-                        let yaml_key = manifest
-                            .dag
-                            .node(attached.as_deref().unwrap_or(""))
-                            .map(|p| match p.resource_type {
-                                ResourceType::Seed => "seeds",
-                                ResourceType::Snapshot => "snapshots",
-                                ResourceType::Analysis => "analyses",
-                                _ => "models",
-                            })
-                            .unwrap_or("models");
-                        format!("{yaml_key}.{name}")
-                    }
-                    TestTarget::Source { source, .. } => format!("sources.{source}"),
-                };
-                let mut kwargs = Map::new();
-                for (k, val) in &tm.kwargs {
-                    kwargs.insert(k.clone(), val.clone());
-                }
-                kwargs.insert(
-                    "model".into(),
-                    json!(crate::project::identity::test_model_arg(&tm.target)),
-                );
-                put("column_name", json!(tm.column_name));
-                put("file_key_name", json!(file_key_name));
-                put("attached_node", json!(attached));
-                put(
-                    "test_metadata",
-                    json!({"name": tm.name, "kwargs": kwargs, "namespace": tm.namespace}),
-                );
-            }
-        }
-        _ => {}
-    }
-    Value::Object(v)
+        TestTarget::Source { source, .. } => format!("sources.{source}"),
+    };
+    let mut kwargs: Map<String, Value> = tm
+        .kwargs
+        .iter()
+        .map(|(k, val)| (k.clone(), val.clone()))
+        .collect();
+    kwargs.insert(
+        "model".into(),
+        json!(crate::project::identity::test_model_arg(&tm.target)),
+    );
+    v.insert("column_name".into(), json!(tm.column_name));
+    v.insert("file_key_name".into(), json!(file_key_name));
+    v.insert("attached_node".into(), json!(attached));
+    v.insert(
+        "test_metadata".into(),
+        json!({"name": tm.name, "kwargs": kwargs, "namespace": tm.namespace}),
+    );
+    v
 }
 
 /// dbt's inferred primary key of each model, by model name: the columns tested both `unique`
@@ -372,7 +388,7 @@ pub fn raw_code(n: &crate::project::Node) -> &str {
     }
 }
 
-fn v_get_access(config: &crate::project::Config) -> Value {
+fn access(config: &crate::project::Config) -> Value {
     match config.get_str("access") {
         Some(a @ ("private" | "protected" | "public")) => json!(a),
         _ => json!("protected"),
