@@ -313,7 +313,7 @@ pub struct ParseOptions {
 
 /// Parses a loaded project: renders every node once to learn refs and config, computes
 /// relations and builds the DAG. Reports every problem found.
-pub fn parse(project: Project, target: Target, opts: &ParseOptions) -> Result<Manifest> {
+pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Result<Manifest> {
     let dialect = dialect_of(target.adapter);
     let renderer = Arc::new(Renderer::new(
         &project,
@@ -359,13 +359,20 @@ pub fn parse(project: Project, target: Target, opts: &ParseOptions) -> Result<Ma
     }
 
     let mut nodes: BTreeMap<String, ManifestNode> = BTreeMap::new();
+    let mut disabled_by_call: Vec<Node> = Vec::new();
     for (id, node) in &project.nodes {
         let mut node = node.clone();
         let r = rendered.remove(id);
         if let Some(r) = &r {
             node.config.merge(&r.config);
+            // dbt records the config() call with its rendered values.
+            for (k, v) in &r.config_call {
+                node.unrendered_config.insert(k.clone(), v.clone());
+            }
         }
         if !node.config.enabled() {
+            // Disabled by its own config() call: listed with the disabled nodes, as in dbt.
+            disabled_by_call.push(node);
             continue;
         }
         let (refs, sources, macros) = match r {
@@ -386,6 +393,11 @@ pub fn parse(project: Project, target: Target, opts: &ParseOptions) -> Result<Ma
                 lineage: BTreeMap::new(),
             },
         );
+    }
+
+    for node in disabled_by_call {
+        project.nodes.remove(&node.unique_id);
+        project.disabled.insert(node.unique_id.clone(), node);
     }
 
     // Relations: alias and generate_schema_name semantics.
@@ -610,7 +622,6 @@ fn graph_nodes(
                     _ => None,
                 },
                 test_name: n.test_metadata.as_ref().map(|t| t.name.clone()),
-                checksum: n.checksum.clone(),
                 file: n.original_file_path.clone(),
                 line: n.line_offset + 1,
             }
@@ -634,7 +645,6 @@ fn graph_nodes(
             source_name: Some(s.source_name.clone()),
             test_kind: None,
             test_name: None,
-            checksum: crate::project::checksum(&format!("{:?}", s)),
             file: s.original_file_path.clone(),
             line: 1,
         });
@@ -942,7 +952,8 @@ pub fn render_operation_with(
         columns: Vec::new(),
         patch_path: None,
         test_metadata: None,
-        checksum: String::new(),
+        checksum: crate::project::identity::Checksum::None,
+        unrendered_config: serde_json::Map::new(),
     };
     let resolver: Arc<dyn Resolve> = Arc::new(manifest.compile_resolver());
     manifest

@@ -9,6 +9,7 @@ pub mod docs;
 pub mod manifest;
 pub mod run_results;
 pub mod sources;
+pub mod state;
 
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use std::path::Path;

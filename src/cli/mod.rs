@@ -207,6 +207,13 @@ pub(crate) fn parse_project(g: &GlobalArgs, out: &Output, which: &str) -> Result
     Ok(manifest)
 }
 
+/// Writes `target/manifest.json`: as dbt does, every command that loads the project records it,
+/// so tools and `--state` find the manifest of the last invocation. Commands call it after
+/// selecting, since `--state` may name this very target directory.
+pub(crate) fn record_manifest(manifest: &Manifest) -> Result<()> {
+    artifacts::manifest::write_manifest(manifest).map(|_| ())
+}
+
 fn cmd_parse(g: &GlobalArgs, out: &Output) -> Result<i32> {
     let start = Instant::now();
     let manifest = parse_project(g, out, "parse")?;
@@ -270,6 +277,7 @@ fn cmd_ls(
             .collect()
     };
     let selected = select_nodes(&manifest, select, &types, out)?;
+    record_manifest(&manifest)?;
     let mut lines = Vec::new();
     for id in &selected {
         let Some(node) = manifest.dag.node(id) else {
@@ -345,7 +353,10 @@ fn select_with_warnings(
         Some(Selection::parse(&select.exclude)?)
     };
     let state = match &select.state {
-        Some(dir) => Some(read_state(dir)?),
+        Some(dir) => {
+            let previous = artifacts::state::read_previous_manifest(dir)?;
+            Some(artifacts::state::compare(manifest, &previous))
+        }
         None => None,
     };
     // `result:<status>` reads the run_results.json next to the state manifest, or this
@@ -390,43 +401,6 @@ fn read_previous_results(dir: &Path) -> Option<BTreeMap<String, String>> {
             })
             .collect(),
     )
-}
-
-/// Reads node checksums from a previous manifest for `state:` selectors.
-fn read_state(dir: &Path) -> Result<BTreeMap<String, String>> {
-    let path = dir.join("manifest.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        Error::from(
-            Diagnostic::new(
-                ErrorKind::Usage,
-                format!("cannot read {}: {e}", path.display()),
-            )
-            .with_hint("--state must point at a directory holding a previous run's manifest.json"),
-        )
-    })?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| {
-        Error::from(
-            Diagnostic::new(
-                ErrorKind::Usage,
-                format!("{} is not valid JSON: {e}", path.display()),
-            )
-            .with_hint("regenerate it with `kiln parse` on the reference version"),
-        )
-    })?;
-    let mut out = BTreeMap::new();
-    for section in ["nodes", "sources"] {
-        if let Some(map) = v.get(section).and_then(Value::as_object) {
-            for (id, n) in map {
-                let sum = n
-                    .pointer("/checksum/checksum")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                out.insert(id.clone(), sum);
-            }
-        }
-    }
-    Ok(out)
 }
 
 fn cmd_debug(g: &GlobalArgs, out: &Output) -> Result<i32> {

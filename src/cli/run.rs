@@ -2,7 +2,7 @@
 
 use super::args::{ExecArgs, GlobalArgs, SelectArgs, ShowOutput};
 use super::output::Output;
-use super::{EXIT_FAILURE, EXIT_OK, parse_project, select_nodes};
+use super::{EXIT_FAILURE, EXIT_OK, parse_project, record_manifest, select_nodes};
 use crate::adapter::Adapter;
 use crate::artifacts;
 use crate::compile::{self, Manifest};
@@ -83,6 +83,7 @@ pub fn cmd_exec(
     let manifest = parse_project(g, out, command.which())?;
     let types = command.resource_types();
     let selected = select_nodes(&manifest, select, &types, out)?;
+    record_manifest(&manifest)?;
     manifest.renderer.set_selected_resources(&selected);
     let rt = runtime()?;
     let threads = manifest.target.threads.max(1);
@@ -293,6 +294,9 @@ pub fn cmd_show(
     output: ShowOutput,
 ) -> Result<i32> {
     let manifest = parse_project(g, out, "show")?;
+    if select.select.is_empty() {
+        record_manifest(&manifest)?;
+    }
     let target_id = match inline {
         Some(_) => None,
         None => {
@@ -313,6 +317,7 @@ pub fn cmd_show(
                 ResourceType::Test,
             ];
             let selected = select_nodes(&manifest, select, &types, out)?;
+            record_manifest(&manifest)?;
             let chosen: Vec<&String> = selected
                 .iter()
                 .filter(|id| {
@@ -394,6 +399,7 @@ pub fn cmd_freshness(g: &GlobalArgs, out: &Output, select: &SelectArgs) -> Resul
     let selected: Vec<String> = select_nodes(&manifest, select, &[ResourceType::Source], out)?
         .into_iter()
         .collect();
+    record_manifest(&manifest)?;
     let sources = exec::freshness::checkable(&manifest, &selected);
     if sources.is_empty() {
         out.info("No selected source has freshness rules (freshness: warn_after/error_after) and a loaded_at_field.");
@@ -401,6 +407,7 @@ pub fn cmd_freshness(g: &GlobalArgs, out: &Output, select: &SelectArgs) -> Resul
     }
     let rt = runtime()?;
     let started = std::time::Instant::now();
+    let started_at = artifacts::now();
     let results = rt.block_on(async {
         let adapter = connect(&manifest).await?;
         let mut results = Vec::new();
@@ -431,7 +438,12 @@ pub fn cmd_freshness(g: &GlobalArgs, out: &Output, select: &SelectArgs) -> Resul
         adapter.close().await;
         Ok::<_, Error>(results)
     })?;
-    artifacts::sources::write_sources(&manifest, &results, started.elapsed().as_secs_f64())?;
+    artifacts::sources::write_sources(
+        &manifest,
+        &results,
+        started.elapsed().as_secs_f64(),
+        &started_at,
+    )?;
     let failed = results
         .iter()
         .any(|r| r.status == "error" || r.status == "runtime error");
@@ -457,6 +469,7 @@ pub fn cmd_run_operation(
     args: Option<&str>,
 ) -> Result<i32> {
     let manifest = parse_project(g, out, "run-operation")?;
+    record_manifest(&manifest)?;
     if !manifest.renderer.has_macro(macro_name) {
         return Err(Error::from(
             Diagnostic::new(

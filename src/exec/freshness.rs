@@ -24,8 +24,16 @@ pub struct FreshnessResult {
     pub warn_after: Option<Threshold>,
     /// The rules checked.
     pub error_after: Option<Threshold>,
+    /// Extra `where` condition the query used.
+    pub filter: Option<String>,
     /// Seconds the query took.
     pub execution_time: f64,
+    /// When the check started (RFC 3339).
+    pub started_at: String,
+    /// When the check ended (RFC 3339).
+    pub completed_at: String,
+    /// Age of the newest load in seconds, with sub-second precision.
+    pub age_precise: Option<f64>,
 }
 
 /// Parses a timestamp as databases print them (naive values are taken as UTC).
@@ -73,17 +81,23 @@ pub fn checkable<'a>(manifest: &'a Manifest, selected: &[String]) -> Vec<&'a Sou
 pub async fn check(manifest: &Manifest, adapter: &Adapter, source: &Source) -> FreshnessResult {
     let clock = std::time::Instant::now();
     let now = chrono::Utc::now();
+    let stamp =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let freshness = source.freshness.clone().unwrap_or_default();
     let mut result = FreshnessResult {
         unique_id: source.unique_id.clone(),
         status: "runtime error".into(),
         max_loaded_at: None,
-        snapshotted_at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        snapshotted_at: stamp(now),
         age_seconds: None,
         error: None,
         warn_after: freshness.warn_after,
         error_after: freshness.error_after,
+        filter: freshness.filter.clone(),
         execution_time: 0.0,
+        started_at: stamp(now),
+        completed_at: stamp(now),
+        age_precise: None,
     };
     let (Some(rel), Some(field)) = (
         manifest.source_relations.get(&source.unique_id),
@@ -117,6 +131,8 @@ pub async fn check(manifest: &Manifest, adapter: &Adapter, source: &Source) -> F
                     result.max_loaded_at =
                         Some(loaded.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
                     result.age_seconds = Some(age);
+                    result.age_precise =
+                        (now - loaded).num_microseconds().map(|us| us as f64 / 1e6);
                     result.status = if exceeded(freshness.error_after, age) {
                         "error"
                     } else if exceeded(freshness.warn_after, age) {
@@ -130,6 +146,7 @@ pub async fn check(manifest: &Manifest, adapter: &Adapter, source: &Source) -> F
         }
     }
     result.execution_time = clock.elapsed().as_secs_f64();
+    result.completed_at = stamp(chrono::Utc::now());
     result
 }
 

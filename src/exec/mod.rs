@@ -11,6 +11,8 @@ pub mod seed;
 mod snapshot;
 mod test;
 
+pub use test::{AUDIT_SCHEMA_SUFFIX, audit_schema};
+
 use crate::adapter::Adapter;
 use crate::compile::Manifest;
 use crate::error::{Diagnostic, ErrorKind};
@@ -79,6 +81,9 @@ pub struct NodeResult {
     pub started_at: String,
     /// When it ended.
     pub completed_at: String,
+    /// When its SQL finished compiling (RFC 3339); None for nodes that compile nothing (seeds)
+    /// or never got that far.
+    pub compiled_at: Option<String>,
     /// Rows inserted or affected, where known.
     pub rows_affected: Option<u64>,
     /// Failing rows, for tests.
@@ -249,6 +254,8 @@ pub(crate) struct Ctx {
     pub run_started: chrono::DateTime<chrono::Utc>,
     /// Where nodes report messages (warnings) while they run.
     pub events: EventSink,
+    /// When each node's SQL finished compiling, for the compile step of its timing.
+    pub compiled_at: std::sync::Mutex<HashMap<String, String>>,
 }
 
 impl Ctx {
@@ -257,11 +264,16 @@ impl Ctx {
         let manifest = self.manifest.clone();
         let database = self.database.clone();
         let id = id.to_string();
-        tokio::task::spawn_blocking(move || {
+        let key = id.clone();
+        let sql = tokio::task::spawn_blocking(move || {
             crate::compile::compile_node(&manifest, &id, Some(database), is_incremental)
         })
         .await
-        .map_err(|e| Diagnostic::new(ErrorKind::Execution, format!("rendering stopped: {e}")))?
+        .map_err(|e| Diagnostic::new(ErrorKind::Execution, format!("rendering stopped: {e}")))?;
+        if let Ok(mut times) = self.compiled_at.lock() {
+            times.entry(key).or_insert_with(now);
+        }
+        sql
     }
 
     /// Renders a hook or other free-standing template in a node's scope.
@@ -335,6 +347,7 @@ pub async fn run(
         database,
         run_started,
         events: events.clone(),
+        compiled_at: std::sync::Mutex::new(HashMap::new()),
     });
 
     // Ephemeral models are inlined into their children; they never run on their own.
@@ -525,10 +538,12 @@ pub async fn run(
                 .get(&cause)
                 .map(|m| m.node.name.clone())
                 .unwrap_or(cause.clone());
-            let r = skipped(
+            let mut r = skipped(
                 &child,
                 &format!("skipped: upstream {cause_name} did not succeed"),
             );
+            // The worker that ran the failed node reports its skipped descendants, as in dbt.
+            r.worker = done.get(&cause).and_then(|c| c.worker).or(Some(1));
             started_count += 1;
             events(Event::Finished {
                 index: started_count,
@@ -545,7 +560,8 @@ pub async fn run(
     // Whatever never ran (stopped early) is reported as skipped.
     for id in &nodes {
         if !done.contains_key(id) {
-            let r = skipped(id, "skipped: the run was stopped before this node started");
+            let mut r = skipped(id, "skipped: the run was stopped before this node started");
+            r.worker = Some(1);
             done.insert(id.clone(), r.clone());
             results.push(r);
         }
@@ -572,6 +588,7 @@ fn skipped(id: &str, message: &str) -> NodeResult {
         execution_time: 0.0,
         started_at: t.clone(),
         completed_at: t,
+        compiled_at: None,
         rows_affected: None,
         failures: None,
         compiled_code: None,
@@ -624,6 +641,11 @@ async fn run_node(ctx: &Ctx, id: &str) -> NodeResult {
             Some(d),
         ),
     };
+    let compiled_at = ctx
+        .compiled_at
+        .lock()
+        .ok()
+        .and_then(|mut times| times.remove(id));
     NodeResult {
         unique_id: id.to_string(),
         status: outcome.status,
@@ -632,6 +654,7 @@ async fn run_node(ctx: &Ctx, id: &str) -> NodeResult {
         execution_time: clock.elapsed().as_secs_f64(),
         started_at,
         completed_at: now(),
+        compiled_at,
         rows_affected: outcome.rows_affected,
         failures: outcome.failures,
         compiled_code: outcome.compiled_code,

@@ -7,9 +7,12 @@ use crate::compile::ManifestNode;
 use crate::error::{Diagnostic, ErrorKind, Location};
 use crate::template::RelationKind;
 
+/// What Kiln appends to the target schema to name the audit schema (dbt's `dbt_test__audit`).
+pub const AUDIT_SCHEMA_SUFFIX: &str = "kiln_test__audit";
+
 /// The schema where failing rows are stored.
 pub fn audit_schema(target_schema: &str) -> String {
-    format!("{target_schema}_kiln_test__audit")
+    format!("{target_schema}_{AUDIT_SCHEMA_SUFFIX}")
 }
 
 /// Evaluates a dbt threshold like `>0`, `!=0`, `>=10`, `<5`, `=3` against a count.

@@ -4,7 +4,7 @@
 
 pub mod selector;
 
-pub use selector::{IndirectSelection, SelectOptions, SelectResult, Selection, select};
+pub use selector::{IndirectSelection, NodeState, SelectOptions, SelectResult, Selection, select};
 
 use crate::error::{Diagnostic, Error, ErrorKind, Location, Result};
 use crate::project::{Config, ResourceType};
@@ -49,8 +49,6 @@ pub struct GraphNode {
     pub test_kind: Option<TestKind>,
     /// For generic tests: the test's name (`not_null`).
     pub test_name: Option<String>,
-    /// Checksum for `state:modified`.
-    pub checksum: String,
     /// File named in errors.
     pub file: String,
     /// 1-based line named in errors.
@@ -321,7 +319,6 @@ pub(crate) mod tests {
             source_name: None,
             test_kind: None,
             test_name: None,
-            checksum: name.clone(),
             file: format!("models/{name}.sql"),
             line: 1,
         }

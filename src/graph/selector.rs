@@ -89,6 +89,74 @@ pub enum IndirectSelection {
     Empty,
 }
 
+/// How one node of the project compares with the same unique_id in a previous manifest
+/// (`--state`), by dbt's rules; each field answers one `state:` selector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeState {
+    /// The previous manifest has this unique_id (`state:old`; else `state:new`).
+    pub old: bool,
+    /// `state:modified`: different contents, an upstream macro changed, or a model's contract
+    /// changed (`state:unmodified` is its negation).
+    pub modified: bool,
+    /// `state:modified.body`: the SQL (a seed's checksum) changed.
+    pub body: bool,
+    /// `state:modified.configs`: the configs as written changed.
+    pub configs: bool,
+    /// `state:modified.relation`: the database, schema or alias as written changed.
+    pub relation: bool,
+    /// `state:modified.persisted_descriptions`: a description persisted to the database changed.
+    pub persisted_descriptions: bool,
+    /// `state:modified.macros`: a macro it calls, or one those call, changed.
+    pub macros: bool,
+    /// `state:modified.contract`: the model's enforced contract changed.
+    pub contract: bool,
+}
+
+impl NodeState {
+    /// A node the previous manifest does not have: new, and every `modified` selector.
+    pub const NEW: NodeState = NodeState {
+        old: false,
+        modified: true,
+        body: true,
+        configs: true,
+        relation: true,
+        persisted_descriptions: true,
+        macros: false,
+        contract: true,
+    };
+
+    /// Whether the `state:` selector `value` (`modified`, `modified.body`, `new`, ...) matches.
+    pub fn matches(&self, value: &str) -> bool {
+        match value {
+            "new" => !self.old,
+            "old" => self.old,
+            "modified" => self.modified,
+            "unmodified" => !self.modified,
+            "modified.body" => self.body,
+            "modified.configs" => self.configs,
+            "modified.relation" => self.relation,
+            "modified.persisted_descriptions" => self.persisted_descriptions,
+            "modified.macros" => self.macros,
+            "modified.contract" => self.contract,
+            _ => false,
+        }
+    }
+}
+
+/// The `state:` selector values.
+const STATE_VALUES: &[&str] = &[
+    "new",
+    "old",
+    "modified",
+    "unmodified",
+    "modified.body",
+    "modified.configs",
+    "modified.relation",
+    "modified.persisted_descriptions",
+    "modified.macros",
+    "modified.contract",
+];
+
 /// What selection needs besides the graph.
 pub struct SelectOptions<'a> {
     /// `--select`; None selects every node of `resource_types`.
@@ -97,8 +165,8 @@ pub struct SelectOptions<'a> {
     pub exclude: Option<&'a Selection>,
     /// Types the command works on.
     pub resource_types: &'a [ResourceType],
-    /// unique_id → checksum from `--state`, for `state:` methods.
-    pub state: Option<&'a BTreeMap<String, String>>,
+    /// unique_id → how the node compares with the `--state` manifest, for `state:` methods.
+    pub state: Option<&'a BTreeMap<String, NodeState>>,
     /// unique_id → status of a previous run, for `result:`.
     pub previous_results: Option<&'a BTreeMap<String, String>>,
     /// Test inclusion rule.
@@ -410,13 +478,11 @@ impl<'a> Matcher<'a> {
                 let Some(state) = self.opts.state else {
                     return false;
                 };
-                match value {
-                    "new" => !state.contains_key(&n.unique_id),
-                    "old" => state.contains_key(&n.unique_id),
-                    "modified" => state.get(&n.unique_id) != Some(&n.checksum),
-                    "unmodified" => state.get(&n.unique_id) == Some(&n.checksum),
-                    _ => false,
-                }
+                state
+                    .get(&n.unique_id)
+                    .copied()
+                    .unwrap_or(NodeState::NEW)
+                    .matches(value)
             }
             Method::Result => self
                 .opts
@@ -435,14 +501,11 @@ impl<'a> Matcher<'a> {
                     "pass --state DIR with the manifest.json of the version to compare against",
                 ));
             }
-            if !matches!(
-                term.value.as_str(),
-                "new" | "old" | "modified" | "unmodified"
-            ) {
+            if !STATE_VALUES.contains(&term.value.as_str()) {
                 return Err(selector_error(
                     &term.text,
                     format!("unknown state `{}`", term.value),
-                    "use state:modified or state:new",
+                    &format!("use one of: state:{}", STATE_VALUES.join(", state:")),
                 ));
             }
         }
@@ -681,9 +744,25 @@ mod tests {
     #[test]
     fn state_and_results() {
         let d = dag();
+        let same = NodeState {
+            old: true,
+            modified: false,
+            body: false,
+            configs: false,
+            relation: false,
+            persisted_descriptions: false,
+            macros: false,
+            contract: false,
+        };
+        let changed = NodeState {
+            modified: true,
+            body: true,
+            ..same
+        };
+        // c, d and x are not in the previous manifest: they are new.
         let state = BTreeMap::from([
-            ("model.p.a".to_string(), "a".to_string()),
-            ("model.p.b".to_string(), "changed".to_string()),
+            ("model.p.a".to_string(), same),
+            ("model.p.b".to_string(), changed),
         ]);
         let results = BTreeMap::from([("model.p.x".to_string(), "error".to_string())]);
         let selection =

@@ -23,6 +23,15 @@ pub fn normalize_key(key: &str) -> String {
     key.trim_start_matches('+').replace('-', "_")
 }
 
+/// dbt's spelling of a normalised config key: the hooks are `pre-hook` and `post-hook`.
+pub fn dbt_key(key: &str) -> &str {
+    match key {
+        "pre_hook" => "pre-hook",
+        "post_hook" => "post-hook",
+        other => other,
+    }
+}
+
 impl Config {
     /// An empty config.
     pub fn new() -> Config {

@@ -5,6 +5,7 @@
 
 pub mod blocks;
 pub mod config;
+pub mod identity;
 pub mod profiles;
 pub mod project_file;
 pub mod properties;
@@ -15,6 +16,7 @@ pub use types::*;
 
 use crate::error::{Collector, Diagnostic, Error, ErrorKind, Location, Result};
 use blocks::{BlockKind, find_blocks};
+use identity::Checksum;
 use project_file::ProjectFile;
 use properties::{Properties, TestDefinition};
 use rayon::prelude::*;
@@ -374,7 +376,7 @@ fn load_package(
     // Read every file in parallel; a file that cannot be read is reported, the rest go on.
     // Seeds are read as bytes: only their checksum and header line are kept here, since the CSV
     // itself is parsed (and validated) when the seed is loaded.
-    let texts: Vec<(String, Result<String>, Option<String>)> = found
+    let texts: Vec<(String, Result<String>, Option<Checksum>)> = found
         .par_iter()
         .map(|f| {
             let path = pkg.dir.join(&f.rel[pkg.prefix.len()..]);
@@ -388,7 +390,11 @@ fn load_package(
                         let header = String::from_utf8_lossy(&bytes[..header_end])
                             .trim_end_matches('\r')
                             .to_string();
-                        (f.rel.clone(), Ok(header), Some(checksum_bytes(&bytes)))
+                        (
+                            f.rel.clone(),
+                            Ok(header),
+                            Some(seed_checksum(&f.rel, &bytes)),
+                        )
                     }
                     Err(_) => (f.rel.clone(), read_file(&path, &f.rel), None),
                 }
@@ -397,7 +403,7 @@ fn load_package(
             }
         })
         .collect();
-    let mut seed_checksums = BTreeMap::new();
+    let mut seed_checksums: BTreeMap<String, Checksum> = BTreeMap::new();
     let mut files = BTreeMap::new();
     for (rel, text, sum) in texts {
         if let Some(text) = diags.take(text) {
@@ -553,6 +559,15 @@ fn slash_path(p: &Path) -> String {
         .join("/")
 }
 
+/// dbt's checksum of a seed: SHA-256 of the stripped text, or the path for files over 1 MiB.
+fn seed_checksum(rel: &str, bytes: &[u8]) -> Checksum {
+    if bytes.len() as u64 > identity::MAXIMUM_SEED_SIZE {
+        Checksum::Path(rel.to_string())
+    } else {
+        Checksum::Sha256(identity::file_checksum(&String::from_utf8_lossy(bytes)))
+    }
+}
+
 /// Hex SHA-256 of a text.
 pub fn checksum(text: &str) -> String {
     checksum_bytes(text.as_bytes())
@@ -575,7 +590,7 @@ struct Builder<'a> {
     /// (package, resource name) → (unique_id, file) for duplicate detection among refable nodes.
     names: &'a mut BTreeMap<(String, String), Vec<(String, String)>>,
     /// Checksums of seed files (whose text is not kept).
-    seed_checksums: BTreeMap<String, String>,
+    seed_checksums: BTreeMap<String, Checksum>,
     /// The project file of the package being loaded.
     package_file: &'a ProjectFile,
     /// The root project's file, whose config tree reaches into every package.
@@ -595,6 +610,20 @@ impl Builder<'_> {
         let mut config = self.package_file.config_for(resource, fqn);
         if self.package_file.name != self.root_file.name {
             config.merge(&self.root_file.config_for(resource, fqn));
+        }
+        config
+    }
+
+    /// dbt's `unrendered_config` from the project files: the package's own tree, then the root
+    /// project's.
+    fn unrendered_for(
+        &self,
+        resource: ResourceType,
+        fqn: &[String],
+    ) -> serde_json::Map<String, Value> {
+        let mut config = self.package_file.unrendered_config_for(resource, fqn);
+        if self.package_file.name != self.root_file.name {
+            config.extend(self.root_file.unrendered_config_for(resource, fqn));
         }
         config
     }
@@ -659,15 +688,27 @@ impl Builder<'_> {
 
     fn add_sql_node(&mut self, f: &Found, text: &str, resource_type: ResourceType) {
         let name = stem(&f.sub);
-        let fqn = self.fqn(&f.sub, &name);
-        let config = self.config_for(resource_type, &fqn);
+        // dbt files analyses under `analysis/` and configures them from the `models:` tree.
+        let (path, fqn, config, unrendered_config) = if resource_type == ResourceType::Analysis {
+            let path = format!("analysis/{}", f.sub);
+            let fqn = self.fqn(&path, &name);
+            let mut config = self.config_for(ResourceType::Model, &fqn);
+            config.merge(&self.config_for(ResourceType::Analysis, &fqn));
+            let unrendered = self.unrendered_for(ResourceType::Model, &fqn);
+            (path, fqn, config, unrendered)
+        } else {
+            let fqn = self.fqn(&f.sub, &name);
+            let config = self.config_for(resource_type, &fqn);
+            let unrendered = self.unrendered_for(resource_type, &fqn);
+            (f.sub.clone(), fqn, config, unrendered)
+        };
         let unique_id = format!("{}.{}.{}", resource_type.as_str(), self.package(), name);
         self.insert_node(Node {
             unique_id,
             resource_type,
             package_name: self.package(),
             name,
-            path: f.sub.clone(),
+            path,
             original_file_path: f.rel.clone(),
             raw_code: text.to_string(),
             line_offset: 0,
@@ -677,7 +718,8 @@ impl Builder<'_> {
             columns: Vec::new(),
             patch_path: None,
             test_metadata: None,
-            checksum: checksum(text),
+            checksum: Checksum::Sha256(identity::file_checksum(text)),
+            unrendered_config,
         });
     }
 
@@ -688,6 +730,7 @@ impl Builder<'_> {
         let name = stem(&f.sub);
         let fqn = self.fqn(&f.sub, &name);
         let config = self.config_for(ResourceType::Seed, &fqn);
+        let unrendered_config = self.unrendered_for(ResourceType::Seed, &fqn);
         self.insert_node(Node {
             unique_id: format!("seed.{}.{}", self.package(), name),
             resource_type: ResourceType::Seed,
@@ -707,7 +750,8 @@ impl Builder<'_> {
                 .seed_checksums
                 .get(&f.rel)
                 .cloned()
-                .unwrap_or_else(|| checksum(text)),
+                .unwrap_or_else(|| Checksum::Sha256(identity::file_checksum(text))),
+            unrendered_config,
         });
     }
 
@@ -726,6 +770,7 @@ impl Builder<'_> {
                 .project
                 .file
                 .config_for(ResourceType::Snapshot, &fqn_with_file);
+            let unrendered_config = self.unrendered_for(ResourceType::Snapshot, &fqn_with_file);
             let mut config = config;
             if config.get("materialized").is_none() {
                 config.set("materialized", Value::from("snapshot"));
@@ -745,7 +790,9 @@ impl Builder<'_> {
                 columns: Vec::new(),
                 patch_path: None,
                 test_metadata: None,
-                checksum: checksum(body),
+                // dbt hashes the whole file, whatever blocks it holds.
+                checksum: Checksum::Sha256(identity::file_checksum(text)),
+                unrendered_config,
             });
         }
     }
@@ -799,7 +846,7 @@ impl Builder<'_> {
                 continue;
             }
             // A `{% test %}` block is callable as the macro `test_<name>`.
-            let macro_sql = match b.kind {
+            let template_sql = match b.kind {
                 BlockKind::Test => {
                     let open = &text[b.open_tag.clone()];
                     let body = &text[b.body.clone()];
@@ -820,10 +867,13 @@ impl Builder<'_> {
                     package_name: self.package(),
                     name,
                     original_file_path: rel.to_string(),
-                    macro_sql,
+                    macro_sql: text[b.range.clone()].to_string(),
+                    template_sql,
                     line_offset: b.line,
                     arguments: blocks::argument_names(&b.args),
                     description: String::new(),
+                    documented_arguments: Vec::new(),
+                    patch_path: None,
                 },
             );
         }
@@ -913,6 +963,10 @@ impl Builder<'_> {
                 node.description = patch.description;
                 node.columns = patch.columns;
                 node.config.merge(&patch.config);
+                for (k, v) in &patch.config.0 {
+                    node.unrendered_config
+                        .insert(config::dbt_key(k).to_string(), v.clone());
+                }
                 let enabled_now = node.config.enabled();
                 if enabled_before && !enabled_now {
                     if let Some(n) = self.project.nodes.remove(&id) {
@@ -930,6 +984,8 @@ impl Builder<'_> {
             let id = format!("macro.{}.{}", package, m.name);
             if let Some(mac) = self.project.macros.get_mut(&id) {
                 mac.description = m.description;
+                mac.documented_arguments = m.arguments;
+                mac.patch_path = Some(rel.to_string());
             }
         }
         for source in props.sources {
@@ -975,7 +1031,8 @@ impl Builder<'_> {
     }
 
     fn add_generic_test(&mut self, rel: &str, def: &TestDefinition) {
-        let name = properties::generic_test_name(def);
+        let names = properties::generic_test_names(def);
+        let name = names.full.clone();
         let package = self.package();
         // dbt places generic tests in the fqn of the YAML file's folder.
         let in_package = &rel[self.prefix.len().min(rel.len())..];
@@ -983,27 +1040,49 @@ impl Builder<'_> {
             .split_once('/')
             .map(|(_, s)| s)
             .unwrap_or(in_package);
-        let mut fqn = self.fqn(sub, &name);
-        fqn.insert(fqn.len() - 1, def.test_name.clone());
-        fqn.remove(fqn.len() - 2);
+        let fqn = self.fqn(sub, &name);
         let mut config = self.config_for(ResourceType::Test, &fqn);
         config.merge(&def.config);
-        let hash = &checksum(&format!("{rel}\n{name}\n{:?}", def.kwargs))[..10];
-        let unique_id = format!("test.{package}.{name}.{hash}");
+        // A shortened name becomes the alias (the relation and file name), as in dbt.
+        let mut builder_config = def.builder_config.clone();
+        if names.short != names.full && !builder_config.iter().any(|(k, _)| k == "alias") {
+            config.set("alias", Value::from(names.short.clone()));
+            builder_config.push(("alias".to_string(), Value::from(names.short.clone())));
+        }
         let mut kwargs = def.kwargs.clone();
         if let Some(col) = &def.column_name {
             kwargs
                 .entry("column_name".to_string())
                 .or_insert_with(|| Value::from(col.clone()));
         }
+        let mut hashed: serde_json::Map<String, Value> =
+            kwargs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        hashed.insert(
+            "model".to_string(),
+            Value::from(identity::test_model_arg(&def.target)),
+        );
+        let hash = identity::test_hash(
+            &name,
+            &def.test_name,
+            def.namespace.as_deref(),
+            &Value::Object(hashed),
+        );
+        let mut unrendered_config = self.unrendered_for(ResourceType::Test, &fqn);
+        for (k, v) in &builder_config {
+            unrendered_config.insert(k.clone(), v.clone());
+        }
         let node = Node {
-            unique_id,
+            unique_id: format!("test.{package}.{name}.{hash}"),
             resource_type: ResourceType::Test,
             package_name: package,
-            name: name.clone(),
-            path: format!("{name}.sql"),
+            name,
+            path: format!("{}.sql", names.short),
             original_file_path: rel.to_string(),
-            raw_code: String::new(),
+            raw_code: identity::test_raw_code(
+                &def.test_name,
+                def.namespace.as_deref(),
+                &builder_config,
+            ),
             line_offset: def.line.saturating_sub(1),
             fqn,
             config,
@@ -1017,7 +1096,8 @@ impl Builder<'_> {
                 column_name: def.column_name.clone(),
                 target: def.target.clone(),
             }),
-            checksum: checksum(&format!("{name}{:?}", def.kwargs)),
+            checksum: Checksum::None,
+            unrendered_config,
         };
         self.insert_node(node);
     }

@@ -133,6 +133,9 @@ pub struct ProjectFile {
     pub dispatch: Value,
     /// Config trees: `models:`, `seeds:`, `snapshots:`, `tests:`/`data_tests:`, `sources:`, `analyses:`, `unit_tests:`.
     pub trees: BTreeMap<ResourceType, Value>,
+    /// The same trees as written, before Jinja is rendered: dbt's `unrendered_config` comes
+    /// from them.
+    pub raw_trees: BTreeMap<ResourceType, Value>,
     /// Problems that do not stop loading (unknown top-level keys, as dbt only warns).
     pub warnings: Vec<Diagnostic>,
 }
@@ -214,6 +217,7 @@ pub fn parse_project_file(
         vars,
         env,
     };
+    let raw_trees = config_trees(&root, &mut Collector::new(), file, text);
     let mut as_value = Value::Object(std::mem::take(&mut root));
     errors.take(render_yaml_strings(
         &ctx,
@@ -304,23 +308,7 @@ pub fn parse_project_file(
         }
     };
 
-    let mut trees: BTreeMap<ResourceType, Value> = BTreeMap::new();
-    for (key, resource) in TREE_KEYS {
-        let tree = match root.get(*key) {
-            None | Some(Value::Null) => continue,
-            Some(v @ Value::Object(_)) => v.clone(),
-            Some(_) => {
-                fields.type_error(key, "a mapping of package and folder names to configs");
-                continue;
-            }
-        };
-        match trees.get_mut(resource) {
-            Some(existing) => merge_json(existing, tree),
-            None => {
-                trees.insert(*resource, tree);
-            }
-        }
-    }
+    let trees = config_trees(&root, fields.errors, file, text);
 
     errors.finish(ProjectFile {
         file_name: file.to_string(),
@@ -344,8 +332,42 @@ pub fn parse_project_file(
         quoting,
         dispatch,
         trees,
+        raw_trees,
         warnings,
     })
+}
+
+/// The config trees of a project file's root mapping, `tests:` and `data_tests:` merged.
+fn config_trees(
+    root: &Map<String, Value>,
+    errors: &mut Collector,
+    file: &str,
+    text: &str,
+) -> BTreeMap<ResourceType, Value> {
+    let mut trees: BTreeMap<ResourceType, Value> = BTreeMap::new();
+    for (key, resource) in TREE_KEYS {
+        let tree = match root.get(*key) {
+            None | Some(Value::Null) => continue,
+            Some(v @ Value::Object(_)) => v.clone(),
+            Some(_) => {
+                let mut fields = Fields {
+                    file,
+                    text,
+                    root,
+                    errors,
+                };
+                fields.type_error(key, "a mapping of package and folder names to configs");
+                continue;
+            }
+        };
+        match trees.get_mut(resource) {
+            Some(existing) => merge_json(existing, tree),
+            None => {
+                trees.insert(*resource, tree);
+            }
+        }
+    }
+    trees
 }
 
 impl ProjectFile {
@@ -374,6 +396,44 @@ impl ProjectFile {
             };
             match level.get(next.as_str()) {
                 Some(child_value @ Value::Object(child)) if !is_config_entry(next, child_value) => {
+                    level = child;
+                    rest = tail;
+                }
+                _ => break,
+            }
+        }
+        config
+    }
+
+    /// dbt's `unrendered_config` contribution of the project tree for a node: the configs as
+    /// written (Jinja unrendered, `+` stripped) of every level the fqn walks through, each level
+    /// replacing what an outer one set (a plain update: tags are not accumulated).
+    pub fn unrendered_config_for(
+        &self,
+        resource: ResourceType,
+        fqn: &[String],
+    ) -> Map<String, Value> {
+        let mut config = Map::new();
+        let Some(Value::Object(root)) = self.raw_trees.get(&resource) else {
+            return config;
+        };
+        // dbt's `fqn_search`: every level whose name the fqn walks through; at each level, `+key`
+        // entries and entries that are not mappings are configs.
+        let mut level = root;
+        let mut rest = fqn;
+        loop {
+            for (key, value) in level {
+                if let Some(k) = key.strip_prefix('+') {
+                    config.insert(k.trim().to_string(), value.clone());
+                } else if !value.is_object() {
+                    config.insert(key.clone(), value.clone());
+                }
+            }
+            let Some((next, tail)) = rest.split_first() else {
+                break;
+            };
+            match level.get(next.as_str()) {
+                Some(Value::Object(child)) => {
                     level = child;
                     rest = tail;
                 }

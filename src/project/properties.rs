@@ -6,7 +6,8 @@
 
 use super::config::{Config, yaml_key, yaml_to_json};
 use super::types::{
-    Column, Freshness, Period, Source, TestTarget, Threshold, UnitTest, UnitTestData, UnitTestInput,
+    Column, Freshness, MacroArgument, Period, Source, TestTarget, Threshold, UnitTest,
+    UnitTestData, UnitTestInput,
 };
 use crate::error::{Diagnostic, ErrorKind, Location};
 use serde_json::Value;
@@ -56,6 +57,8 @@ pub struct MacroPatch {
     pub name: String,
     /// Description.
     pub description: String,
+    /// `arguments:` as documented.
+    pub arguments: Vec<MacroArgument>,
     /// 1-based line of the entry.
     pub line: usize,
 }
@@ -75,6 +78,10 @@ pub struct TestDefinition {
     pub kwargs: BTreeMap<String, Value>,
     /// Test config (`severity`, `where`, ...).
     pub config: Config,
+    /// The test's own config in the order dbt's test builder collects it (the config keys dbt
+    /// knows first, then the rest of `config:` as written): the `config(...)` call of dbt's
+    /// `raw_code` and the test's `unrendered_config`.
+    pub builder_config: Vec<(String, Value)>,
     /// `name:` given for the test.
     pub custom_name: Option<String>,
     /// Description.
@@ -100,19 +107,19 @@ const TOP_KEYS: &[&str] = &[
     "data_tests",
 ];
 
-/// Test-level keys that are config, not arguments.
+/// Test-level keys that are config, not arguments, in the order of dbt's `CONFIG_ARGS`.
 const TEST_CONFIG_KEYS: &[&str] = &[
     "severity",
+    "tags",
+    "enabled",
     "where",
     "limit",
     "warn_if",
     "error_if",
+    "fail_calc",
     "store_failures",
     "store_failures_as",
-    "tags",
     "meta",
-    "enabled",
-    "fail_calc",
     "database",
     "schema",
     "alias",
@@ -294,9 +301,26 @@ impl<'a> Parser<'a> {
                     && let Some(name) = get(m, "name").and_then(as_str)
                 {
                     let l = self.entry_line(&name, line);
+                    let arguments = match get(m, "arguments") {
+                        Some(Y::Sequence(args)) => args
+                            .iter()
+                            .filter_map(|a| match a {
+                                Y::Mapping(am) => Some(MacroArgument {
+                                    name: get(am, "name").and_then(as_str)?,
+                                    data_type: get(am, "type").and_then(as_str),
+                                    description: get(am, "description")
+                                        .and_then(as_str)
+                                        .unwrap_or_default(),
+                                }),
+                                _ => None,
+                            })
+                            .collect(),
+                        _ => Vec::new(),
+                    };
                     self.out.macros.push(MacroPatch {
                         description: get(m, "description").and_then(as_str).unwrap_or_default(),
                         name,
+                        arguments,
                         line: l,
                     });
                 }
@@ -482,9 +506,23 @@ impl<'a> Parser<'a> {
         let mut custom_name = None;
         let mut description = String::new();
         let mut column_name = column.map(str::to_string);
+        // Config as written: top-level config keys, then the `config:` mapping, in YAML order.
+        let mut top_config: Vec<(String, Value)> = Vec::new();
+        let mut nested_config: Vec<(String, Value)> = Vec::new();
         if let Some(body) = body {
             for (k, v) in body {
                 let key = yaml_key(k);
+                if key == "config"
+                    && let Y::Mapping(entries) = v
+                {
+                    nested_config.extend(
+                        entries
+                            .iter()
+                            .map(|(ck, cv)| (yaml_key(ck), yaml_to_json(cv))),
+                    );
+                } else if TEST_CONFIG_KEYS.contains(&key.as_str()) {
+                    top_config.push((key.clone(), yaml_to_json(v)));
+                }
                 match key.as_str() {
                     "arguments" => match yaml_to_json(v) {
                         Value::Object(o) => kwargs.extend(o),
@@ -522,6 +560,7 @@ impl<'a> Parser<'a> {
         if let Some(c) = &column_name {
             kwargs.insert("column_name".into(), Value::from(c.clone()));
         }
+        let builder_config = builder_config(top_config, nested_config);
         self.out.tests.push(TestDefinition {
             test_name,
             namespace,
@@ -529,6 +568,7 @@ impl<'a> Parser<'a> {
             column_name,
             kwargs,
             config,
+            builder_config,
             custom_name,
             description,
             line: test_line,
@@ -651,10 +691,31 @@ impl<'a> Parser<'a> {
             let tline = self.entry_line(&name, line);
             let mut config = source_config.clone();
             config.merge(&self.config_of(tm, tline));
-            // A table's `freshness: null` turns freshness off; absent inherits the source's.
+            // A table's `freshness: null` turns freshness off; absent inherits the source's; a
+            // table's own rules replace the source's key by key, as dbt merges them.
             let freshness = match get(tm, "freshness") {
                 Some(Y::Null) => None,
-                Some(v) => self.freshness(v, tline),
+                Some(v) => self.freshness(v, tline).map(|own| {
+                    let has = |key: &str| matches!(v, Y::Mapping(m) if get(m, key).is_some());
+                    let base = source_freshness.clone().unwrap_or_default();
+                    Freshness {
+                        warn_after: if has("warn_after") {
+                            own.warn_after
+                        } else {
+                            base.warn_after
+                        },
+                        error_after: if has("error_after") {
+                            own.error_after
+                        } else {
+                            base.error_after
+                        },
+                        filter: if has("filter") {
+                            own.filter
+                        } else {
+                            base.filter
+                        },
+                    }
+                }),
                 None => source_freshness.clone(),
             };
             let target = TestTarget::Source {
@@ -688,9 +749,12 @@ impl<'a> Parser<'a> {
                 schema: schema.clone(),
                 database: database.clone(),
                 loader: loader.clone(),
-                loaded_at_field: get(tm, "loaded_at_field")
-                    .and_then(as_str)
-                    .or_else(|| loaded_at.clone()),
+                // `loaded_at_field: null` on a table turns the source's off.
+                loaded_at_field: match get(tm, "loaded_at_field") {
+                    Some(Y::Null) => None,
+                    Some(v) => as_str(v),
+                    None => loaded_at.clone(),
+                },
                 freshness,
                 source_description: source_description.clone(),
                 description: get(tm, "description").and_then(as_str).unwrap_or_default(),
@@ -706,6 +770,7 @@ impl<'a> Parser<'a> {
         let mut data = UnitTestData {
             format: "dict".into(),
             rows: Vec::new(),
+            text: None,
             fixture: None,
         };
         let Y::Mapping(m) = v else {
@@ -718,8 +783,13 @@ impl<'a> Parser<'a> {
         match get(m, "rows") {
             Some(Y::Sequence(rows)) => {
                 for r in rows {
-                    match yaml_to_json(r) {
-                        Value::Object(o) => data.rows.push(o.into_iter().collect()),
+                    match r {
+                        // Columns keep the order written: dbt's checksum is built from it.
+                        Y::Mapping(m) => data.rows.push(
+                            m.iter()
+                                .map(|(k, v)| (yaml_key(k), yaml_to_json(v)))
+                                .collect(),
+                        ),
                         _ => self.error(
                             line,
                             "unit test rows must be mappings of column: value".into(),
@@ -728,7 +798,7 @@ impl<'a> Parser<'a> {
                     }
                 }
             }
-            Some(Y::String(s)) => data.fixture = Some(s.clone()),
+            Some(Y::String(s)) => data.text = Some(s.clone()),
             _ => {}
         }
         data
@@ -851,69 +921,67 @@ pub fn parse_properties(file: &str, text: &str, package: &str) -> (Properties, V
     (p.out, p.diags)
 }
 
-/// dbt's generic test node name, e.g. `not_null_orders_id`,
-/// `accepted_values_orders_status__a__b`, `source_unique_raw_users_id`.
-pub fn generic_test_name(def: &TestDefinition) -> String {
-    if let Some(name) = &def.custom_name {
-        return name.clone();
+/// Python's truthiness of a YAML value (`None`, `False`, `0`, `""`, `[]` and `{}` are false).
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
     }
-    // Values are stringified the way dbt (Python) does: booleans as True/False.
-    let text = |v: &Value| match v {
-        Value::Bool(true) => "True".to_string(),
-        Value::Bool(false) => "False".to_string(),
-        other => super::config::value_to_string(other),
-    };
-    let mut flat: Vec<String> = Vec::new();
-    for (key, value) in &def.kwargs {
-        if key == "model" {
-            continue;
-        }
-        match value {
-            Value::Array(items) => flat.extend(items.iter().map(text)),
-            Value::Object(map) => flat.extend(map.values().map(text)),
-            other => flat.push(text(other)),
-        }
-    }
-    let clean: Vec<String> = flat.iter().map(|s| clean_identifier(s)).collect();
-    let (prefix, target) = match &def.target {
-        TestTarget::Ref { name } => (String::new(), name.clone()),
-        TestTarget::Source { source, table } => {
-            ("source_".to_string(), format!("{source}_{table}"))
-        }
-    };
-    let test = match &def.namespace {
-        Some(ns) => format!("{ns}_{}", def.test_name),
-        None => def.test_name.clone(),
-    };
-    let full = if clean.is_empty() {
-        format!("{prefix}{test}_{target}")
-    } else {
-        format!("{prefix}{test}_{target}_{}", clean.join("__"))
-    };
-    if full.len() < 64 {
-        return full;
-    }
-    // Long names are shortened exactly as dbt does: 30 characters and the name's MD5.
-    use md5::Digest;
-    let digest = md5::Md5::digest(full.as_bytes());
-    let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    let head: String = full.chars().take(30).collect();
-    format!("{head}_{hash}")
 }
 
-fn clean_identifier(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut last_sub = false;
-    for c in s.chars() {
-        if c.is_ascii_alphanumeric() || c == '_' {
-            out.push(c);
-            last_sub = false;
-        } else if !last_sub {
-            out.push('_');
-            last_sub = true;
+/// A test's config in the order dbt's `TestBuilder` builds it: each of dbt's config keys, taken
+/// from the top level or else from `config:`, then the other `config:` keys as written; nulls
+/// are dropped.
+fn builder_config(
+    top: Vec<(String, Value)>,
+    mut nested: Vec<(String, Value)>,
+) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for key in TEST_CONFIG_KEYS {
+        let mut value = top
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .filter(truthy);
+        if value.is_none()
+            && let Some(i) = nested.iter().position(|(k, _)| k == key)
+        {
+            value = Some(nested.remove(i).1);
+        }
+        if let Some(v) = value.filter(|v| !v.is_null()) {
+            out.push((key.to_string(), v));
         }
     }
+    out.extend(nested.into_iter().filter(|(_, v)| !v.is_null()));
     out
+}
+
+/// dbt's names for a generic test, e.g. `not_null_orders_id`,
+/// `accepted_values_orders_status__a__b`, `source_unique_raw_users_id`: the full name (for the
+/// unique_id, `name` and `fqn`) and the short one (for `alias` and `path`). A `name:` given in
+/// YAML is both.
+pub fn generic_test_names(def: &TestDefinition) -> super::identity::GenericTestNames {
+    if let Some(name) = &def.custom_name {
+        return super::identity::GenericTestNames {
+            short: name.clone(),
+            full: name.clone(),
+        };
+    }
+    let args: serde_json::Map<String, Value> = def
+        .kwargs
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    super::identity::synthesize_test_names(
+        &def.test_name,
+        def.namespace.as_deref(),
+        &def.target,
+        &args,
+    )
 }
 
 #[cfg(test)]
@@ -991,7 +1059,7 @@ unit_tests:
         assert_eq!(m.config.materialized(), "table");
         assert_eq!(m.config.tags(), vec!["finance"]);
         assert_eq!(m.columns.len(), 3);
-        let names: Vec<String> = p.tests.iter().map(generic_test_name).collect();
+        let names: Vec<String> = p.tests.iter().map(|t| generic_test_names(t).full).collect();
         assert_eq!(
             names,
             vec![
@@ -1020,13 +1088,15 @@ unit_tests:
         );
         assert!(p.sources[1].freshness.is_none());
         assert_eq!(p.sources[2].identifier, "raw_payments");
-        assert!(
-            p.sources[2]
-                .freshness
-                .as_ref()
-                .unwrap()
-                .warn_after
-                .is_none()
+        // A table's freshness replaces the source's key by key: error_after is its own,
+        // warn_after is inherited, as dbt merges them.
+        let f = p.sources[2].freshness.as_ref().unwrap();
+        assert_eq!(f.warn_after.unwrap().count, 12);
+        assert_eq!(f.error_after.unwrap().period, Period::Day);
+        // The test's own config, in the order dbt's test builder collects it.
+        assert_eq!(
+            p.tests[3].builder_config,
+            vec![("where".to_string(), Value::from("x > 1"))]
         );
         assert_eq!(
             p.unit_tests[0].unique_id,
@@ -1067,6 +1137,20 @@ unit_tests:
     }
 
     #[test]
+    fn test_config_keeps_dbts_builder_order() {
+        let text = "version: 2\nmodels:\n  - name: m\n    columns:\n      - name: c\n        data_tests:\n          - accepted_values:\n              values: [a]\n              store_failures: true\n              config:\n                custom: 1\n                where: \"c <> 'x'\"\n                severity: warn\n                limit: null\n";
+        let (p, d) = parse_properties("models/schema.yml", text, "p");
+        assert!(d.is_empty(), "{d:?}");
+        let keys: Vec<&str> = p.tests[0]
+            .builder_config
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        // dbt's CONFIG_ARGS order first (top level or config:), then the rest of config:.
+        assert_eq!(keys, ["severity", "where", "store_failures", "custom"]);
+    }
+
+    #[test]
     fn other_yaml_files_are_ignored() {
         let (p, d) = parse_properties("models/other.yml", "foo: bar\n", "p");
         assert!(d.is_empty());
@@ -1090,15 +1174,22 @@ unit_tests:
                 ),
             ]),
             config: Config::new(),
+            builder_config: Vec::new(),
             custom_name: None,
             description: String::new(),
             line: 1,
         };
-        let name = generic_test_name(&def);
-        assert_eq!(name.len(), 63);
+        let names = generic_test_names(&def);
+        assert_eq!(
+            names.full,
+            "accepted_values_a_very_long_model_name_for_testing_status__placed__shipped__completed"
+        );
+        // 30 characters of `<test>_<model>`, then the full name's MD5, as dbt shortens.
+        assert_eq!(names.short.len(), 63);
         assert!(
-            name.starts_with("accepted_values_a_very_long_mo_"),
-            "{name}"
+            names.short.starts_with("accepted_values_a_very_long_mo_"),
+            "{}",
+            names.short
         );
     }
 }

@@ -156,8 +156,12 @@ pub struct Node {
     pub patch_path: Option<String>,
     /// For generic tests: which test, on what, with which arguments.
     pub test_metadata: Option<TestMetadata>,
-    /// SHA-256 of the file contents (of the block for snapshots), for `state:modified`.
-    pub checksum: String,
+    /// dbt's checksum: SHA-256 of the stripped file (the whole file for snapshots), the path
+    /// for seeds over 1 MiB, none for generic tests.
+    pub checksum: super::identity::Checksum,
+    /// dbt's `unrendered_config`: the configs as written in the project file, properties YAML
+    /// and `config()` call, each layer replacing keys of the one before.
+    pub unrendered_config: serde_json::Map<String, Value>,
 }
 
 impl Node {
@@ -263,13 +267,31 @@ pub struct Macro {
     pub name: String,
     /// Path relative to the project root.
     pub original_file_path: String,
-    /// The block's source text, from `{% macro` to `{% endmacro %}` inclusive.
+    /// The block's source text as written, from `{% macro` (or `{% test`) to its end tag.
     pub macro_sql: String,
+    /// The template Kiln compiles: `macro_sql`, with a `{% test %}` block rewritten as the
+    /// macro `test_<name>`.
+    pub template_sql: String,
     /// 0-based line where the block starts in its file.
     pub line_offset: usize,
     /// Argument names, in order.
     pub arguments: Vec<String>,
     /// Description from properties YAML (`macros:`).
+    pub description: String,
+    /// Arguments as documented in properties YAML (`macros:`), for the manifest.
+    pub documented_arguments: Vec<MacroArgument>,
+    /// The properties YAML file that described this macro, if any.
+    pub patch_path: Option<String>,
+}
+
+/// A macro argument documented in properties YAML.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MacroArgument {
+    /// Argument name.
+    pub name: String,
+    /// Its declared type (`type:`), if any.
+    pub data_type: Option<String>,
+    /// Description.
     pub description: String,
 }
 
@@ -293,9 +315,11 @@ pub struct DocBlock {
 pub struct UnitTestData {
     /// `dict` (rows as maps), `csv` or `sql`.
     pub format: String,
-    /// Rows for the `dict` format.
-    pub rows: Vec<BTreeMap<String, Value>>,
-    /// Inline text for `csv`/`sql` formats.
+    /// Rows for the `dict` format, each in the column order written.
+    pub rows: Vec<indexmap::IndexMap<String, Value>>,
+    /// Rows written inline as text, for the `csv` and `sql` formats.
+    pub text: Option<String>,
+    /// The fixture file the rows come from (`fixture:`), if any.
     pub fixture: Option<String>,
 }
 

@@ -36,9 +36,12 @@ pub(crate) fn macros() -> (Vec<Macro>, BTreeMap<String, String>) {
                 name: b.name.clone(),
                 original_file_path: (*file).to_string(),
                 macro_sql: text[b.range.clone()].to_string(),
+                template_sql: text[b.range.clone()].to_string(),
                 line_offset: b.line,
                 arguments: argument_names(&b.args),
                 description: String::new(),
+                documented_arguments: Vec::new(),
+                patch_path: None,
             });
         }
     }

@@ -411,7 +411,8 @@ impl Object for ConfigFn {
         }
         record(&scope, |r| {
             for (k, v) in pairs {
-                r.config.set(&k, v);
+                r.config.set(&k, v.clone());
+                r.config_call.insert(k, v);
             }
         });
         Ok(Value::from(""))

@@ -104,6 +104,9 @@ pub struct Rendered {
     pub sources: Vec<(String, String)>,
     /// Config set by `config(...)` calls inside the template.
     pub config: Config,
+    /// The same calls' keyword arguments as given (keys unnormalised, each call replacing
+    /// earlier values): dbt's config-call part of `unrendered_config`.
+    pub config_call: serde_json::Map<String, serde_json::Value>,
     /// Macros called (unique_ids), for `depends_on.macros`.
     pub macros: BTreeSet<String>,
 }
@@ -317,7 +320,7 @@ impl Renderer {
 
         let mut add_macro = |m: &Macro| {
             let t = macro_template(&m.unique_id);
-            sources.insert(t.clone(), (m.macro_sql.clone(), m.package_name.clone()));
+            sources.insert(t.clone(), (m.template_sql.clone(), m.package_name.clone()));
             origins.insert(
                 t.clone(),
                 Origin {

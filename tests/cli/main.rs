@@ -1,6 +1,7 @@
 //! Kiln's integration tests: run the `kiln` binary on fixture projects copied to temp dirs and
 //! check what a user sees (files, messages, exit codes).
 
+mod artifacts;
 mod browser;
 mod chrome;
 mod compile;
@@ -12,4 +13,5 @@ mod lenient;
 mod packages;
 mod run;
 mod select;
+mod state;
 mod support;

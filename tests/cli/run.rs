@@ -108,11 +108,41 @@ fn build_materializes_the_example_project(b: Backend) {
     );
     // run_results.json records every node.
     let r = results(&p);
-    assert_eq!(r["command"], "build");
+    assert_eq!(r["args"]["which"], "build");
     assert_eq!(status_of(&r, "model.jaffle.customers"), "success");
     assert_eq!(status_of(&r, "seed.jaffle.raw_orders"), "success");
     let orders = result_of(&r, "model.jaffle.orders");
-    assert_eq!(orders["rows_affected"], 6);
+    // dbt's conventions: the adapter's status line as the message, compile and execute steps.
+    assert_eq!(orders["adapter_response"]["rows_affected"], 6);
+    assert_eq!(orders["message"], "SELECT 6");
+    let thread = orders["thread_id"].as_str().unwrap();
+    assert!(
+        thread.starts_with("Thread-") && thread.ends_with(" (worker)"),
+        "{thread}"
+    );
+    assert_eq!(orders["compiled"], true);
+    let steps: Vec<&str> = orders["timing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["compile", "execute"]);
+    assert_eq!(
+        result_of(&r, "model.jaffle.stg_orders")["message"],
+        "CREATE VIEW"
+    );
+    let seed = result_of(&r, "seed.jaffle.raw_orders");
+    assert_eq!(seed["message"], "INSERT 6");
+    assert_eq!(seed["compiled"], Value::Null);
+    assert_eq!(seed["relation_name"], Value::Null);
+    let test = result_of(&r, "test.jaffle.unique_orders_order_id.");
+    assert_eq!(test["message"], Value::Null);
+    assert_eq!(test["failures"], 0);
+    // Kiln's own record keeps the command and each node's summary.
+    let kiln: Value = serde_json::from_str(&p.read("target/kiln_run_results.json")).unwrap();
+    assert_eq!(kiln["command"], "build");
+    assert_eq!(kiln["interrupted"], false);
     assert!(
         orders["compiled_code"]
             .as_str()
@@ -155,7 +185,13 @@ fn failing_test_skips_downstream_in_build_and_exits_1(b: Backend) {
     let test = result_of(&r, "test.shop.unique_people_clean_id");
     assert_eq!(test["status"], "fail");
     assert_eq!(test["failures"], 1);
+    assert_eq!(test["message"], "Got 1 result, configured to fail if != 0");
     assert_eq!(status_of(&r, "model.shop.people_report"), "skipped");
+    // The worker that ran the failing test reports the node it skipped, as dbt's threads do.
+    let skipped = result_of(&r, "model.shop.people_report");
+    assert_eq!(skipped["thread_id"], test["thread_id"]);
+    assert_eq!(skipped["message"], Value::Null);
+    assert_eq!(skipped["adapter_response"], serde_json::json!({}));
     assert_eq!(status_of(&r, "model.shop.other"), "success");
     // The skipped model was never built.
     assert_eq!(p.relation_kind(&p.schema, "people_report"), None);
@@ -196,6 +232,26 @@ fn a_failing_model_keeps_the_previous_table_and_skips_children(b: Backend) {
     let r = results(&p);
     assert_eq!(status_of(&r, "model.shop.totals"), "error");
     assert_eq!(status_of(&r, "model.shop.report"), "skipped");
+    // dbt words the error with the node and its file; Kiln's own file keeps file, line and kind.
+    let message = result_of(&r, "model.shop.totals")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.starts_with("Database Error in model totals (models/totals.sql)\n  "),
+        "{message}"
+    );
+    assert!(message.contains("no_such_column"), "{message}");
+    let kiln: Value = serde_json::from_str(&p.read("target/kiln_run_results.json")).unwrap();
+    let error = kiln["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["unique_id"] == "model.shop.totals")
+        .unwrap()["error"]
+        .clone();
+    assert_eq!(error["kind"], "database");
+    assert_eq!(error["file"], "models/totals.sql");
 }
 
 fn incremental_models_append_and_merge_new_rows(b: Backend) {
@@ -660,8 +716,14 @@ fn ctrl_c_stops_scheduling_and_leaves_every_relation_in_place(b: Backend) {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("Interrupted"), "{stderr}");
     let r = results(&p);
-    assert_eq!(r["interrupted"], true);
+    let kiln: Value = serde_json::from_str(&p.read("target/kiln_run_results.json")).unwrap();
+    assert_eq!(kiln["interrupted"], true);
     assert_eq!(status_of(&r, "model.shop.b_after"), "skipped");
+    // A node that never started still names a thread, and has no timing.
+    let skipped = result_of(&r, "model.shop.b_after");
+    assert_eq!(skipped["thread_id"], "Thread-1 (worker)");
+    assert_eq!(skipped["timing"], serde_json::json!([]));
+    assert_eq!(skipped["compiled"], false);
     // Both tables exist: the slow one old or rebuilt, the skipped one untouched.
     assert_eq!(p.one("select n from b_after"), n(10.0));
     assert_eq!(p.one("select count(*) from a_slow"), n(1.0));
@@ -941,7 +1003,7 @@ fn source_freshness_warns_and_errors_on_late_loads(b: Backend) {
             ("seeds/stale.csv", &format!("id,loaded_at\n1,{}\n", at(30))),
             (
                 "models/sources.yml",
-                "version: 2\nsources:\n  - name: raw\n    schema: \"{{ target.schema }}_raw\"\n    loaded_at_field: loaded_at\n    freshness:\n      warn_after: {count: 1, period: hour}\n      error_after: {count: 1, period: day}\n    tables:\n      - name: fresh\n      - name: late\n      - name: stale\n",
+                "version: 2\nsources:\n  - name: raw\n    schema: \"{{ target.schema }}_raw\"\n    loaded_at_field: loaded_at\n    freshness:\n      warn_after: {count: 1, period: hour}\n      error_after: {count: 1, period: day}\n    tables:\n      - name: fresh\n      - name: late\n      - name: stale\n      - name: gone\n",
             ),
         ],
         b,
@@ -967,6 +1029,40 @@ fn source_freshness_warns_and_errors_on_late_loads(b: Backend) {
     assert_eq!(status("source.shop.raw.fresh"), "pass");
     assert_eq!(status("source.shop.raw.late"), "warn");
     assert_eq!(status("source.shop.raw.stale"), "error");
+    // dbt's shapes: criteria with the filter, the adapter's response, compile and execute steps;
+    // a table that cannot be queried is a runtime error with only its id, status and error.
+    let late = sources["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["unique_id"] == "source.shop.raw.late")
+        .unwrap();
+    assert_eq!(
+        late["criteria"],
+        serde_json::json!({
+            "warn_after": {"count": 1, "period": "hour"},
+            "error_after": {"count": 1, "period": "day"},
+            "filter": null,
+        })
+    );
+    assert_eq!(late["adapter_response"]["code"], "SELECT");
+    assert_eq!(late["thread_id"], "Thread-1 (worker)");
+    assert!(
+        late["max_loaded_at"].as_str().unwrap().ends_with("+00:00"),
+        "{late}"
+    );
+    assert!(late["max_loaded_at_time_ago_in_s"].as_f64().unwrap() > 7000.0);
+    assert_eq!(late["timing"].as_array().unwrap().len(), 2);
+    let gone = sources["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["unique_id"] == "source.shop.raw.gone")
+        .unwrap();
+    assert_eq!(status("source.shop.raw.gone"), "runtime error");
+    let mut keys: Vec<&String> = gone.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["error", "status", "unique_id"]);
     // Selecting only the fresh source passes.
     p.kiln(&["source", "freshness", "-s", "source:raw.fresh"])
         .ok();
