@@ -82,6 +82,8 @@ pub struct Manifest {
     pub renderer: Arc<Renderer>,
     /// Problems that did not stop parsing.
     pub warnings: Vec<Diagnostic>,
+    /// `--empty`: refs and sources read as zero rows when nodes are compiled.
+    pub empty_refs: bool,
 }
 
 /// The dialect of an adapter type.
@@ -553,6 +555,7 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
         dag,
         renderer,
         warnings,
+        empty_refs: false,
     })
 }
 
@@ -868,12 +871,42 @@ impl Manifest {
             }
         }
         names.relations.extend(self.source_relations.clone());
+        if self.empty_refs {
+            for r in names.relations.values_mut() {
+                r.empty = true;
+            }
+        }
         names
     }
 
     /// The node with this unique_id.
     pub fn node(&self, id: &str) -> Option<&ManifestNode> {
         self.nodes.get(id)
+    }
+
+    /// `--defer`: each node outside `selected` for which `defer_to` gives a relation (of a
+    /// previous manifest) is read from there. Ephemeral models are inlined, never deferred.
+    /// Returns the unique_ids deferred.
+    pub fn defer(
+        &mut self,
+        selected: &BTreeSet<String>,
+        defer_to: &dyn Fn(&ManifestNode) -> Option<Relation>,
+    ) -> Vec<String> {
+        let mut deferred = Vec::new();
+        for (id, mn) in self.nodes.iter_mut() {
+            let relational = matches!(
+                mn.node.resource_type,
+                ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+            );
+            if selected.contains(id) || !relational || mn.is_ephemeral() {
+                continue;
+            }
+            if let Some(r) = defer_to(mn) {
+                mn.relation = Some(r);
+                deferred.push(id.clone());
+            }
+        }
+        deferred
     }
 }
 

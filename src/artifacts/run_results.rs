@@ -39,8 +39,18 @@ fn statement_status(mn: Option<&ManifestNode>, r: &NodeResult) -> Option<(String
     let n = rows.unwrap_or(0);
     let mn = mn?;
     Some(match mn.node.resource_type {
-        ResourceType::Seed => (format!("INSERT {n}"), n),
+        ResourceType::Seed
+            if !r.message.starts_with("cloned") && !r.message.starts_with("No-op") =>
+        {
+            (format!("INSERT {n}"), n)
+        }
         ResourceType::Test => ("SELECT 1".to_string(), 1),
+        // `kiln clone`: dbt's clone reports the view it made, or that it had nothing to do.
+        _ if r.message.starts_with("No-op") => ("No-op".to_string(), -1),
+        _ if r.message.starts_with("cloned") && r.message.ends_with("as a view") => {
+            ("CREATE VIEW".to_string(), -1)
+        }
+        _ if r.message.starts_with("cloned") => (format!("SELECT {n}"), n),
         ResourceType::Snapshot if r.message.starts_with("created") => (format!("SELECT {n}"), n),
         ResourceType::Snapshot => (format!("INSERT 0 {n}"), n),
         _ if r.message == "created view" => ("CREATE VIEW".to_string(), -1),

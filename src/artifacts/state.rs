@@ -18,6 +18,63 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+/// Where a previous manifest says a model, seed or snapshot was built (for `--defer` and
+/// `kiln clone`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRelation {
+    /// Database, if the manifest names one.
+    pub database: Option<String>,
+    /// Schema.
+    pub schema: String,
+    /// Table or view name (the node's alias).
+    pub identifier: String,
+    /// Whether it was built as a view.
+    pub view: bool,
+}
+
+/// The relation of every model, seed and snapshot of a previous manifest that was built (not
+/// ephemeral), by unique_id.
+pub fn relations(previous: &Value) -> std::collections::BTreeMap<String, StateRelation> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(nodes) = previous.get("nodes").and_then(Value::as_object) else {
+        return out;
+    };
+    for (id, n) in nodes {
+        let kind = n.get("resource_type").and_then(Value::as_str).unwrap_or("");
+        if !matches!(kind, "model" | "seed" | "snapshot") {
+            continue;
+        }
+        let materialized = n
+            .pointer("/config/materialized")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if materialized == "ephemeral" {
+            continue;
+        }
+        let (Some(schema), Some(identifier)) = (
+            n.get("schema").and_then(Value::as_str),
+            n.get("alias")
+                .and_then(Value::as_str)
+                .or_else(|| n.get("name").and_then(Value::as_str)),
+        ) else {
+            continue;
+        };
+        out.insert(
+            id.clone(),
+            StateRelation {
+                database: n
+                    .get("database")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                schema: schema.to_string(),
+                identifier: identifier.to_string(),
+                view: materialized == "view",
+            },
+        );
+    }
+    out
+}
+
 /// Reads `<dir>/manifest.json`, a manifest written by Kiln or by dbt.
 pub fn read_previous_manifest(dir: &Path) -> Result<Value> {
     let path = dir.join("manifest.json");

@@ -56,6 +56,20 @@ pub struct GlobalArgs {
     /// Print only errors and the final summary
     #[arg(short, long, global = true)]
     pub quiet: bool,
+
+    /// Directory for compiled SQL and artifacts, instead of the project's `target-path`
+    #[arg(long, global = true, value_name = "DIR", env = "DBT_TARGET_PATH")]
+    pub target_path: Option<PathBuf>,
+
+    /// Treat warnings as errors: a warning ends the command with exit code 2, a test that
+    /// warns fails
+    #[arg(long, global = true)]
+    pub warn_error: bool,
+
+    /// Which warnings are errors, by dbt event name, as YAML or JSON:
+    /// '{"include": "all", "exclude": ["NoNodesForSelectionCriteria"]}'
+    #[arg(long, global = true, value_name = "YAML")]
+    pub warn_error_options: Option<String>,
 }
 
 /// How log lines are printed.
@@ -87,6 +101,10 @@ pub struct SelectArgs {
     /// Which tests come along with selected models
     #[arg(long, value_enum, default_value_t = IndirectSelectionArg::Eager)]
     pub indirect_selection: IndirectSelectionArg,
+
+    /// A named selector from selectors.yml (instead of --select and --exclude)
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["select", "exclude"])]
+    pub selector: Option<String>,
 }
 
 /// `--indirect-selection` values.
@@ -141,11 +159,15 @@ pub enum ResourceTypeArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a new project with a seed, two models, tests and a profile for the embedded database
+    #[command(after_help = "Example:
+  kiln init shop && cd shop && kiln build")]
     Init {
         /// Name of the project (and of the directory to create)
         name: String,
     },
-    /// Show the project, profile and target Kiln would use
+    /// Show the project, profile and target Kiln would use, and check the connection
+    #[command(after_help = "Example:
+  kiln debug --target prod        is the prod target reachable, with which settings")]
     Debug,
     /// Install the packages listed in packages.yml (or dependencies.yml) and pin them in
     /// package-lock.yml
@@ -162,6 +184,9 @@ pub enum Command {
     ///
     /// The hub is https://hub.getdbt.com/ unless KILN_PACKAGE_HUB_URL or DBT_PACKAGE_HUB_URL
     /// names another.
+    #[command(after_help = "Examples:
+  kiln deps               install what packages.yml lists, as locked
+  kiln deps --upgrade     resolve every package again and rewrite package-lock.yml")]
     Deps {
         /// Resolve every package again, ignoring package-lock.yml, and rewrite the lock
         #[arg(long)]
@@ -171,15 +196,32 @@ pub enum Command {
         lock: bool,
     },
     /// Load and render the whole project, check it, and write target/manifest.json
+    #[command(after_help = "Example:
+  kiln parse && jq '.nodes | keys' target/manifest.json")]
     Parse,
     /// Compile selected nodes to SQL under target/compiled/ and write target/manifest.json
+    ///
+    /// With one selected node, or --inline, the compiled SQL is also printed.
+    #[command(after_help = "Examples:
+  kiln compile                                       every node, into target/compiled/
+  kiln compile -s orders                             prints the compiled SQL of orders
+  kiln compile --inline \"select * from {{ ref('orders') }}\"")]
     Compile {
         /// Selection.
         #[command(flatten)]
         select: SelectArgs,
+        /// Compile this SQL (Jinja allowed) instead of the project's nodes, and print it
+        #[arg(long, value_name = "SQL", conflicts_with = "select")]
+        inline: Option<String>,
     },
     /// List resources in the project
-    #[command(visible_alias = "list")]
+    #[command(
+        visible_alias = "list",
+        after_help = "Examples:
+  kiln ls -s +orders                       everything upstream of orders, and orders
+  kiln ls --resource-type model -o path    the files of every model
+  kiln ls -s tag:daily -o json --output-keys unique_id,config"
+    )]
     Ls {
         /// Selection.
         #[command(flatten)]
@@ -187,13 +229,25 @@ pub enum Command {
         /// Only these resource types (repeatable)
         #[arg(long = "resource-type", alias = "resource-types", value_enum, num_args = 1..)]
         resource_type: Vec<ResourceTypeArg>,
+        /// Leave out these resource types (repeatable)
+        #[arg(long = "exclude-resource-type", value_enum, num_args = 1..)]
+        exclude_resource_type: Vec<ResourceTypeArg>,
         /// Output format
         #[arg(short = 'o', long, value_enum, default_value_t = ListOutput::Selector)]
         output: ListOutput,
+        /// With `-o json`, only these keys of each node (comma-separated or repeated)
+        #[arg(long, value_delimiter = ',', num_args = 1.., value_name = "KEY")]
+        output_keys: Vec<String>,
     },
     /// Delete the directories listed in `clean-targets` (by default target/)
+    #[command(after_help = "Example:
+  kiln clean && kiln build        start from nothing")]
     Clean,
     /// Build selected models in the database (views, tables, incremental models)
+    #[command(after_help = "Examples:
+  kiln run -s stg_orders+          a model and everything downstream of it
+  kiln run -s tag:daily -f         rebuild incremental models from scratch
+  kiln run --empty                 check every model's SQL against the schema, on zero rows")]
     Run {
         /// Selection.
         #[command(flatten)]
@@ -203,6 +257,10 @@ pub enum Command {
         exec: ExecArgs,
     },
     /// Run data tests (generic and singular) on selected nodes
+    #[command(after_help = "Examples:
+  kiln test -s orders              the tests of orders
+  kiln test -s test_type:singular  only the .sql tests
+  kiln test --warn-error           a warning test fails the run")]
     Test {
         /// Selection.
         #[command(flatten)]
@@ -212,6 +270,8 @@ pub enum Command {
         exec: ExecArgs,
     },
     /// Load CSV seeds into tables
+    #[command(after_help = "Example:
+  kiln seed -s raw_orders -f       reload one seed from its file")]
     Seed {
         /// Selection.
         #[command(flatten)]
@@ -221,6 +281,8 @@ pub enum Command {
         exec: ExecArgs,
     },
     /// Record changes of snapshot queries as slowly changing dimensions (type 2)
+    #[command(after_help = "Example:
+  kiln snapshot -s orders_snapshot")]
     Snapshot {
         /// Selection.
         #[command(flatten)]
@@ -230,7 +292,44 @@ pub enum Command {
         exec: ExecArgs,
     },
     /// Seed, run, snapshot and test selected nodes in one graph order
+    #[command(after_help = "Examples:
+  kiln build                                    everything, in graph order
+  kiln build -s state:modified+ --state prod/   slim CI: what changed and what depends on it
+  kiln build -s orders --defer --state prod/    unbuilt parents are read from production
+  kiln build --resource-type model test         no seeds or snapshots")]
     Build {
+        /// Selection.
+        #[command(flatten)]
+        select: SelectArgs,
+        /// Execution flags.
+        #[command(flatten)]
+        exec: ExecArgs,
+        /// Only these resource types (repeatable)
+        #[arg(long = "resource-type", alias = "resource-types", value_enum, num_args = 1..)]
+        resource_type: Vec<ResourceTypeArg>,
+        /// Leave out these resource types (repeatable)
+        #[arg(long = "exclude-resource-type", value_enum, num_args = 1..)]
+        exclude_resource_type: Vec<ResourceTypeArg>,
+    },
+    /// Re-run what errored, failed or was skipped in the last run
+    ///
+    /// Reads target/run_results.json (or the one in --state), and runs the same command again
+    /// on the nodes whose status was error, fail or skipped, with the same --full-refresh,
+    /// --store-failures and threads.
+    #[command(after_help = "Example:
+  kiln build || kiln retry        fix the broken model, then run only what did not succeed")]
+    Retry {
+        /// Directory holding the run_results.json to retry [default: the target path]
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
+    },
+    /// Create each selected model, seed and snapshot in the target as a clone of its relation in
+    /// --state (a view over it; a copy on SQLite), so a dev or CI schema starts from production
+    ///
+    /// A relation that already exists in the target is left alone unless --full-refresh.
+    #[command(after_help = "Example:
+  kiln clone --state prod-artifacts/ -s +orders")]
+    Clone {
         /// Selection.
         #[command(flatten)]
         select: SelectArgs,
@@ -245,6 +344,8 @@ pub enum Command {
         command: DocsCommand,
     },
     /// Commands about sources (`kiln source freshness`)
+    #[command(after_help = "Example:
+  kiln source freshness -s source:raw     is the loader of `raw` late?")]
     Source {
         /// What to do with sources.
         #[command(subcommand)]
@@ -252,7 +353,11 @@ pub enum Command {
     },
     /// Run a macro (a project's or a package's, e.g. `codegen.generate_source`) against the
     /// target database
-    #[command(name = "run-operation")]
+    #[command(
+        name = "run-operation",
+        after_help = "Example:
+  kiln run-operation grant_select --args '{role: reporter}'"
+    )]
     RunOperation {
         /// The macro: `name` or `package.name`
         #[arg(value_name = "MACRO")]
@@ -262,6 +367,9 @@ pub enum Command {
         args: Option<String>,
     },
     /// Run a model's query (or an inline query) and print the first rows
+    #[command(after_help = "Examples:
+  kiln show -s orders --limit 10
+  kiln show --inline \"select count(*) from {{ ref('orders') }}\" -o json")]
     Show {
         /// Selection: the node to show.
         #[command(flatten)]
@@ -323,6 +431,8 @@ pub enum DocsCommand {
 pub enum SourceCommand {
     /// Check how long ago each source was loaded against its freshness rules; writes
     /// target/sources.json and exits 1 when a source is past `error_after`
+    #[command(after_help = "Example:
+  kiln source freshness -s source:raw     is the loader of `raw` late?")]
     Freshness {
         /// Selection (e.g. `-s source:raw`); default: every source with freshness rules.
         #[command(flatten)]
@@ -334,8 +444,21 @@ pub enum SourceCommand {
 #[derive(Debug, Args, Clone, Default)]
 pub struct ExecArgs {
     /// Rebuild incremental models and snapshots' sources from scratch; reload seeds
-    #[arg(long)]
+    #[arg(short = 'f', long)]
     pub full_refresh: bool,
+    /// Build with every ref and source read as zero rows: checks the SQL and the schema without
+    /// the data
+    #[arg(long)]
+    pub empty: bool,
+    /// Read unselected parents from --state's relations where they are not built in the target
+    #[arg(long)]
+    pub defer: bool,
+    /// With --defer, read unselected parents from --state even where the target has them
+    #[arg(long, requires = "defer")]
+    pub favor_state: bool,
+    /// The artifacts to defer to, when they differ from --state
+    #[arg(long = "defer-state", value_name = "DIR")]
+    pub defer_state: Option<PathBuf>,
     /// Stop at the first node that errors or test that fails
     #[arg(short = 'x', long)]
     pub fail_fast: bool,

@@ -136,6 +136,7 @@ fn serve(g: &GlobalArgs, out: &Output, host: &str, port: u16, open: bool) -> Res
             },
             state: None,
             indirect_selection: IndirectSelectionArg::Empty,
+            selector: None,
         };
         select_with_warnings(&m, &args, &ResourceType::ALL)
             .map(|(ids, _)| ids.into_iter().collect())

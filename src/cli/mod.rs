@@ -46,36 +46,195 @@ pub fn main() -> i32 {
     run(cli)
 }
 
+/// `--warn-error` and `--warn-error-options`: which warnings end the command as errors. Names
+/// are dbt's event names where Kiln raises the same warning (`NoNodesForSelectionCriteria`,
+/// `LogTestResult`), else the warning's kind (`project`, `properties`, `seed`, ...).
+#[derive(Debug, Clone, Default)]
+pub struct WarnError {
+    all: bool,
+    include: Vec<String>,
+    exclude: Vec<String>,
+}
+
+impl WarnError {
+    /// The policy of the command line.
+    fn from_args(g: &GlobalArgs) -> Result<WarnError> {
+        let mut policy = WarnError {
+            all: g.warn_error,
+            ..Default::default()
+        };
+        let Some(text) = &g.warn_error_options else {
+            return Ok(policy);
+        };
+        let bad = |detail: &str| {
+            Error::from(
+                Diagnostic::new(
+                    ErrorKind::Usage,
+                    format!("--warn-error-options is not valid: {detail}"),
+                )
+                .with_hint(
+                    "write it like --warn-error-options '{\"include\": \"all\", \"exclude\": [\"NoNodesForSelectionCriteria\"]}'",
+                ),
+            )
+        };
+        let yaml: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|e| bad(&e.to_string()))?;
+        let Value::Object(map) = project::config::yaml_to_json(&yaml) else {
+            return Err(bad("expected a mapping with `include` and `exclude`"));
+        };
+        for (key, value) in map {
+            if !matches!(
+                key.as_str(),
+                "include" | "error" | "exclude" | "warn" | "silence"
+            ) {
+                return Err(bad(&format!("unknown key `{key}`")));
+            }
+            let names = match &value {
+                Value::String(s) if s == "all" || s == "*" => {
+                    if matches!(key.as_str(), "include" | "error") {
+                        policy.all = true;
+                    }
+                    continue;
+                }
+                Value::String(s) => vec![s.clone()],
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect(),
+                _ => return Err(bad(&format!("`{key}` must be \"all\" or a list of names"))),
+            };
+            match key.as_str() {
+                // dbt 1.8 renamed include/exclude to error/warn; both are read.
+                "include" | "error" => policy.include.extend(names),
+                _ => policy.exclude.extend(names),
+            }
+        }
+        Ok(policy)
+    }
+
+    /// Whether the warning called `name` is an error.
+    pub fn applies(&self, name: &str) -> bool {
+        let listed = |list: &[String]| list.iter().any(|n| n.eq_ignore_ascii_case(name));
+        !listed(&self.exclude) && (self.all || listed(&self.include))
+    }
+}
+
+static WARN_ERROR: std::sync::OnceLock<WarnError> = std::sync::OnceLock::new();
+
+/// This invocation's `--warn-error` policy.
+pub fn warn_error() -> &'static WarnError {
+    WARN_ERROR.get_or_init(WarnError::default)
+}
+
+/// Warnings the policy turns into errors, as one error; the rest are printed.
+fn escalate(
+    out: &Output,
+    warnings: &[Diagnostic],
+    name_of: &dyn Fn(&Diagnostic) -> String,
+) -> Result<()> {
+    let mut errors = Vec::new();
+    for w in warnings {
+        if warn_error().applies(&name_of(w)) {
+            let mut d = w.clone();
+            d.hint = Some(match &d.hint {
+                Some(h) => format!("{h} (a warning, made an error by --warn-error)"),
+                None => "a warning, made an error by --warn-error".to_string(),
+            });
+            errors.push(d);
+        } else {
+            out.warning(w);
+        }
+    }
+    match Error::from_diagnostics(errors) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> i32 {
     let out = Output::new(&cli.global);
+    match WarnError::from_args(&cli.global) {
+        Ok(policy) => {
+            let _ = WARN_ERROR.set(policy);
+        }
+        Err(e) => {
+            out.error(&e);
+            return EXIT_INVALID;
+        }
+    }
     let result = match &cli.command {
         Command::Init { name } => init::run(&out, name),
         Command::Debug => cmd_debug(&cli.global, &out),
         Command::Deps { upgrade, lock } => deps::cmd_deps(&cli.global, &out, *upgrade, *lock),
         Command::Parse => cmd_parse(&cli.global, &out),
-        Command::Compile { select } => cmd_compile(&cli.global, &out, select),
+        Command::Compile { select, inline } => {
+            cmd_compile(&cli.global, &out, select, inline.as_deref())
+        }
         Command::Ls {
             select,
             resource_type,
+            exclude_resource_type,
             output,
-        } => cmd_ls(&cli.global, &out, select, resource_type, *output),
+            output_keys,
+        } => cmd_ls(
+            &cli.global,
+            &out,
+            select,
+            &resource_types(resource_type, exclude_resource_type, &ResourceType::ALL),
+            *output,
+            output_keys,
+        ),
         Command::Clean => cmd_clean(&cli.global, &out),
         Command::Run { select, exec } => {
-            run::cmd_exec(&cli.global, &out, run::ExecCommand::Run, select, exec)
+            run::cmd_exec(&cli.global, &out, run::ExecCommand::Run, select, exec, None)
         }
-        Command::Test { select, exec } => {
-            run::cmd_exec(&cli.global, &out, run::ExecCommand::Test, select, exec)
+        Command::Test { select, exec } => run::cmd_exec(
+            &cli.global,
+            &out,
+            run::ExecCommand::Test,
+            select,
+            exec,
+            None,
+        ),
+        Command::Seed { select, exec } => run::cmd_exec(
+            &cli.global,
+            &out,
+            run::ExecCommand::Seed,
+            select,
+            exec,
+            None,
+        ),
+        Command::Snapshot { select, exec } => run::cmd_exec(
+            &cli.global,
+            &out,
+            run::ExecCommand::Snapshot,
+            select,
+            exec,
+            None,
+        ),
+        Command::Build {
+            select,
+            exec,
+            resource_type,
+            exclude_resource_type,
+        } => {
+            let types = resource_types(
+                resource_type,
+                exclude_resource_type,
+                &run::ExecCommand::Build.resource_types(),
+            );
+            run::cmd_exec(
+                &cli.global,
+                &out,
+                run::ExecCommand::Build,
+                select,
+                exec,
+                Some(types),
+            )
         }
-        Command::Seed { select, exec } => {
-            run::cmd_exec(&cli.global, &out, run::ExecCommand::Seed, select, exec)
-        }
-        Command::Snapshot { select, exec } => {
-            run::cmd_exec(&cli.global, &out, run::ExecCommand::Snapshot, select, exec)
-        }
-        Command::Build { select, exec } => {
-            run::cmd_exec(&cli.global, &out, run::ExecCommand::Build, select, exec)
-        }
+        Command::Retry { state } => run::cmd_retry(&cli.global, &out, state.as_deref()),
+        Command::Clone { select, exec } => run::cmd_clone(&cli.global, &out, select, exec),
         Command::Docs { command } => docs::cmd_docs(&cli.global, &out, command),
         Command::Source {
             command: args::SourceCommand::Freshness { select },
@@ -110,6 +269,7 @@ pub fn run(cli: Cli) -> i32 {
 struct Settings {
     project_dir: PathBuf,
     vars: BTreeMap<String, Value>,
+    target_path: Option<PathBuf>,
 }
 
 fn settings(g: &GlobalArgs) -> Result<Settings> {
@@ -118,7 +278,45 @@ fn settings(g: &GlobalArgs) -> Result<Settings> {
         None => BTreeMap::new(),
         Some(text) => parse_vars(text)?,
     };
-    Ok(Settings { project_dir, vars })
+    Ok(Settings {
+        project_dir,
+        vars,
+        target_path: g.target_path.clone(),
+    })
+}
+
+/// `--resource-type` and `--exclude-resource-type` applied to a command's own types (`all`
+/// stands for every type).
+fn resource_types(
+    include: &[ResourceTypeArg],
+    exclude: &[ResourceTypeArg],
+    default: &[ResourceType],
+) -> Vec<ResourceType> {
+    let of = |t: &ResourceTypeArg| match t {
+        ResourceTypeArg::Model => Some(ResourceType::Model),
+        ResourceTypeArg::Seed => Some(ResourceType::Seed),
+        ResourceTypeArg::Snapshot => Some(ResourceType::Snapshot),
+        ResourceTypeArg::Test => Some(ResourceType::Test),
+        ResourceTypeArg::Source => Some(ResourceType::Source),
+        ResourceTypeArg::Analysis => Some(ResourceType::Analysis),
+        ResourceTypeArg::UnitTest => Some(ResourceType::UnitTest),
+        ResourceTypeArg::All => None,
+    };
+    let mut types: Vec<ResourceType> =
+        if include.is_empty() || include.contains(&ResourceTypeArg::All) {
+            default.to_vec()
+        } else {
+            default
+                .iter()
+                .copied()
+                .filter(|t| include.iter().any(|i| of(i) == Some(*t)))
+                .collect()
+        };
+    if exclude.contains(&ResourceTypeArg::All) {
+        types.clear();
+    }
+    types.retain(|t| !exclude.iter().any(|e| of(e) == Some(*t)));
+    types
 }
 
 /// Parses `--vars` (YAML or JSON) into a map.
@@ -148,11 +346,15 @@ fn env_lookup(name: &str) -> Option<String> {
 }
 
 fn load_project(s: &Settings) -> Result<project::Project> {
-    project::load(&LoadOptions {
+    let mut project = project::load(&LoadOptions {
         project_dir: &s.project_dir,
         cli_vars: s.vars.clone(),
         env: &env_lookup,
-    })
+    })?;
+    if let Some(dir) = &s.target_path {
+        project.file.target_path = dir.to_string_lossy().into_owned();
+    }
+    Ok(project)
 }
 
 fn load_target(
@@ -201,9 +403,7 @@ pub(crate) fn parse_project(g: &GlobalArgs, out: &Output, which: &str) -> Result
             },
         },
     )?;
-    for w in &manifest.warnings {
-        out.warning(w);
-    }
+    escalate(out, &manifest.warnings, &|d| d.kind.as_str().to_string())?;
     Ok(manifest)
 }
 
@@ -227,9 +427,21 @@ fn cmd_parse(g: &GlobalArgs, out: &Output) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
-fn cmd_compile(g: &GlobalArgs, out: &Output, select: &SelectArgs) -> Result<i32> {
+fn cmd_compile(
+    g: &GlobalArgs,
+    out: &Output,
+    select: &SelectArgs,
+    inline: Option<&str>,
+) -> Result<i32> {
     let start = Instant::now();
     let mut manifest = parse_project(g, out, "compile")?;
+    if let Some(sql) = inline {
+        let compiled = compile::render_operation(&manifest, sql, "inline query")
+            .map_err(crate::error::Error::from)?;
+        record_manifest(&manifest)?;
+        out.data(compiled.trim_end());
+        return Ok(EXIT_OK);
+    }
     let types = [
         ResourceType::Model,
         ResourceType::Snapshot,
@@ -248,6 +460,24 @@ fn cmd_compile(g: &GlobalArgs, out: &Output, select: &SelectArgs) -> Result<i32>
             &manifest.project.target_dir().join("compiled")
         )
     ));
+    // One node asked for (its tests come along): print its SQL, as `dbt compile -s` does.
+    if !select.select.is_empty() || select.selector.is_some() {
+        let is_test = |id: &String| {
+            manifest
+                .nodes
+                .get(id)
+                .is_some_and(|mn| mn.node.resource_type == ResourceType::Test)
+        };
+        let main: Vec<&String> = selected.iter().filter(|id| !is_test(id)).collect();
+        let shown = match main.as_slice() {
+            [one] => Some(*one),
+            [] if selected.len() == 1 => selected.iter().next(),
+            _ => None,
+        };
+        if let Some(sql) = shown.and_then(|id| manifest.nodes.get(id)?.compiled_sql.as_ref()) {
+            out.data(sql.trim_end());
+        }
+    }
     Ok(EXIT_OK)
 }
 
@@ -255,28 +485,12 @@ fn cmd_ls(
     g: &GlobalArgs,
     out: &Output,
     select: &SelectArgs,
-    types: &[ResourceTypeArg],
+    types: &[ResourceType],
     output: ListOutput,
+    output_keys: &[String],
 ) -> Result<i32> {
     let manifest = parse_project(g, out, "list")?;
-    let types: Vec<ResourceType> = if types.is_empty() || types.contains(&ResourceTypeArg::All) {
-        ResourceType::ALL.to_vec()
-    } else {
-        types
-            .iter()
-            .map(|t| match t {
-                ResourceTypeArg::Model => ResourceType::Model,
-                ResourceTypeArg::Seed => ResourceType::Seed,
-                ResourceTypeArg::Snapshot => ResourceType::Snapshot,
-                ResourceTypeArg::Test => ResourceType::Test,
-                ResourceTypeArg::Source => ResourceType::Source,
-                ResourceTypeArg::Analysis => ResourceType::Analysis,
-                ResourceTypeArg::UnitTest => ResourceType::UnitTest,
-                ResourceTypeArg::All => ResourceType::Model,
-            })
-            .collect()
-    };
-    let selected = select_nodes(&manifest, select, &types, out)?;
+    let selected = select_nodes(&manifest, select, types, out)?;
     record_manifest(&manifest)?;
     let mut lines = Vec::new();
     for id in &selected {
@@ -297,7 +511,7 @@ fn cmd_ls(
             },
             ListOutput::Json => {
                 let mn = manifest.nodes.get(id);
-                serde_json::json!({
+                let mut v = serde_json::json!({
                     "unique_id": node.unique_id,
                     "name": node.name,
                     "resource_type": node.resource_type.as_str(),
@@ -307,8 +521,13 @@ fn cmd_ls(
                     "config": node.config,
                     "tags": node.config.tags(),
                     "depends_on": {"nodes": node.depends_on},
-                })
-                .to_string()
+                });
+                if !output_keys.is_empty()
+                    && let Some(obj) = v.as_object_mut()
+                {
+                    obj.retain(|k, _| output_keys.iter().any(|o| o.trim() == k));
+                }
+                v.to_string()
             }
         };
         lines.push(line);
@@ -330,9 +549,13 @@ fn select_nodes(
     out: &Output,
 ) -> Result<BTreeSet<String>> {
     let (selected, warnings) = select_with_warnings(manifest, select, types)?;
-    for w in warnings {
-        out.warning(&Diagnostic::new(ErrorKind::Selector, w));
-    }
+    let warnings: Vec<Diagnostic> = warnings
+        .into_iter()
+        .map(|w| Diagnostic::new(ErrorKind::Selector, w))
+        .collect();
+    escalate(out, &warnings, &|_| {
+        "NoNodesForSelectionCriteria".to_string()
+    })?;
     Ok(selected)
 }
 
@@ -351,6 +574,18 @@ fn select_with_warnings(
         None
     } else {
         Some(Selection::parse(&select.exclude)?)
+    };
+    let named = match &select.selector {
+        Some(name) => Some(named_selector(manifest, name)?),
+        // The selector marked `default: true` stands in for a missing selection, as in dbt.
+        None if selection.is_none() && exclude.is_none() => {
+            manifest.project.selectors.iter().find(|s| s.default)
+        }
+        None => None,
+    };
+    let expr = match named {
+        Some(n) => Some(selector_expr(manifest, &n.definition, &mut Vec::new())?),
+        None => None,
     };
     let state = match &select.state {
         Some(dir) => {
@@ -371,6 +606,7 @@ fn select_with_warnings(
         &SelectOptions {
             select: selection.as_ref(),
             exclude: exclude.as_ref(),
+            expr: expr.as_ref(),
             resource_types: types,
             state: state.as_ref(),
             previous_results: previous_results.as_ref(),
@@ -383,6 +619,95 @@ fn select_with_warnings(
         },
     )?;
     Ok((result.selected, result.warnings))
+}
+
+/// The `selectors.yml` entry called `name`.
+fn named_selector<'m>(
+    manifest: &'m Manifest,
+    name: &str,
+) -> Result<&'m project::selectors::NamedSelector> {
+    let selectors = &manifest.project.selectors;
+    if let Some(s) = selectors.iter().find(|s| s.name == name) {
+        return Ok(s);
+    }
+    let hint = if selectors.is_empty() {
+        "define it in selectors.yml at the project root: `selectors: [{name: ..., definition: ...}]`"
+            .to_string()
+    } else {
+        let names: Vec<&str> = selectors.iter().map(|s| s.name.as_str()).collect();
+        match names
+            .iter()
+            .map(|n| (strsim::jaro_winkler(name, n), n))
+            .filter(|(score, _)| *score > 0.75)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+        {
+            Some((_, n)) => format!(
+                "did you mean `{n}`? selectors.yml defines {}",
+                names.join(", ")
+            ),
+            None => format!("selectors.yml defines {}", names.join(", ")),
+        }
+    };
+    Err(Diagnostic::new(
+        ErrorKind::Selector,
+        format!("there is no selector named `{name}`"),
+    )
+    .with_hint(hint)
+    .into())
+}
+
+/// A `selectors.yml` definition as a set expression over `--select`-style selections.
+fn selector_expr(
+    manifest: &Manifest,
+    def: &project::selectors::Definition,
+    visiting: &mut Vec<String>,
+) -> Result<graph::SelectExpr> {
+    use graph::SelectExpr;
+    use project::selectors::Definition;
+    let all = |items: &[Definition], visiting: &mut Vec<String>| -> Result<Vec<SelectExpr>> {
+        items
+            .iter()
+            .map(|d| selector_expr(manifest, d, visiting))
+            .collect()
+    };
+    let minus = |keep: SelectExpr, drop: Vec<SelectExpr>| {
+        if drop.is_empty() {
+            keep
+        } else {
+            SelectExpr::Difference(Box::new(keep), Box::new(SelectExpr::Union(drop)))
+        }
+    };
+    Ok(match def {
+        Definition::Cli(text) => SelectExpr::Terms(Selection::parse(std::slice::from_ref(text))?),
+        Definition::Union(keep, drop) => {
+            let keep = SelectExpr::Union(all(keep, visiting)?);
+            minus(keep, all(drop, visiting)?)
+        }
+        Definition::Intersection(keep, drop) => {
+            let keep = SelectExpr::Intersection(all(keep, visiting)?);
+            minus(keep, all(drop, visiting)?)
+        }
+        Definition::Selector(name) => {
+            if visiting.contains(name) {
+                visiting.push(name.clone());
+                return Err(Diagnostic::new(
+                    ErrorKind::Selector,
+                    format!(
+                        "selectors refer to each other in a loop: {}",
+                        visiting.join(" -> ")
+                    ),
+                )
+                .at(crate::error::Location::file(project::selectors::FILE))
+                .with_hint("break the loop of `method: selector` references")
+                .into());
+            }
+            visiting.push(name.clone());
+            let inner = named_selector(manifest, name)?;
+            let e = selector_expr(manifest, &inner.definition, visiting)?;
+            visiting.pop();
+            e
+        }
+    })
 }
 
 /// unique_id → status from a previous `run_results.json`, if there is one.

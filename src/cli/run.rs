@@ -1,4 +1,5 @@
-//! Commands that talk to the database: `run`, `test`, `seed`, `snapshot`, `build` and `show`.
+//! Commands that talk to the database: `run`, `test`, `seed`, `snapshot`, `build`, `retry`,
+//! `clone`, `show`, `source freshness` and `run-operation`.
 
 use super::args::{ExecArgs, GlobalArgs, SelectArgs, ShowOutput};
 use super::output::Output;
@@ -9,7 +10,9 @@ use crate::compile::{self, Manifest};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use crate::exec::{self, Event, RunOptions, RunResults, Status};
 use crate::project::ResourceType;
-use std::collections::BTreeSet;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -26,21 +29,44 @@ pub enum ExecCommand {
     Snapshot,
     /// `kiln build`.
     Build,
+    /// `kiln clone`.
+    Clone,
 }
 
 impl ExecCommand {
-    fn name(self) -> &'static str {
+    /// The command's name, as `flags.WHICH` gives it to templates and `run_results.json` records.
+    pub fn name(self) -> &'static str {
         match self {
             ExecCommand::Run => "run",
             ExecCommand::Test => "test",
             ExecCommand::Seed => "seed",
             ExecCommand::Snapshot => "snapshot",
             ExecCommand::Build => "build",
+            ExecCommand::Clone => "clone",
         }
     }
 
-    fn resource_types(self) -> Vec<ResourceType> {
+    /// The command a `run_results.json` recorded (`args.which`).
+    fn from_name(name: &str) -> Option<ExecCommand> {
+        Some(match name {
+            "run" => ExecCommand::Run,
+            "test" => ExecCommand::Test,
+            "seed" => ExecCommand::Seed,
+            "snapshot" => ExecCommand::Snapshot,
+            "build" => ExecCommand::Build,
+            "clone" => ExecCommand::Clone,
+            _ => return None,
+        })
+    }
+
+    /// The resource types the command works on.
+    pub fn resource_types(self) -> Vec<ResourceType> {
         match self {
+            ExecCommand::Clone => vec![
+                ResourceType::Seed,
+                ResourceType::Model,
+                ResourceType::Snapshot,
+            ],
             ExecCommand::Run => vec![ResourceType::Model],
             ExecCommand::Test => vec![ResourceType::Test],
             ExecCommand::Seed => vec![ResourceType::Seed],
@@ -72,24 +98,240 @@ async fn connect(manifest: &Manifest) -> Result<Adapter> {
     Adapter::connect(&manifest.target, &exec::schemas_of(manifest)).await
 }
 
-/// `kiln run|test|seed|snapshot|build`.
+/// `kiln run|test|seed|snapshot|build`: parse, select, then [`execute`]. `types` overrides the
+/// command's resource types (`build --resource-type`).
 pub fn cmd_exec(
     g: &GlobalArgs,
     out: &Output,
     command: ExecCommand,
     select: &SelectArgs,
     args: &ExecArgs,
+    types: Option<Vec<ResourceType>>,
 ) -> Result<i32> {
-    let manifest = parse_project(g, out, command.which())?;
-    let types = command.resource_types();
+    let manifest = parse_project(g, out, command.name())?;
+    let types = types.unwrap_or_else(|| command.resource_types());
     let selected = select_nodes(&manifest, select, &types, out)?;
+    let defer = defer_state(select, args)?;
+    let plan = Plan {
+        command,
+        selected,
+        args: args.clone(),
+        defer,
+        clone_from: None,
+        recorded: json_args(command, select, args),
+    };
+    execute(out, manifest, plan)
+}
+
+/// `kiln retry`: the last run's command again, on what errored, failed or was skipped.
+pub fn cmd_retry(g: &GlobalArgs, out: &Output, state: Option<&Path>) -> Result<i32> {
+    let manifest = parse_project(g, out, "retry")?;
+    let dir = state
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| manifest.project.target_dir());
+    let path = dir.join("run_results.json");
+    let previous: Value = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| {
+            Error::from(
+                Diagnostic::new(
+                    ErrorKind::Usage,
+                    format!("there is no run to retry: cannot read {}", path.display()),
+                )
+                .with_hint("run `kiln build` (or run, test, seed, snapshot) first"),
+            )
+        })?;
+    let which = previous
+        .pointer("/args/which")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let Some(command) = ExecCommand::from_name(which) else {
+        return Err(Diagnostic::new(
+            ErrorKind::Usage,
+            format!("the last run was `{which}`, which retry cannot repeat"),
+        )
+        .with_hint("retry repeats run, test, seed, snapshot, build or clone")
+        .into());
+    };
+    let retryable = ["error", "fail", "skipped", "runtime error"];
+    let selected: BTreeSet<String> = previous["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            r.get("status")
+                .and_then(Value::as_str)
+                .is_some_and(|s| retryable.contains(&s))
+        })
+        .filter_map(|r| r.get("unique_id").and_then(Value::as_str))
+        .filter(|id| manifest.nodes.contains_key(*id))
+        .map(str::to_string)
+        .collect();
+    if selected.is_empty() {
+        out.info(&format!(
+            "Nothing to retry: every node of the last `kiln {which}` succeeded."
+        ));
+        return Ok(EXIT_OK);
+    }
+    let flag = |k: &str| {
+        previous
+            .pointer(&format!("/args/{k}"))
+            .and_then(Value::as_bool)
+            == Some(true)
+    };
+    let args = ExecArgs {
+        full_refresh: flag("full_refresh"),
+        store_failures: flag("store_failures"),
+        empty: flag("empty"),
+        ..Default::default()
+    };
+    out.info(&format!(
+        "Retrying {} {} of the last `kiln {which}`",
+        selected.len(),
+        if selected.len() == 1 { "node" } else { "nodes" }
+    ));
+    let mut recorded = json_args(command, &SelectArgs::default(), &args);
+    recorded["retried"] = serde_json::json!(true);
+    let plan = Plan {
+        command,
+        selected,
+        args,
+        defer: None,
+        clone_from: None,
+        recorded,
+    };
+    execute(out, manifest, plan)
+}
+
+/// `kiln clone`: selected models, seeds and snapshots made from their relations in --state.
+pub fn cmd_clone(
+    g: &GlobalArgs,
+    out: &Output,
+    select: &SelectArgs,
+    args: &ExecArgs,
+) -> Result<i32> {
+    let manifest = parse_project(g, out, "clone")?;
+    let Some(dir) = args.defer_state.as_ref().or(select.state.as_ref()) else {
+        return Err(Diagnostic::new(ErrorKind::Usage, "kiln clone needs --state")
+            .with_hint("point --state at the artifacts of the environment to clone from, e.g. --state prod-artifacts/")
+            .into());
+    };
+    let relations = artifacts::state::relations(&artifacts::state::read_previous_manifest(dir)?);
+    let selected = select_nodes(&manifest, select, &ExecCommand::Clone.resource_types(), out)?;
+    let clone_from: BTreeMap<String, crate::template::Relation> = selected
+        .iter()
+        .filter_map(|id| Some((id.clone(), state_relation(&manifest, relations.get(id)?))))
+        .collect();
+    let plan = Plan {
+        command: ExecCommand::Clone,
+        selected,
+        args: args.clone(),
+        defer: None,
+        clone_from: Some(Arc::new(clone_from)),
+        recorded: json_args(ExecCommand::Clone, select, args),
+    };
+    execute(out, manifest, plan)
+}
+
+/// Where `--defer` reads unselected parents from.
+struct Defer {
+    relations: BTreeMap<String, artifacts::state::StateRelation>,
+    favor_state: bool,
+}
+
+/// `--defer` with `--defer-state` or `--state`, read now so a bad directory fails before any
+/// database work.
+fn defer_state(select: &SelectArgs, args: &ExecArgs) -> Result<Option<Defer>> {
+    if !args.defer {
+        return Ok(None);
+    }
+    let Some(dir) = args.defer_state.as_ref().or(select.state.as_ref()) else {
+        return Err(
+            Diagnostic::new(ErrorKind::Usage, "--defer needs the artifacts to defer to")
+                .with_hint("add --state DIR (or --defer-state DIR) with production's manifest.json")
+                .into(),
+        );
+    };
+    let previous = artifacts::state::read_previous_manifest(dir)?;
+    Ok(Some(Defer {
+        relations: artifacts::state::relations(&previous),
+        favor_state: args.favor_state,
+    }))
+}
+
+/// A state manifest's relation, rendered in this target's dialect.
+fn state_relation(
+    manifest: &Manifest,
+    r: &artifacts::state::StateRelation,
+) -> crate::template::Relation {
+    use crate::template::{Relation, RelationKind};
+    let kind = if r.view {
+        RelationKind::View
+    } else {
+        RelationKind::Table
+    };
+    Relation::new(
+        r.database.clone(),
+        &r.schema,
+        &r.identifier,
+        kind,
+        manifest.dialect,
+    )
+}
+
+/// What `run_results.json` records of the invocation (`args`), as dbt does.
+fn json_args(command: ExecCommand, select: &SelectArgs, args: &ExecArgs) -> Value {
+    serde_json::json!({
+        "which": command.name(),
+        "select": select.select,
+        "exclude": select.exclude,
+        "selector": select.selector,
+        "full_refresh": args.full_refresh,
+        "fail_fast": args.fail_fast,
+        "store_failures": args.store_failures,
+        "empty": args.empty,
+        "defer": args.defer,
+        "favor_state": args.favor_state,
+        "state": select.state.as_ref().map(|p| p.display().to_string()),
+        "defer_state": args.defer_state.as_ref().map(|p: &PathBuf| p.display().to_string()),
+    })
+}
+
+/// What one execution command runs, decided before connecting.
+struct Plan {
+    command: ExecCommand,
+    selected: BTreeSet<String>,
+    args: ExecArgs,
+    defer: Option<Defer>,
+    clone_from: Option<Arc<BTreeMap<String, crate::template::Relation>>>,
+    recorded: Value,
+}
+
+/// Connects, defers, runs the plan's nodes with the project hooks around them, and records the
+/// results.
+fn execute(out: &Output, mut manifest: Manifest, plan: Plan) -> Result<i32> {
+    let command = plan.command;
+    let selected = &plan.selected;
+    let args = &plan.args;
     record_manifest(&manifest)?;
-    manifest.renderer.set_selected_resources(&selected);
+    manifest.renderer.set_selected_resources(selected);
+    manifest.empty_refs = args.empty;
     let rt = runtime()?;
     let threads = manifest.target.threads.max(1);
+    let adapter = rt.block_on(connect(&manifest))?;
+    if let Some(d) = &plan.defer {
+        let deferred = rt.block_on(apply_defer(&mut manifest, selected, d, &adapter))?;
+        if !deferred.is_empty() {
+            out.info(&format!(
+                "Deferring {} unselected {} to --state",
+                deferred.len(),
+                if deferred.len() == 1 { "node" } else { "nodes" }
+            ));
+        }
+    }
     let manifest = Arc::new(manifest);
     let result: Result<(RunResults, bool)> = rt.block_on(async {
-        let adapter = connect(&manifest).await?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop_signal = stop.clone();
         let sink_out = out.clone();
@@ -103,10 +345,10 @@ pub fn cmd_exec(
             }
         });
         let sink_out = out.clone();
-        let events: exec::EventSink = Arc::new(move |e| report(&sink_out, &names, e));
+        let events: exec::EventSink = Arc::new(move |e| report(&sink_out, &names, e, command));
         out.info(&format!(
             "Running {} on {} ({}) with {threads} {}",
-            describe_selection(&manifest, &selected, command),
+            describe_selection(&manifest, selected, command),
             manifest.target.name,
             compile::dialect_of(manifest.target.adapter).adapter_type(),
             if threads == 1 { "thread" } else { "threads" },
@@ -117,7 +359,7 @@ pub fn cmd_exec(
         let results = if hooks_ok {
             exec::run(
                 manifest.clone(),
-                &selected,
+                selected,
                 adapter.clone(),
                 RunOptions {
                     threads,
@@ -125,6 +367,8 @@ pub fn cmd_exec(
                     fail_fast: args.fail_fast,
                     store_failures: args.store_failures,
                     tests_gate_children: command == ExecCommand::Build,
+                    warn_error_tests: super::warn_error().applies("LogTestResult"),
+                    clone_from: plan.clone_from.clone(),
                 },
                 events,
                 stop,
@@ -138,21 +382,52 @@ pub fn cmd_exec(
         Ok((results, hooks_ok && end_ok))
     });
     let (results, hooks_ok) = result?;
-    let args_json = serde_json::json!({
-        "which": command.name(),
-        "select": select.select,
-        "exclude": select.exclude,
-        "full_refresh": args.full_refresh,
-        "fail_fast": args.fail_fast,
-        "threads": threads,
-    });
-    artifacts::run_results::write_run_results(&manifest, &results, command.name(), &args_json)?;
+    let mut recorded = plan.recorded.clone();
+    recorded["threads"] = serde_json::json!(threads);
+    artifacts::run_results::write_run_results(&manifest, &results, command.name(), &recorded)?;
     out.summary(&manifest, &results);
     if results.has_failures() || !hooks_ok || results.interrupted {
         Ok(EXIT_FAILURE)
     } else {
         Ok(EXIT_OK)
     }
+}
+
+/// `--defer`: unselected nodes read from --state's relations, unless (without
+/// `--favor-state`) the target already has them built.
+async fn apply_defer(
+    manifest: &mut Manifest,
+    selected: &BTreeSet<String>,
+    defer: &Defer,
+    adapter: &Adapter,
+) -> Result<Vec<String>> {
+    let mut built: BTreeSet<(String, String)> = BTreeSet::new();
+    if !defer.favor_state {
+        let schemas: BTreeSet<String> = manifest
+            .nodes
+            .iter()
+            .filter(|(id, _)| !selected.contains(*id) && defer.relations.contains_key(*id))
+            .filter_map(|(_, mn)| mn.relation.as_ref().map(|r| r.schema.clone()))
+            .collect();
+        // One query per schema, not one per relation.
+        for schema in schemas {
+            for t in adapter.catalog(&schema).await? {
+                built.insert((t.schema.to_lowercase(), t.name.to_lowercase()));
+            }
+        }
+    }
+    let relations: BTreeMap<String, crate::template::Relation> = defer
+        .relations
+        .iter()
+        .map(|(id, r)| (id.clone(), state_relation(manifest, r)))
+        .collect();
+    Ok(manifest.defer(selected, &|mn| {
+        let own = mn.relation.as_ref()?;
+        if built.contains(&(own.schema.to_lowercase(), own.identifier.to_lowercase())) {
+            return None;
+        }
+        relations.get(&mn.node.unique_id).cloned()
+    }))
 }
 
 fn describe_selection(
@@ -227,7 +502,14 @@ async fn run_project_hooks(
     true
 }
 
-fn report(out: &Output, manifest: &Manifest, event: Event) {
+fn report(out: &Output, manifest: &Manifest, event: Event, command: ExecCommand) {
+    let describe = |mn: &compile::ManifestNode| {
+        if command == ExecCommand::Clone {
+            format!("clone {}", relation_name(mn))
+        } else {
+            describe_node(mn)
+        }
+    };
     match event {
         Event::Started {
             index,
@@ -237,7 +519,7 @@ fn report(out: &Output, manifest: &Manifest, event: Event) {
             let Some(mn) = manifest.nodes.get(&unique_id) else {
                 return;
             };
-            out.node_started(index, total, &unique_id, &describe_node(mn));
+            out.node_started(index, total, &unique_id, &describe(mn));
         }
         Event::Finished {
             index,
@@ -247,7 +529,7 @@ fn report(out: &Output, manifest: &Manifest, event: Event) {
             let desc = manifest
                 .nodes
                 .get(&result.unique_id)
-                .map(describe_node)
+                .map(describe)
                 .unwrap_or_else(|| result.unique_id.clone());
             out.node_finished(index, total, &result, &desc);
         }
@@ -269,19 +551,6 @@ fn relation_name(mn: &compile::ManifestNode) -> String {
         .as_ref()
         .map(|r| format!("{}.{}", r.schema, r.identifier))
         .unwrap_or_else(|| mn.node.name.clone())
-}
-
-impl ExecCommand {
-    /// The command's name, as `flags.WHICH` gives it to templates.
-    pub fn which(self) -> &'static str {
-        match self {
-            ExecCommand::Run => "run",
-            ExecCommand::Test => "test",
-            ExecCommand::Seed => "seed",
-            ExecCommand::Snapshot => "snapshot",
-            ExecCommand::Build => "build",
-        }
-    }
 }
 
 /// `kiln show`.

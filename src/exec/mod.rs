@@ -5,6 +5,7 @@
 //! earlier in the same run). Statements come from the adapter's [`crate::adapter::sql::SqlGen`].
 //! A failure marks the node's descendants skipped; independent branches go on.
 
+mod clone;
 pub mod freshness;
 pub(crate) mod materialize;
 pub mod seed;
@@ -129,6 +130,11 @@ pub struct RunOptions {
     pub store_failures: bool,
     /// Add test → child edges so a failing test skips what is downstream of its model (`build`).
     pub tests_gate_children: bool,
+    /// `--warn-error`: a test that would warn fails.
+    pub warn_error_tests: bool,
+    /// `kiln clone`: each node's relation is made from this relation (of `--state`) instead of
+    /// its own SQL.
+    pub clone_from: Option<Arc<BTreeMap<String, Relation>>>,
 }
 
 /// Something a run reports as it goes (printed by the CLI as lines or JSON events).
@@ -369,8 +375,9 @@ pub async fn run(
         .collect();
 
     // Parents within the run. Ephemeral parents are looked through to their own parents.
+    // Clones read --state's relations, not each other: they need no order.
     let mut parents: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for id in &nodes {
+    for id in nodes.iter().filter(|_| opts.clone_from.is_none()) {
         let mut ps = BTreeSet::new();
         let mut stack: Vec<String> = manifest
             .dag
@@ -405,7 +412,7 @@ pub async fn run(
             if mn.node.resource_type != ResourceType::Test {
                 continue;
             }
-            for tested in &parents[id] {
+            for tested in parents.get(id).into_iter().flatten() {
                 for child in manifest.dag.children(tested) {
                     if child != id
                         && in_run.contains(child)
@@ -436,7 +443,7 @@ pub async fn run(
     let total = nodes.len();
     let mut ready: VecDeque<String> = nodes
         .iter()
-        .filter(|id| waiting[*id] == 0)
+        .filter(|id| waiting.get(*id).copied().unwrap_or(0) == 0)
         .cloned()
         .collect();
     let mut done: BTreeMap<String, NodeResult> = BTreeMap::new();
@@ -613,11 +620,21 @@ async fn run_node(ctx: &Ctx, id: &str) -> NodeResult {
     let Some(mn) = ctx.manifest.nodes.get(id) else {
         return skipped(id, "not in the manifest");
     };
-    let outcome = match mn.node.resource_type {
-        ResourceType::Seed => seed::run(ctx, mn).await,
-        ResourceType::Model => materialize::run(ctx, mn).await,
-        ResourceType::Snapshot => snapshot::run(ctx, mn).await,
-        ResourceType::Test => test::run(ctx, mn).await,
+    let clone_from = ctx.opts.clone_from.as_ref().map(|c| c.get(id));
+    let outcome = match (mn.node.resource_type, clone_from) {
+        (_, Some(Some(from))) => clone::run(ctx, mn, from).await,
+        (_, Some(None)) => Ok(Outcome {
+            status: Status::Skipped,
+            message: "skipped: --state has no relation for it".into(),
+            rows_affected: None,
+            failures: None,
+            compiled_code: None,
+            statements: Vec::new(),
+        }),
+        (ResourceType::Seed, None) => seed::run(ctx, mn).await,
+        (ResourceType::Model, None) => materialize::run(ctx, mn).await,
+        (ResourceType::Snapshot, None) => snapshot::run(ctx, mn).await,
+        (ResourceType::Test, None) => test::run(ctx, mn).await,
         _ => Ok(Outcome {
             status: Status::Success,
             message: "nothing to do".into(),

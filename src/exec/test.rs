@@ -108,6 +108,9 @@ pub(super) async fn run(ctx: &Ctx, mn: &ManifestNode) -> Result<Outcome, StepErr
     let warn_hit = threshold_met(&warn_if, failures).ok_or_else(|| bad("warn_if", &warn_if))?;
     let status = if severity == "error" && error_hit {
         Status::Fail
+    } else if warn_hit && ctx.opts.warn_error_tests {
+        // --warn-error: a test that would warn fails instead, as in dbt.
+        Status::Fail
     } else if warn_hit {
         Status::Warn
     } else {

@@ -4,7 +4,9 @@
 
 pub mod selector;
 
-pub use selector::{IndirectSelection, NodeState, SelectOptions, SelectResult, Selection, select};
+pub use selector::{
+    IndirectSelection, NodeState, SelectExpr, SelectOptions, SelectResult, Selection, select,
+};
 
 use crate::error::{Diagnostic, Error, ErrorKind, Location, Result};
 use crate::project::{Config, ResourceType};

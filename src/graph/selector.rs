@@ -75,6 +75,20 @@ pub struct Selection {
     unions: Vec<Vec<Term>>,
 }
 
+/// A selection built from set operations, as `selectors.yml` definitions are: unions,
+/// intersections and differences of `--select`-style selections.
+#[derive(Debug, Clone)]
+pub enum SelectExpr {
+    /// Nodes a `--select`-style selection matches.
+    Terms(Selection),
+    /// Nodes any member selects.
+    Union(Vec<SelectExpr>),
+    /// Nodes every member selects.
+    Intersection(Vec<SelectExpr>),
+    /// Nodes the first selects and the second does not.
+    Difference(Box<SelectExpr>, Box<SelectExpr>),
+}
+
 /// Which tests come along with selected nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IndirectSelection {
@@ -163,6 +177,8 @@ pub struct SelectOptions<'a> {
     pub select: Option<&'a Selection>,
     /// `--exclude`.
     pub exclude: Option<&'a Selection>,
+    /// A selector from `selectors.yml`, in place of `select` and `exclude`.
+    pub expr: Option<&'a SelectExpr>,
     /// Types the command works on.
     pub resource_types: &'a [ResourceType],
     /// unique_id → how the node compares with the `--state` manifest, for `state:` methods.
@@ -536,6 +552,36 @@ impl<'a> Matcher<'a> {
         Ok(out)
     }
 
+    fn expr(&self, e: &SelectExpr, warnings: &mut Vec<String>) -> Result<BTreeSet<String>> {
+        Ok(match e {
+            SelectExpr::Terms(s) => self.selection(s, warnings)?,
+            SelectExpr::Union(items) => {
+                let mut out = BTreeSet::new();
+                for i in items {
+                    out.extend(self.expr(i, warnings)?);
+                }
+                out
+            }
+            SelectExpr::Intersection(items) => {
+                let mut acc: Option<BTreeSet<String>> = None;
+                for i in items {
+                    let set = self.expr(i, warnings)?;
+                    acc = Some(match acc {
+                        None => set,
+                        Some(prev) => prev.intersection(&set).cloned().collect(),
+                    });
+                }
+                acc.unwrap_or_default()
+            }
+            SelectExpr::Difference(a, b) => {
+                let remove = self.expr(b, &mut Vec::new())?;
+                let mut keep = self.expr(a, warnings)?;
+                keep.retain(|id| !remove.contains(id));
+                keep
+            }
+        })
+    }
+
     fn selection(&self, s: &Selection, warnings: &mut Vec<String>) -> Result<BTreeSet<String>> {
         let mut union = BTreeSet::new();
         for intersection in &s.unions {
@@ -577,13 +623,14 @@ pub fn select(dag: &Dag, opts: &SelectOptions) -> Result<SelectResult> {
     let m = Matcher::new(dag, opts);
     let mut warnings = Vec::new();
     let wanted = |n: &GraphNode| opts.resource_types.contains(&n.resource_type);
-    let mut selected: BTreeSet<String> = match opts.select {
-        None => dag
+    let mut selected: BTreeSet<String> = match (opts.expr, opts.select) {
+        (Some(e), _) => m.expr(e, &mut warnings)?,
+        (None, None) => dag
             .nodes()
             .filter(|n| wanted(n))
             .map(|n| n.unique_id.clone())
             .collect(),
-        Some(s) => m.selection(s, &mut warnings)?,
+        (None, Some(s)) => m.selection(s, &mut warnings)?,
     };
     let excluded = match opts.exclude {
         Some(e) => m.selection(e, &mut Vec::new())?,
@@ -593,7 +640,7 @@ pub fn select(dag: &Dag, opts: &SelectOptions) -> Result<SelectResult> {
     // Indirect selection: tests of selected nodes come along.
     if opts.resource_types.contains(&ResourceType::Test)
         && opts.indirect_selection != IndirectSelection::Empty
-        && opts.select.is_some()
+        && (opts.select.is_some() || opts.expr.is_some())
     {
         let mut ancestors_of_selection: Option<BTreeSet<String>> = None;
         let mut extra = Vec::new();
@@ -672,6 +719,7 @@ mod tests {
             &SelectOptions {
                 select: Some(&selection),
                 exclude: None,
+                expr: None,
                 resource_types: types,
                 state: None,
                 previous_results: None,
@@ -719,6 +767,7 @@ mod tests {
             &SelectOptions {
                 select: Some(&selection),
                 exclude: None,
+                expr: None,
                 resource_types: all,
                 state: None,
                 previous_results: None,
@@ -772,6 +821,7 @@ mod tests {
             &SelectOptions {
                 select: Some(&selection),
                 exclude: None,
+                expr: None,
                 resource_types: MODELS,
                 state: Some(&state),
                 previous_results: Some(&results),

@@ -9,6 +9,7 @@ pub mod identity;
 pub mod profiles;
 pub mod project_file;
 pub mod properties;
+pub mod selectors;
 pub mod types;
 
 pub use config::Config;
@@ -62,6 +63,8 @@ pub struct Project {
     pub warnings: Vec<Diagnostic>,
     /// Installed packages' project files, by package name.
     pub packages: BTreeMap<String, ProjectFile>,
+    /// Named selectors of `selectors.yml`.
+    pub selectors: Vec<selectors::NamedSelector>,
 }
 
 impl Project {
@@ -164,8 +167,16 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
         files: BTreeMap::new(),
         warnings: Vec::new(),
         packages: BTreeMap::new(),
+        selectors: Vec::new(),
     };
     project.files.insert(file_name, text);
+    if let Ok(text) = std::fs::read_to_string(root.join(selectors::FILE)) {
+        match selectors::parse(&text) {
+            Ok(list) => project.selectors = list,
+            Err(e) => diags.push_error(e),
+        }
+        project.files.insert(selectors::FILE.to_string(), text);
+    }
     project.warnings.extend(project.file.warnings.clone());
     let mut names = BTreeMap::new();
     let root_pkg = PackageDir {

@@ -47,6 +47,8 @@ pub struct Relation {
     pub dialect: Dialect,
     /// Which parts to render (`include(database=False)` etc.).
     pub include: (bool, bool, bool),
+    /// `--empty`: in a template, the relation reads as a subquery with no rows.
+    pub empty: bool,
 }
 
 impl Relation {
@@ -65,6 +67,7 @@ impl Relation {
             kind,
             dialect,
             include: (true, true, true),
+            empty: false,
         }
     }
 
@@ -285,6 +288,15 @@ impl Object for Relation {
     }
 
     fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.empty && self.kind != RelationKind::Cte {
+            // dbt's --empty: the same columns, no rows.
+            return write!(
+                f,
+                "(select * from {} where false limit 0) _dbt_limit_subq_{}",
+                Relation::render(self),
+                self.identifier
+            );
+        }
         f.write_str(&Relation::render(self))
     }
 }

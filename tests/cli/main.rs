@@ -13,5 +13,6 @@ mod lenient;
 mod packages;
 mod run;
 mod select;
+mod slim;
 mod state;
 mod support;
