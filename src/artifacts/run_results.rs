@@ -227,8 +227,8 @@ pub fn kiln_run_results_json(manifest: &Manifest, results: &RunResults, command:
     })
 }
 
-/// Writes `target/run_results.json`, `target/kiln_run_results.json` and each node's executed
-/// statements to `target/run/`.
+/// Writes `target/run_results.json`, `target/kiln_run_results.json`, each node's compiled SQL to
+/// `target/compiled/` and its executed statements to `target/run/`.
 pub fn write_run_results(
     manifest: &Manifest,
     results: &RunResults,
@@ -237,13 +237,20 @@ pub fn write_run_results(
 ) -> Result<PathBuf> {
     let target = manifest.project.target_dir();
     for r in &results.results {
-        if r.statements.is_empty() {
-            continue;
-        }
         let Some(mn) = manifest.nodes.get(&r.unique_id) else {
             continue;
         };
         let rel = super::manifest::compiled_rel_path(manifest, mn);
+        // As dbt does, a run leaves each node's compiled SQL beside what it executed, so an
+        // error's compiled file can be opened.
+        if let Some(sql) = r.compiled_code.as_ref().or(mn.compiled_sql.as_ref())
+            && mn.node.resource_type != ResourceType::Seed
+        {
+            write_file(&target.join(&rel), sql.as_bytes())?;
+        }
+        if r.statements.is_empty() {
+            continue;
+        }
         let rel = rel
             .strip_prefix("compiled")
             .map(|p| p.to_path_buf())
