@@ -119,11 +119,17 @@ fn graph_maps(manifest: &Manifest) -> (Map<String, Value>, Map<String, Value>) {
 pub fn manifest_json(manifest: &Manifest) -> Value {
     let project = &manifest.project;
     let keys = PrimaryKeys::of(manifest);
-    let nodes: Map<String, Value> = manifest
-        .nodes
-        .iter()
-        .map(|(id, mn)| (id.clone(), node_json(manifest, mn, &keys)))
-        .collect();
+    // Nodes are most of a large manifest; each is shaped on its own, so they are shaped in
+    // parallel (the map sorts them by id whatever the order they arrive in).
+    let nodes: Map<String, Value> = {
+        use rayon::prelude::*;
+        let shaped: Vec<(String, Value)> = manifest
+            .nodes
+            .par_iter()
+            .map(|(id, mn)| (id.clone(), node_json(manifest, mn, &keys)))
+            .collect();
+        shaped.into_iter().collect()
+    };
     let sources: Map<String, Value> = project
         .sources
         .iter()
@@ -211,11 +217,17 @@ pub fn lineage_json(manifest: &Manifest) -> Value {
 pub fn write_manifest(manifest: &Manifest) -> Result<PathBuf> {
     let target = manifest.project.target_dir();
     let path = target.join("manifest.json");
-    write_file(&path, &to_json_bytes(&manifest_json(manifest)))?;
-    write_file(
-        &target.join(LINEAGE_FILE),
-        &to_json_bytes(&lineage_json(manifest)),
-    )?;
+    let (written, lineage) = rayon::join(
+        || write_file(&path, &to_json_bytes(&manifest_json(manifest))),
+        || {
+            write_file(
+                &target.join(LINEAGE_FILE),
+                &to_json_bytes(&lineage_json(manifest)),
+            )
+        },
+    );
+    written?;
+    lineage?;
     Ok(path)
 }
 
