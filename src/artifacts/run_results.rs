@@ -34,7 +34,7 @@ fn adapter_response(message: &str, rows: i64) -> Value {
 
 /// The status line dbt's adapter gives for what the node did: `CREATE VIEW`, `SELECT 6`,
 /// `INSERT 6` for a seed, `INSERT 0 3` for an incremental or snapshot update.
-fn statement_status(mn: Option<&ManifestNode>, r: &NodeResult) -> Option<(String, i64)> {
+pub fn statement_status(mn: Option<&ManifestNode>, r: &NodeResult) -> Option<(String, i64)> {
     let rows = r.rows_affected.map(|n| n as i64);
     let n = rows.unwrap_or(0);
     let mn = mn?;
@@ -64,7 +64,7 @@ fn statement_status(mn: Option<&ManifestNode>, r: &NodeResult) -> Option<(String
 
 /// dbt's `message`: the adapter's status for built nodes, null for passing tests and skips,
 /// `Got N results, configured to fail if != 0` for failing tests, the error for errors.
-fn message(mn: Option<&ManifestNode>, r: &NodeResult) -> Value {
+pub fn message(mn: Option<&ManifestNode>, r: &NodeResult) -> Value {
     match r.status {
         Status::Success => json!(statement_status(mn, r).map(|(m, _)| m)),
         Status::Pass | Status::Skipped => Value::Null,
@@ -87,7 +87,7 @@ fn message(mn: Option<&ManifestNode>, r: &NodeResult) -> Value {
 }
 
 /// An error as dbt words it: `Database Error in model orders (models/orders.sql)` and the cause.
-fn error_message(mn: Option<&ManifestNode>, r: &NodeResult) -> String {
+pub fn error_message(mn: Option<&ManifestNode>, r: &NodeResult) -> String {
     let Some(d) = &r.error else {
         return r.message.clone();
     };
@@ -227,8 +227,8 @@ pub fn kiln_run_results_json(manifest: &Manifest, results: &RunResults, command:
     })
 }
 
-/// Writes `target/run_results.json`, `target/kiln_run_results.json` and each node's executed
-/// statements to `target/run/`.
+/// Writes `target/run_results.json`, `target/kiln_run_results.json`, each node's compiled SQL to
+/// `target/compiled/` and its executed statements to `target/run/`.
 pub fn write_run_results(
     manifest: &Manifest,
     results: &RunResults,
@@ -237,13 +237,21 @@ pub fn write_run_results(
 ) -> Result<PathBuf> {
     let target = manifest.project.target_dir();
     for r in &results.results {
-        if r.statements.is_empty() {
-            continue;
-        }
         let Some(mn) = manifest.nodes.get(&r.unique_id) else {
             continue;
         };
         let rel = super::manifest::compiled_rel_path(manifest, mn);
+        // As dbt does, a run leaves each node's compiled SQL under target/compiled/, where the
+        // end-of-run recap points.
+        if let Some(sql) = &r.compiled_code
+            && mn.node.resource_type != ResourceType::Seed
+            && command != "clone"
+        {
+            write_file(&target.join(&rel), sql.as_bytes())?;
+        }
+        if r.statements.is_empty() {
+            continue;
+        }
         let rel = rel
             .strip_prefix("compiled")
             .map(|p| p.to_path_buf())

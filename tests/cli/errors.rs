@@ -59,15 +59,26 @@ fn json_log_format_prints_one_event_per_error() {
     let p = TempProject::fixture("errors/many_errors");
     let run = p.kiln(&["parse", "--log-format", "json"]);
     assert_eq!(run.code, 2);
+    // The error events are in the log stream on stdout, in dbt's shape.
+    assert_eq!(run.stderr, "");
     let events: Vec<serde_json::Value> = run
-        .stderr
+        .stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .filter(|e: &serde_json::Value| e["info"]["level"] == "error")
         .collect();
     assert_eq!(events.len(), 4, "{events:?}");
     for e in &events {
-        assert_eq!(e["level"], "error");
-        assert!(e["file"].as_str().unwrap().starts_with("models/"));
-        assert!(e["line"].as_u64().unwrap() >= 1);
+        assert_eq!(e["info"]["name"], "MainEncounteredError");
+        assert_eq!(e["info"]["code"], "Z002");
+        assert!(
+            e["info"]["msg"]
+                .as_str()
+                .unwrap()
+                .starts_with("Encountered an error:\n")
+        );
+        assert!(e["data"]["file"].as_str().unwrap().starts_with("models/"));
+        assert!(e["data"]["line"].as_u64().unwrap() >= 1);
+        assert!(e["data"]["exc"].is_string());
     }
 }

@@ -10,6 +10,7 @@ mod deps;
 mod docs;
 mod errors;
 mod lenient;
+mod logs;
 mod packages;
 mod run;
 mod select;
