@@ -41,13 +41,17 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Every file under `dir` (following symlinks) with its bytes, keyed by relative path.
+/// Every file under `dir` (following symlinks) with its bytes, keyed by relative path; the log
+/// file, which every invocation appends to, is left out.
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             let rel = path.strip_prefix(base).unwrap().display().to_string();
+            if rel == "logs" {
+                continue;
+            }
             if path.is_dir() {
                 out.insert(format!("{rel}/"), Vec::new());
                 walk(base, &path, out);

@@ -3,6 +3,21 @@
 
 use crate::support::{TempProject, fixture_path};
 
+/// stderr without the timestamped log lines (`12:00:01  Running with kiln=...`): the
+/// diagnostics alone.
+fn diagnostics(stderr: &str) -> String {
+    let timestamped = |l: &str| {
+        let b = l.as_bytes();
+        b.len() >= 10 && b[2] == b':' && b[5] == b':' && &l[8..10] == "  "
+    };
+    let kept: Vec<&str> = stderr.lines().filter(|l| !timestamped(l)).collect();
+    let mut text = kept.join("\n");
+    if stderr.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
 /// Runs `kiln compile` on each error fixture and snapshots what the user sees.
 #[test]
 fn error_fixtures_report_file_line_and_hint() {
@@ -22,7 +37,7 @@ fn error_fixtures_report_file_line_and_hint() {
             "{name} panicked: {}",
             run.stderr
         );
-        insta::assert_snapshot!(format!("error_{name}"), run.stderr);
+        insta::assert_snapshot!(format!("error_{name}"), diagnostics(&run.stderr));
     }
 }
 
