@@ -75,7 +75,7 @@ pub struct Location {
     /// 1-based column; 0 when only the line is known.
     pub col: usize,
     /// The text of the offending line, quoted under the message.
-    pub source_line: Option<String>,
+    pub source_line: Option<Box<str>>,
 }
 
 impl Location {
@@ -95,7 +95,7 @@ impl Location {
             source
                 .lines()
                 .nth(line - 1)
-                .map(|l| l.trim_end_matches('\r').to_string())
+                .map(|l| l.trim_end_matches('\r').into())
         } else {
             None
         };

@@ -591,17 +591,17 @@ impl Event {
         );
         // dbt cuts a long hook line at the printer width.
         let mut at = at;
-        if let Some(cut) = msg.find(" [") {
-            if cut > PRINTER_WIDTH - 3 {
-                let mut keep = PRINTER_WIDTH - 3;
-                while !msg.is_char_boundary(keep) {
-                    keep -= 1;
-                }
-                let tail = msg[cut..].to_string();
-                msg = format!("{}...{tail}", &msg[..keep]);
-                let start = keep + 3 + 2;
-                at = start..start + info.len();
+        if let Some(cut) = msg.find(" [")
+            && cut > PRINTER_WIDTH - 3
+        {
+            let mut keep = PRINTER_WIDTH - 3;
+            while !msg.is_char_boundary(keep) {
+                keep -= 1;
             }
+            let tail = msg[cut..].to_string();
+            msg = format!("{}...{tail}", &msg[..keep]);
+            let start = keep + 3 + 2;
+            at = start..start + info.len();
         }
         let level = if ok { Level::Info } else { Level::Error };
         let mut e = Event::new("LogHookEndLine", "Q033", level, msg)
