@@ -307,9 +307,14 @@ impl Output {
         }
     }
 
-    /// Writes one line (which may hold ANSI styles; they are stripped when colour is off).
+    /// Writes one log line (which may hold ANSI styles; they are stripped when colour is off),
+    /// with the profile's secrets blanked out.
     fn write_line(&self, text: &str, stderr: bool) {
-        let text = self.redact(text.to_string());
+        self.write_raw(&self.redact(text.to_string()), stderr);
+    }
+
+    /// Writes one line as it is.
+    fn write_raw(&self, text: &str, stderr: bool) {
         let choice = self.color(stderr);
         let write = || {
             if stderr {
@@ -443,9 +448,10 @@ impl Output {
         self.write_line(text.trim_end_matches('\n'), true);
     }
 
-    /// Prints command output (to stdout, always, in every format).
+    /// Prints command output (to stdout, always, in every format). It is the user's own data
+    /// (rows, SQL, names), printed as it is.
     pub fn data(&self, line: &str) {
-        self.write_line(line, false);
+        self.write_raw(line, false);
     }
 
     /// Starts the progress bar for `total` nodes (text mode on a terminal only).
