@@ -133,7 +133,12 @@ impl Event {
                 "ts": self.ts.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             },
         });
-        v.to_string()
+        let mut out = Vec::with_capacity(256);
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonSpacing);
+        if serde::Serialize::serialize(&v, &mut ser).is_err() {
+            return v.to_string();
+        }
+        String::from_utf8(out).unwrap_or_else(|_| v.to_string())
     }
 
     // ----- the invocation -----
@@ -755,6 +760,43 @@ impl Event {
     }
 }
 
+/// JSON with the separators of Python's `json.dumps` (`", "` and `": "`), as dbt's log lines
+/// have them, so a line reads the same to tools that search the text.
+struct PythonSpacing;
+
+impl serde_json::ser::Formatter for PythonSpacing {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+    ) -> std::io::Result<()> {
+        writer.write_all(b": ")
+    }
+}
+
 /// Kiln's diagnostic fields, added to an event's `data` under dbt's own keys.
 fn with_diagnostic(mut e: Event, d: &Diagnostic) -> Event {
     e = e.with("kind", d.kind.as_str());
@@ -899,7 +941,12 @@ mod tests {
     #[test]
     fn json_lines_have_dbt_info_fields() {
         let e = Event::stats_line(2, 0, 1, 1, 4);
-        let v: Value = serde_json::from_str(&e.to_json_line("abc", 7)).unwrap();
+        let line = e.to_json_line("abc", 7);
+        assert!(
+            line.starts_with("{\"data\": {\"stats\": {\"error\": 1, "),
+            "{line}"
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["info"]["name"], "StatsLine");
         assert_eq!(v["info"]["code"], "Z023");
         assert_eq!(v["info"]["level"], "info");

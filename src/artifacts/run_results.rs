@@ -241,9 +241,10 @@ pub fn write_run_results(
             continue;
         };
         let rel = super::manifest::compiled_rel_path(manifest, mn);
-        // As dbt does, a run leaves each node's compiled SQL under target/compiled/, where the
-        // end-of-run recap points.
-        if let Some(sql) = &r.compiled_code
+        // As dbt does, a run leaves each node's compiled SQL beside what it executed, so an
+        // error's compiled file can be opened (the end-of-run recap points there). A clone's
+        // statement is not the node's SQL.
+        if let Some(sql) = r.compiled_code.as_ref().or(mn.compiled_sql.as_ref())
             && mn.node.resource_type != ResourceType::Seed
             && command != "clone"
         {

@@ -53,7 +53,7 @@ models:
     ),
     (
         "models/marts/customers_by_month.sql",
-        "select\n    substr(signed_up_at, 1, 7) as signup_month,\n    count(*) as customers\nfrom {{ ref('stg_customers') }}\ngroup by 1\n",
+        "-- dbt.date_trunc is a cross-database macro: the same model builds on SQLite, PostgreSQL and MySQL.\nselect\n    {{ dbt.date_trunc('month', 'signed_up_at') }} as signup_month,\n    count(*) as customers\nfrom {{ ref('stg_customers') }}\ngroup by 1\n",
     ),
     (
         "models/schema.yml",

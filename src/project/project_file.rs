@@ -702,8 +702,20 @@ fn locate_key(text: &str, path: &[String]) -> Option<(usize, usize)> {
     let lines: Vec<&str> = text.lines().collect();
     let mut start = 0;
     let mut parent_indent: Option<usize> = None;
+    // Inside list item `[n]`: the column of its dash, so the search stops at the next item.
+    let mut item_dash: Option<usize> = None;
     let mut found = None;
-    for key in path.iter().filter(|k| !is_index(k)) {
+    for key in path {
+        if let Some(n) = index(key) {
+            let Some((i, dash)) = locate_item(&lines, start, parent_indent, n) else {
+                break;
+            };
+            found = Some((i + 1, dash + 1));
+            start = i;
+            parent_indent = Some(dash);
+            item_dash = Some(dash);
+            continue;
+        }
         let mut hit = None;
         for (i, line) in lines.iter().enumerate().skip(start) {
             let indent = line.len() - line.trim_start_matches(' ').len();
@@ -712,6 +724,9 @@ fn locate_key(text: &str, path: &[String]) -> Option<(usize, usize)> {
                 continue;
             }
             if parent_indent.is_some_and(|p| indent <= p) && !rest.starts_with("- ") {
+                break;
+            }
+            if i > start && item_dash == Some(indent) && rest.starts_with("- ") {
                 break;
             }
             // Paths start at the document root, so the first key sits in column 1.
@@ -738,13 +753,54 @@ fn locate_key(text: &str, path: &[String]) -> Option<(usize, usize)> {
         found = Some((i + 1, col + 1));
         start = i + 1;
         parent_indent = Some(col);
+        item_dash = None;
     }
     found
 }
 
+/// The line and dash column of item `n` of the block sequence that starts at line `start`
+/// under a key at column `parent` (items may sit at the key's own column, as YAML allows).
+fn locate_item(
+    lines: &[&str],
+    start: usize,
+    parent: Option<usize>,
+    n: usize,
+) -> Option<(usize, usize)> {
+    let mut dash: Option<usize> = None;
+    let mut count = 0;
+    for (i, line) in lines.iter().enumerate().skip(start) {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let rest = &line[indent..];
+        if rest.is_empty() || rest.starts_with('#') {
+            continue;
+        }
+        let is_item = rest.starts_with("- ") || rest == "-";
+        if parent.is_some_and(|p| indent < p || (indent == p && !is_item)) {
+            return None;
+        }
+        if !is_item {
+            if dash.is_some_and(|d| indent <= d) {
+                return None;
+            }
+            continue;
+        }
+        let d = *dash.get_or_insert(indent);
+        if indent < d {
+            return None;
+        }
+        if indent == d {
+            if count == n {
+                return Some((i, d));
+            }
+            count += 1;
+        }
+    }
+    None
+}
+
 /// Path components for list items are written as `[n]`.
-fn is_index(component: &str) -> bool {
-    component.starts_with('[') && component.ends_with(']')
+fn index(component: &str) -> Option<usize> {
+    component.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
 }
 
 /// True when `rest` starts with `key:` (the key possibly quoted).

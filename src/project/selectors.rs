@@ -57,8 +57,10 @@ pub fn parse(text: &str) -> Result<Vec<NamedSelector>> {
     for (i, entry) in list.iter().enumerate() {
         let path = vec!["selectors".to_string(), format!("[{i}]")];
         let Some(name) = entry.get("name").and_then(Value::as_str) else {
+            // Point at the entry's first key: the entry itself has no line of its own.
+            let first_key = entry.as_object().and_then(|m| m.keys().next().cloned());
             diags.push(error(
-                &path,
+                &[path.clone(), first_key.into_iter().collect()].concat(),
                 format!("selector {} has no `name:`", i + 1),
                 "give every selector a `name:`",
             ));
@@ -313,6 +315,6 @@ mod tests {
         assert!(d[0].message.contains("method `tag` has no `value:`"), "{e}");
         assert_eq!(d[0].location.as_ref().unwrap().line, 3);
         assert!(d[1].message.contains("has no `name:`"), "{e}");
-        assert_eq!(d[1].location.as_ref().unwrap().line, 1);
+        assert_eq!(d[1].location.as_ref().unwrap().line, 6);
     }
 }

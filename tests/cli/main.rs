@@ -11,6 +11,7 @@ mod docs;
 mod errors;
 mod lenient;
 mod logs;
+mod newcomer;
 mod packages;
 mod run;
 mod select;

@@ -2,7 +2,7 @@
 //! `kiln clone`, `selectors.yml`, `--empty`, `--warn-error`, `--target-path`, resource-type
 //! filters, `compile -s`/`--inline`, `ls --output-keys` and the examples in `--help`.
 
-use crate::support::{Backend, TempProject, n};
+use crate::support::{Backend, TempProject, copy_dir, n};
 use serde_json::Value;
 
 /// The jaffle fixture with a `prod` and a `dev` target in one profile, on `b`.
@@ -58,16 +58,6 @@ fn results(p: &TempProject) -> Vec<(String, String)> {
         .collect();
     out.sort();
     out
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_file() {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 mod sqlite {

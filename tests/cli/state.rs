@@ -373,3 +373,237 @@ fn sources_compare_freshness_and_config_and_a_new_source_is_not_modified() {
         ["shop.daily", "source:shop.raw.users"]
     );
 }
+
+/// Every `state:` method on the demo, one edit at a time against the manifest of an unchanged
+/// build; `state:modified+` builds exactly what `ls` selects.
+#[test]
+fn each_state_method_on_the_demo() {
+    let p = TempProject::demo_on(crate::support::Backend::Sqlite);
+    // coverage_members persists its descriptions, so a description edit there is a modification.
+    let members = "models/coverage/marts/coverage_members.sql";
+    p.write(
+        members,
+        &format!(
+            "{{{{ config(persist_docs={{'relation': true, 'columns': true}}) }}}}\n{}",
+            p.read(members)
+        ),
+    );
+    p.kiln(&["build"]).ok();
+    crate::support::copy_dir(&p.root.join("target/kiln"), &p.root.join("prod-state"));
+    let names = |selector: &str| -> Vec<String> {
+        let mut run = p
+            .kiln(&[
+                "ls",
+                "-s",
+                selector,
+                "--state",
+                "prod-state",
+                "-o",
+                "name",
+                "--indirect-selection",
+                if selector.ends_with('+') {
+                    "eager"
+                } else {
+                    "empty"
+                },
+            ])
+            .ok()
+            .stdout
+            .lines()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        run.sort();
+        run
+    };
+    let mut everything: Vec<String> = p
+        .kiln(&["ls", "-o", "name"])
+        .ok()
+        .stdout
+        .lines()
+        .map(String::from)
+        .collect();
+    everything.sort();
+    assert!(everything.len() > 50, "{everything:?}");
+    assert!(names("state:modified").is_empty());
+    assert!(names("state:new").is_empty());
+    assert_eq!(names("state:old"), everything);
+    assert_eq!(names("state:unmodified"), everything);
+
+    // Each edit, what it modifies, and the sub-selectors that must not see it.
+    type Edit = fn(&TempProject);
+    /// What is edited, how, the selector that must see it, what it selects, and the
+    /// sub-selectors that must not see it.
+    type Case<'a> = (&'a str, Edit, &'a str, &'a [&'a str], &'a [&'a str]);
+    let cases: &[Case] = &[
+        (
+            "one line of stg_events",
+            |p| {
+                replace(
+                    p,
+                    "models/events/staging/stg_events.sql",
+                    "    event_id,",
+                    "    event_id, -- the API's id",
+                )
+            },
+            "state:modified.body",
+            &["stg_events"],
+            &["state:modified.configs", "state:modified.relation"],
+        ),
+        (
+            "a materialization",
+            |p| {
+                let f = "models/events/marts/weekly_active_users.sql";
+                p.write(
+                    f,
+                    &format!("{{{{ config(materialized='view') }}}}\n{}", p.read(f)),
+                )
+            },
+            "state:modified.configs",
+            &["weekly_active_users"],
+            &["state:modified.relation", "state:modified.macros"],
+        ),
+        (
+            "an alias",
+            |p| {
+                let f = "models/hiring/hires_by_quarter_2021.sql";
+                p.write(
+                    f,
+                    &format!("{{{{ config(alias='hires_2021') }}}}\n{}", p.read(f)),
+                )
+            },
+            "state:modified.relation",
+            &["hires_by_quarter_2021"],
+            &["state:modified.macros", "state:modified.contract"],
+        ),
+        (
+            "a persisted description",
+            |p| {
+                replace(
+                    p,
+                    "models/coverage/coverage.yml",
+                    "One row per member with the latest API answer",
+                    "One row per member with the newest API answer",
+                )
+            },
+            "state:modified.persisted_descriptions",
+            &["coverage_members"],
+            &["state:modified.body", "state:modified.configs"],
+        ),
+        (
+            "a macro the events staging calls",
+            |p| {
+                let f = "macros/json.sql";
+                let text = p.read(f);
+                p.write(
+                    f,
+                    &text.replacen("{%- endmacro %}", "{#- reviewed -#}\n{%- endmacro %}", 1),
+                )
+            },
+            "state:modified.macros",
+            &["stg_events"],
+            &["state:modified.body", "state:modified.configs"],
+        ),
+        (
+            "a contract enforced",
+            |p| {
+                replace(
+                    p,
+                    "models/coverage/coverage.yml",
+                    "  - name: coverage_members\n",
+                    "  - name: coverage_members\n    config:\n      contract:\n        enforced: true\n",
+                )
+            },
+            "state:modified.contract",
+            &["coverage_members"],
+            &["state:modified.body", "state:modified.relation"],
+        ),
+        (
+            "a new model",
+            |p| {
+                p.write(
+                    "models/events/marts/events_per_os.sql",
+                    "select device_os, count(*) as events from {{ ref('stg_events') }} group by 1",
+                )
+            },
+            "state:new",
+            &["events_per_os"],
+            &["state:old", "state:unmodified"],
+        ),
+    ];
+    for (what, edit, selector, expected, not_in) in cases {
+        let before = snapshot_files(&p);
+        edit(&p);
+        assert_eq!(names(selector), *expected, "{what}: {selector}");
+        assert!(
+            // A new model is modified too, as in dbt.
+            expected
+                .iter()
+                .all(|n| names("state:modified").contains(&n.to_string())),
+            "{what}: state:modified"
+        );
+        for other in *not_in {
+            let got = names(other);
+            assert!(
+                expected.iter().all(|n| !got.contains(&n.to_string())),
+                "{what}: {other} selected {got:?}"
+            );
+        }
+        if *what == "one line of stg_events" {
+            // state:modified+ is stg_events and what depends on it, with their tests, and a
+            // build runs exactly those nodes.
+            let selected = names("state:modified+");
+            assert_eq!(selected, names("stg_events+"), "{what}");
+            assert!(selected.len() < everything.len() / 2, "{selected:?}");
+            p.kiln(&["build", "-s", "state:modified+", "--state", "prod-state"])
+                .ok();
+            let r: Value = serde_json::from_str(&p.read("target/kiln/run_results.json")).unwrap();
+            assert_eq!(
+                r["results"].as_array().unwrap().len(),
+                selected.len(),
+                "{r:#}"
+            );
+        }
+        restore_files(&p, before);
+    }
+}
+
+/// The text of every model and macro file of the project, to undo an edit.
+fn snapshot_files(p: &TempProject) -> Vec<(std::path::PathBuf, Option<String>)> {
+    let mut out = Vec::new();
+    for dir in ["models", "macros"] {
+        for entry in walk(&p.root.join(dir)) {
+            let text = std::fs::read_to_string(&entry).ok();
+            out.push((entry, text));
+        }
+    }
+    out
+}
+
+fn restore_files(p: &TempProject, before: Vec<(std::path::PathBuf, Option<String>)>) {
+    let known: BTreeSet<_> = before.iter().map(|(f, _)| f.clone()).collect();
+    for dir in ["models", "macros"] {
+        for f in walk(&p.root.join(dir)) {
+            if !known.contains(&f) {
+                std::fs::remove_file(f).unwrap();
+            }
+        }
+    }
+    for (f, text) in before {
+        if let Some(text) = text {
+            std::fs::write(f, text).unwrap();
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -72,7 +72,8 @@ pub fn fixture_path(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// Copies a directory tree, leaving out `target/` and `.kiln/` folders inside it.
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -152,6 +153,25 @@ impl TempProject {
         ] {
             copy_dir(&repo.join(sub), &root.join(sub));
         }
+        TempProject::new(dir, root, backend)
+    }
+
+    /// The project `kiln init NAME` makes, in a fresh temp dir, on `backend`.
+    pub fn init_on(name: &str, backend: Backend) -> TempProject {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .args(["init", name])
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run kiln init");
+        assert!(
+            out.status.success(),
+            "kiln init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let root = dir.path().join(name);
         TempProject::new(dir, root, backend)
     }
 
@@ -359,7 +379,13 @@ impl Drop for TempProject {
             return;
         }
         // Leave nothing behind on the server: every schema this test created starts with ours.
-        let like = format!("{}%", self.schema);
+        self.drop_schemas(&format!("{}%", self.schema));
+    }
+}
+
+impl TempProject {
+    /// Drops every schema of the project's server whose name is `like` (an SQL pattern).
+    pub fn drop_schemas(&self, like: &str) {
         self.with_db(async |db| {
             let sql = match db.dialect() {
                 kiln::sql::Dialect::Postgres => format!(
