@@ -984,13 +984,17 @@ fn a_killed_connection_fails_only_its_node(b: Backend) {
         .env("HOME", &p.home)
         .env("NO_COLOR", "1")
         .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     p.query(kill);
     let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    // Only the killed node is in the recap.
+    assert!(stdout.contains("Failure in model victim"), "{stdout}");
+    assert!(!stdout.contains("Failure in model bystander"), "{stdout}");
     let r = results(&p);
     assert_eq!(status_of(&r, "model.shop.victim"), "error");
     assert_eq!(status_of(&r, "model.shop.bystander"), "success");
