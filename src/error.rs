@@ -75,7 +75,7 @@ pub struct Location {
     /// 1-based column; 0 when only the line is known.
     pub col: usize,
     /// The text of the offending line, quoted under the message.
-    pub source_line: Option<String>,
+    pub source_line: Option<Box<str>>,
 }
 
 impl Location {
@@ -95,7 +95,7 @@ impl Location {
             source
                 .lines()
                 .nth(line - 1)
-                .map(|l| l.trim_end_matches('\r').to_string())
+                .map(|l| l.trim_end_matches('\r').into())
         } else {
             None
         };
@@ -155,6 +155,25 @@ pub struct Diagnostic {
     pub location: Option<Location>,
     /// What the user can do about it.
     pub hint: Option<String>,
+    /// What the database itself said, for a statement it rejected.
+    pub database: Option<Box<DatabaseMessage>>,
+}
+
+/// A database's own account of a statement it rejected: PostgreSQL's position, DETAIL and HINT.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DatabaseMessage {
+    /// The statement that failed.
+    pub statement: String,
+    /// 1-based character position in `statement` the database pointed at.
+    pub position: Option<usize>,
+    /// The database's DETAIL.
+    pub detail: Option<String>,
+    /// The database's HINT.
+    pub hint: Option<String>,
+    /// The database's error code (SQLSTATE).
+    pub code: Option<String>,
+    /// Where the position is in the node's compiled SQL (line, column; 1-based), once known.
+    pub compiled_at: Option<(usize, usize)>,
 }
 
 impl Diagnostic {
@@ -165,6 +184,7 @@ impl Diagnostic {
             message: message.into(),
             location: None,
             hint: None,
+            database: None,
         }
     }
 

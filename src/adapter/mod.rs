@@ -137,9 +137,34 @@ pub(crate) fn statement_error(sql: &str, e: sqlx::Error) -> Error {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("")
         .trim();
-    Error::from(
-        Diagnostic::new(ErrorKind::Database, msg).with_hint(format!("while running `{first}`")),
-    )
+    let mut d =
+        Diagnostic::new(ErrorKind::Database, msg).with_hint(format!("while running `{first}`"));
+    if let sqlx::Error::Database(db) = &e {
+        d.database = Some(Box::new(database_message(sql, db.as_ref())));
+    }
+    Error::from(d)
+}
+
+/// What the database said beyond its message: PostgreSQL's position in the statement, its
+/// DETAIL and HINT, and the SQLSTATE code of any server.
+fn database_message(
+    sql: &str,
+    db: &dyn sqlx::error::DatabaseError,
+) -> crate::error::DatabaseMessage {
+    let mut m = crate::error::DatabaseMessage {
+        statement: sql.to_string(),
+        code: db.code().map(|c| c.into_owned()),
+        ..Default::default()
+    };
+    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        m.position = match pg.position() {
+            Some(sqlx::postgres::PgErrorPosition::Original(p)) => Some(p),
+            _ => None,
+        };
+        m.detail = pg.detail().map(str::to_string);
+        m.hint = pg.hint().map(str::to_string);
+    }
+    m
 }
 
 /// An error for a connection that could not be made, naming where it tried to connect

@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod docs;
+pub mod events;
 pub mod manifest;
 pub mod run_results;
 pub mod sources;

@@ -34,7 +34,7 @@ fn adapter_response(message: &str, rows: i64) -> Value {
 
 /// The status line dbt's adapter gives for what the node did: `CREATE VIEW`, `SELECT 6`,
 /// `INSERT 6` for a seed, `INSERT 0 3` for an incremental or snapshot update.
-fn statement_status(mn: Option<&ManifestNode>, r: &NodeResult) -> Option<(String, i64)> {
+pub fn statement_status(mn: Option<&ManifestNode>, r: &NodeResult) -> Option<(String, i64)> {
     let rows = r.rows_affected.map(|n| n as i64);
     let n = rows.unwrap_or(0);
     let mn = mn?;
@@ -64,7 +64,7 @@ fn statement_status(mn: Option<&ManifestNode>, r: &NodeResult) -> Option<(String
 
 /// dbt's `message`: the adapter's status for built nodes, null for passing tests and skips,
 /// `Got N results, configured to fail if != 0` for failing tests, the error for errors.
-fn message(mn: Option<&ManifestNode>, r: &NodeResult) -> Value {
+pub fn message(mn: Option<&ManifestNode>, r: &NodeResult) -> Value {
     match r.status {
         Status::Success => json!(statement_status(mn, r).map(|(m, _)| m)),
         Status::Pass | Status::Skipped => Value::Null,
@@ -87,7 +87,7 @@ fn message(mn: Option<&ManifestNode>, r: &NodeResult) -> Value {
 }
 
 /// An error as dbt words it: `Database Error in model orders (models/orders.sql)` and the cause.
-fn error_message(mn: Option<&ManifestNode>, r: &NodeResult) -> String {
+pub fn error_message(mn: Option<&ManifestNode>, r: &NodeResult) -> String {
     let Some(d) = &r.error else {
         return r.message.clone();
     };
@@ -242,9 +242,11 @@ pub fn write_run_results(
         };
         let rel = super::manifest::compiled_rel_path(manifest, mn);
         // As dbt does, a run leaves each node's compiled SQL beside what it executed, so an
-        // error's compiled file can be opened.
+        // error's compiled file can be opened (the end-of-run recap points there). A clone's
+        // statement is not the node's SQL.
         if let Some(sql) = r.compiled_code.as_ref().or(mn.compiled_sql.as_ref())
             && mn.node.resource_type != ResourceType::Seed
+            && command != "clone"
         {
             write_file(&target.join(&rel), sql.as_bytes())?;
         }

@@ -45,16 +45,75 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "N")]
     pub threads: Option<usize>,
 
-    /// Log format: human-readable text, or one JSON event per line
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    /// Console log format: text lines, debug lines (with time, level and thread), or one dbt
+    /// JSON event per line [default: text; env: KILN_LOG_FORMAT or DBT_LOG_FORMAT]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        env = "KILN_LOG_FORMAT"
+    )]
+    pub log_format: Option<LogFormat>,
 
-    /// Never use colour (also honoured: the NO_COLOR environment variable)
-    #[arg(long, global = true)]
-    pub no_color: bool,
+    /// Log file format [default: debug, or json with --log-format json; env:
+    /// KILN_LOG_FORMAT_FILE or DBT_LOG_FORMAT_FILE]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        env = "KILN_LOG_FORMAT_FILE"
+    )]
+    pub log_format_file: Option<LogFormat>,
+
+    /// The least severe events printed on the console [default: info; env: KILN_LOG_LEVEL or
+    /// DBT_LOG_LEVEL]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "LEVEL",
+        env = "KILN_LOG_LEVEL"
+    )]
+    pub log_level: Option<LogLevel>,
+
+    /// The least severe events written to the log file [default: debug; env:
+    /// KILN_LOG_LEVEL_FILE or DBT_LOG_LEVEL_FILE]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "LEVEL",
+        env = "KILN_LOG_LEVEL_FILE"
+    )]
+    pub log_level_file: Option<LogLevel>,
+
+    /// Directory of the log file, kiln.log [default: logs/ in the project; env: KILN_LOG_PATH
+    /// or DBT_LOG_PATH]
+    #[arg(long, global = true, value_name = "DIR", env = "KILN_LOG_PATH")]
+    pub log_path: Option<PathBuf>,
+
+    /// Show debug events on the console, among them the SQL each node runs (env: KILN_DEBUG or
+    /// DBT_DEBUG)
+    #[arg(short = 'd', long, global = true, env = "KILN_DEBUG")]
+    pub debug: bool,
+
+    /// Colour the console output even when it is not a terminal (CLICOLOR_FORCE=1 does too)
+    #[arg(long, global = true, overrides_with = "no_use_colors")]
+    pub use_colors: bool,
+
+    /// Never colour the console output (NO_COLOR=1 does too)
+    #[arg(
+        long,
+        global = true,
+        visible_alias = "no-color",
+        overrides_with = "use_colors"
+    )]
+    pub no_use_colors: bool,
 
     /// Print only errors and the final summary
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, env = "KILN_QUIET")]
     pub quiet: bool,
 
     /// Directory for compiled SQL and artifacts, instead of the project's `target-path`
@@ -75,10 +134,28 @@ pub struct GlobalArgs {
 /// How log lines are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
-    /// Human-readable lines.
+    /// Human-readable lines (`default` is another name for it, as in dbt).
+    #[value(alias = "default")]
     Text,
-    /// One JSON object per line.
+    /// Human-readable lines with the time, level and thread of each event.
+    Debug,
+    /// One dbt-shaped JSON event per line.
     Json,
+}
+
+/// `--log-level` values: the least severe events shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Everything, the SQL of each node included.
+    Debug,
+    /// Progress and summaries, warnings, errors.
+    Info,
+    /// Warnings and errors.
+    Warn,
+    /// Errors only.
+    Error,
+    /// Nothing.
+    None,
 }
 
 /// Node selection flags shared by commands that work on a subset of the project.

@@ -134,7 +134,14 @@ fn escalate(
 ) -> Result<()> {
     let mut errors = Vec::new();
     for w in warnings {
-        if warn_error().applies(&name_of(w)) {
+        let name = name_of(w);
+        if name == "NoNodesForSelectionCriteria" && !warn_error().applies(&name) {
+            // The selection term is the text between the warning's backquotes.
+            let spec = w.message.split('`').nth(1).unwrap_or(&w.message);
+            out.warning_event(artifacts::events::Event::no_nodes_for_selection(spec, w), w);
+            continue;
+        }
+        if warn_error().applies(&name) {
             let mut d = w.clone();
             d.hint = Some(match &d.hint {
                 Some(h) => format!("{h} (a warning, made an error by --warn-error)"),
@@ -151,9 +158,88 @@ fn escalate(
     }
 }
 
+/// The command's name as logs and `flags.WHICH` give it.
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Init { .. } => "init",
+        Command::Debug => "debug",
+        Command::Deps { .. } => "deps",
+        Command::Parse => "parse",
+        Command::Compile { .. } => "compile",
+        Command::Ls { .. } => "list",
+        Command::Clean => "clean",
+        Command::Run { .. } => "run",
+        Command::Test { .. } => "test",
+        Command::Seed { .. } => "seed",
+        Command::Snapshot { .. } => "snapshot",
+        Command::Build { .. } => "build",
+        Command::Retry { .. } => "retry",
+        Command::Clone { .. } => "clone",
+        Command::Docs { .. } => "docs",
+        Command::Source { .. } => "source freshness",
+        Command::RunOperation { .. } => "run-operation",
+        Command::Show { .. } => "show",
+    }
+}
+
+/// Where the log file goes: `--log-path`, else `logs/` in the project directory when it holds
+/// a project (so `kiln init` or a typo'd directory leaves no stray logs behind).
+fn log_dir(g: &GlobalArgs, settings: &output::LogSettings) -> Option<PathBuf> {
+    if let Some(p) = &settings.path {
+        return Some(p.clone());
+    }
+    let dir = g.project_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let has_project = ["project.yml", "dbt_project.yml"]
+        .iter()
+        .any(|f| dir.join(f).is_file());
+    has_project.then(|| dir.join("logs"))
+}
+
+/// Sets up the invocation's output: the console, the log file, and templates' `log()`.
+fn start_output(cli: &Cli) -> Output {
+    let settings = output::LogSettings::resolve(&cli.global, &env_lookup);
+    let dir = log_dir(&cli.global, &settings);
+    let out = Output::new(settings, crate::template::invocation_id());
+    // Commands whose stdout is their data log to stderr, so the data pipes cleanly.
+    let data_command = matches!(
+        cli.command,
+        Command::Ls { .. } | Command::Show { .. } | Command::Compile { .. } | Command::Debug
+    );
+    if data_command {
+        out.log_to_stderr();
+    }
+    if let Some(dir) = dir {
+        out.open_log_file(&dir);
+    }
+    let sink = out.clone();
+    crate::template::set_log_sink(Arc::new(move |level, msg| {
+        use crate::template::TemplateLog;
+        let level = match level {
+            TemplateLog::Debug => artifacts::events::Level::Debug,
+            TemplateLog::Info => artifacts::events::Level::Info,
+            TemplateLog::Warn => artifacts::events::Level::Warn,
+        };
+        sink.emit(artifacts::events::Event::jinja_log(level, msg));
+    }));
+    out.emit(artifacts::events::Event::main_report_version());
+    out
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> i32 {
-    let out = Output::new(&cli.global);
+    let started = Instant::now();
+    let out = start_output(&cli);
+    let code = run_command(&cli, &out);
+    out.finish(
+        command_name(&cli.command),
+        code == EXIT_OK,
+        started.elapsed().as_secs_f64(),
+    );
+    code
+}
+
+fn run_command(cli: &Cli, out: &Output) -> i32 {
+    let out = out.clone();
     match WarnError::from_args(&cli.global) {
         Ok(policy) => {
             let _ = WARN_ERROR.set(policy);
@@ -359,6 +445,7 @@ fn load_project(s: &Settings) -> Result<project::Project> {
 
 fn load_target(
     g: &GlobalArgs,
+    out: &Output,
     s: &Settings,
     project: &project::Project,
 ) -> Result<profiles::Target> {
@@ -380,6 +467,7 @@ fn load_target(
     if let Some(t) = g.threads {
         target.threads = t.max(1);
     }
+    out.add_secrets(target.secrets());
     Ok(target)
 }
 
@@ -391,7 +479,7 @@ fn home_dir() -> Option<PathBuf> {
 pub(crate) fn parse_project(g: &GlobalArgs, out: &Output, which: &str) -> Result<Manifest> {
     let s = settings(g)?;
     let project = load_project(&s)?;
-    let target = load_target(g, &s, &project)?;
+    let target = load_target(g, out, &s, &project)?;
     let manifest = compile::parse(
         project,
         target,
@@ -399,6 +487,8 @@ pub(crate) fn parse_project(g: &GlobalArgs, out: &Output, which: &str) -> Result
             env: Arc::new(env_lookup),
             invocation: crate::template::Invocation {
                 which: which.to_string(),
+                debug: out.settings().debug,
+                invocation_id: Some(out.invocation_id().to_string()),
                 ..Default::default()
             },
         },
@@ -738,7 +828,7 @@ fn cmd_debug(g: &GlobalArgs, out: &Output) -> Result<i32> {
         project.root.display()
     ));
     out.data(&format!("project file: {}", project.file.file_name));
-    let target = load_target(g, &s, &project)?;
+    let target = load_target(g, out, &s, &project)?;
     out.data(&format!("profile: {}", target.profile_name));
     out.data(&format!("target: {} ({})", target.name, target.origin));
     out.data(&format!(
@@ -826,7 +916,7 @@ fn cmd_clean(g: &GlobalArgs, out: &Output) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
-fn counts(manifest: &Manifest) -> String {
+pub(crate) fn counts(manifest: &Manifest) -> String {
     let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
     for mn in manifest.nodes.values() {
         *by_type.entry(mn.node.resource_type.as_str()).or_default() += 1;

@@ -6,9 +6,10 @@ use super::output::Output;
 use super::{EXIT_FAILURE, EXIT_OK, parse_project, record_manifest, select_nodes};
 use crate::adapter::Adapter;
 use crate::artifacts;
+use crate::artifacts::events::Event;
 use crate::compile::{self, Manifest};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
-use crate::exec::{self, Event, RunOptions, RunResults, Status};
+use crate::exec::{self, RunOptions, RunResults, Status};
 use crate::project::ResourceType;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -346,13 +347,20 @@ fn execute(out: &Output, mut manifest: Manifest, plan: Plan) -> Result<i32> {
         });
         let sink_out = out.clone();
         let events: exec::EventSink = Arc::new(move |e| report(&sink_out, &names, e, command));
-        out.info(&format!(
-            "Running {} on {} ({}) with {threads} {}",
+        out.emit(Event::found_stats(&super::counts(&manifest)));
+        out.debug(&format!(
+            "Running {} on {} ({})",
             describe_selection(&manifest, selected, command),
             manifest.target.name,
             compile::dialect_of(manifest.target.adapter).adapter_type(),
-            if threads == 1 { "thread" } else { "threads" },
         ));
+        out.emit(Event::formatting());
+        out.emit(Event::concurrency_line(
+            threads,
+            &manifest.target.name,
+            selected.len(),
+        ));
+        out.emit(Event::formatting());
         // The target schema exists before anything runs, so hooks can use it.
         adapter.ensure_schema(&manifest.target.schema).await?;
         let hooks_ok = run_project_hooks(&manifest, &adapter, "on_run_start", out).await;
@@ -474,7 +482,10 @@ async fn run_project_hooks(
         "on_run_start" => manifest.project.file.on_run_start.clone(),
         _ => manifest.project.file.on_run_end.clone(),
     };
-    for hook in hooks {
+    let total = hooks.len();
+    for (i, hook) in hooks.into_iter().enumerate() {
+        let clock = std::time::Instant::now();
+        let statement = format!("{}.{}.{i}", manifest.project.name(), key.replace('_', "-"));
         let m = manifest.clone();
         let h = hook.clone();
         let rendered =
@@ -493,16 +504,32 @@ async fn run_project_hooks(
         if sql.trim().is_empty() {
             continue;
         }
+        out.emit(Event::sql_query(&statement, sql.trim(), None));
         if let Err(e) = adapter.execute(&sql).await {
+            let time = clock.elapsed().as_secs_f64();
+            out.emit(Event::log_hook_end_line(
+                &statement,
+                i + 1,
+                total,
+                false,
+                time,
+            ));
             out.error(&e.with_hint(&format!("in {} hook `{hook}`", key.replace('_', "-"))));
             return false;
         }
-        out.info(&format!("{}: ran `{}`", key.replace('_', "-"), sql.trim()));
+        let time = clock.elapsed().as_secs_f64();
+        out.emit(Event::log_hook_end_line(
+            &statement,
+            i + 1,
+            total,
+            true,
+            time,
+        ));
     }
     true
 }
 
-fn report(out: &Output, manifest: &Manifest, event: Event, command: ExecCommand) {
+fn report(out: &Output, manifest: &Manifest, event: exec::Event, command: ExecCommand) {
     let describe = |mn: &compile::ManifestNode| {
         if command == ExecCommand::Clone {
             format!("clone {}", relation_name(mn))
@@ -511,38 +538,41 @@ fn report(out: &Output, manifest: &Manifest, event: Event, command: ExecCommand)
         }
     };
     match event {
-        Event::Started {
+        exec::Event::Started {
             index,
             total,
             unique_id,
+            worker,
         } => {
             let Some(mn) = manifest.nodes.get(&unique_id) else {
                 return;
             };
-            out.node_started(index, total, &unique_id, &describe(mn));
+            out.start_progress(total);
+            out.node_started(manifest, mn, (index, total), worker, &describe(mn));
         }
-        Event::Finished {
+        exec::Event::Finished {
             index,
             total,
             result,
         } => {
-            let desc = manifest
-                .nodes
-                .get(&result.unique_id)
-                .map(describe)
-                .unwrap_or_else(|| result.unique_id.clone());
-            out.node_finished(index, total, &result, &desc);
+            let Some(mn) = manifest.nodes.get(&result.unique_id) else {
+                return;
+            };
+            out.start_progress(total);
+            out.node_finished(manifest, mn, (index, total), &result, &describe(mn));
         }
-        Event::Message(m) => out.info(&m),
+        exec::Event::Message(m) => out.info(&m),
     }
 }
 
+/// dbt's description of a node in progress lines: `sql view model main.orders`, `seed file
+/// main.raw_orders`, `snapshot main.orders_snapshot`, `test not_null_orders_id`.
 fn describe_node(mn: &compile::ManifestNode) -> String {
     match mn.node.resource_type {
         ResourceType::Test => format!("test {}", mn.node.name),
-        ResourceType::Seed => format!("seed {}", relation_name(mn)),
+        ResourceType::Seed => format!("seed file {}", relation_name(mn)),
         ResourceType::Snapshot => format!("snapshot {}", relation_name(mn)),
-        _ => format!("{} model {}", mn.materialized(), relation_name(mn)),
+        _ => format!("sql {} model {}", mn.materialized(), relation_name(mn)),
     }
 }
 
@@ -683,24 +713,32 @@ pub fn cmd_freshness(g: &GlobalArgs, out: &Output, select: &SelectArgs) -> Resul
         let total = sources.len();
         for (i, s) in sources.iter().enumerate() {
             let r = exec::freshness::check(&manifest, &adapter, s).await;
-            let age = r
-                .age_seconds
-                .map(|a| format!(" (last loaded {} ago)", human_age(a)))
-                .unwrap_or_default();
-            let line = format!(
-                "{} of {total} {} freshness of {}.{}{age}",
+            out.emit(Event::log_freshness_result(
                 i + 1,
-                r.status.to_uppercase(),
-                s.source_name,
-                s.name
-            );
-            match &r.error {
-                Some(e) => out.error(&Error::from(
-                    Diagnostic::new(ErrorKind::Database, format!("{line}: {e}")).with_hint(
+                total,
+                &s.source_name,
+                &s.name,
+                &r.status,
+                r.execution_time,
+            ));
+            if let Some(a) = r.age_seconds {
+                out.debug(&format!(
+                    "{}.{} was last loaded {} ago",
+                    s.source_name,
+                    s.name,
+                    human_age(a)
+                ));
+            }
+            if let Some(e) = &r.error {
+                out.error(&Error::from(
+                    Diagnostic::new(
+                        ErrorKind::Database,
+                        format!("freshness of {}.{}: {e}", s.source_name, s.name),
+                    )
+                    .with_hint(
                         "check that the source table exists and its loaded_at_field is a timestamp",
                     ),
-                )),
-                None => out.info(&line),
+                ));
             }
             results.push(r);
         }

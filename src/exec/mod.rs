@@ -148,6 +148,8 @@ pub enum Event {
         total: usize,
         /// The node.
         unique_id: String,
+        /// The worker (1-based) that runs it.
+        worker: Option<usize>,
     },
     /// A node finished.
     Finished {
@@ -473,13 +475,15 @@ pub async fn run(
             let Some(id) = ready.remove(pos) else { break };
             started_count += 1;
             index_of.insert(id.clone(), started_count);
-            if let Some(w) = free_workers.pop_first() {
+            let worker = free_workers.pop_first();
+            if let Some(w) = worker {
                 worker_of.insert(id.clone(), w);
             }
             events(Event::Started {
                 index: started_count,
                 total,
                 unique_id: id.clone(),
+                worker,
             });
             let ctx = ctx.clone();
             set.spawn(async move {
@@ -646,14 +650,17 @@ async fn run_node(ctx: &Ctx, id: &str) -> NodeResult {
     };
     let (outcome, error) = match outcome {
         Ok(o) => (o, None),
-        Err((d, statements, compiled)) => (
-            Outcome {
-                status: Status::Error,
-                message: d.message.clone(),
-                rows_affected: None,
-                failures: None,
-                compiled_code: compiled,
-                statements,
+        Err((mut d, statements, compiled)) => (
+            {
+                locate_database_error(&ctx.manifest, mn, &mut d, compiled.as_deref());
+                Outcome {
+                    status: Status::Error,
+                    message: d.message.clone(),
+                    rows_affected: None,
+                    failures: None,
+                    compiled_code: compiled,
+                    statements,
+                }
             },
             Some(d),
         ),
@@ -678,6 +685,38 @@ async fn run_node(ctx: &Ctx, id: &str) -> NodeResult {
         statements: outcome.statements,
         worker: None,
     }
+}
+
+/// Points a database error at the model's own line and column: the position the database gave
+/// in the statement is found in the compiled SQL (kept as `compiled_at`), then mapped back
+/// through the rendering to the template. Generic tests keep pointing at their YAML entry.
+fn locate_database_error(
+    manifest: &Manifest,
+    mn: &crate::compile::ManifestNode,
+    d: &mut Diagnostic,
+    compiled: Option<&str>,
+) {
+    let Some(db) = d.database.as_mut() else {
+        return;
+    };
+    let (Some(position), Some(compiled)) = (db.position, compiled) else {
+        return;
+    };
+    let Some((line, col)) = crate::sql::position_in_compiled(&db.statement, compiled, position)
+    else {
+        return;
+    };
+    db.compiled_at = Some((line, col));
+    if mn.node.is_generic_test() {
+        return;
+    }
+    let (t_line, t_col) =
+        crate::sql::map_position_to_template(compiled, &mn.node.raw_code, line, col);
+    d.location = Some(manifest.project.location(
+        &mn.node.original_file_path,
+        t_line + mn.node.line_offset,
+        t_col,
+    ));
 }
 
 /// A step's failure: the diagnostic, the statements run so far, and the compiled SQL if any.

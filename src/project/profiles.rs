@@ -111,6 +111,32 @@ impl Target {
             .map(|(k, v)| (k.clone(), redact(k, v)))
             .collect()
     }
+
+    /// The secret values of the target's settings (passwords, tokens, the password in a
+    /// URL), so logs can blank them wherever they would appear.
+    pub fn secrets(&self) -> Vec<String> {
+        fn collect(key: &str, value: &Value, out: &mut Vec<String>) {
+            match value {
+                Value::String(s) if is_secret_key(key) && !s.is_empty() => out.push(s.clone()),
+                Value::String(s) if s.contains("://") => {
+                    if let Some(range) = split_url(s).and_then(|u| u.password)
+                        && !range.is_empty()
+                    {
+                        out.push(s[range].to_string());
+                    }
+                }
+                Value::Number(n) if is_secret_key(key) => out.push(n.to_string()),
+                Value::Object(map) => map.iter().for_each(|(k, v)| collect(k, v, out)),
+                Value::Array(items) => items.iter().for_each(|v| collect("", v, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        for (k, v) in &self.settings {
+            collect(k, v, &mut out);
+        }
+        out
+    }
 }
 
 /// Where to look for `profiles.yml` and what to render it with.

@@ -310,6 +310,69 @@ pub fn map_line_to_template(rendered: &str, template: &str, rendered_line: usize
     best.1
 }
 
+/// Where a database's error position falls in a node's compiled SQL. `position` is the
+/// 1-based character position in `statement` the database reported (PostgreSQL's), and
+/// `statement` embeds `compiled` (a view or table is created *as* the compiled query). Returns the
+/// 1-based (line, column) in `compiled`, or None when the position is outside it.
+pub fn position_in_compiled(
+    statement: &str,
+    compiled: &str,
+    position: usize,
+) -> Option<(usize, usize)> {
+    let byte = statement
+        .char_indices()
+        .nth(position.checked_sub(1)?)
+        .map(|(i, _)| i)?;
+    let trimmed = compiled.trim();
+    let lead = compiled.len() - compiled.trim_start().len();
+    let start = statement.find(trimmed)?;
+    if byte < start || byte >= start + trimmed.len() {
+        return None;
+    }
+    Some(crate::error::line_col(compiled, byte - start + lead))
+}
+
+/// Best-effort mapping of a (line, column) in rendered SQL to the template's (line, column):
+/// the line by [`map_line_to_template`], the column where the word at the position appears on
+/// that template line (0 when it does not).
+pub fn map_position_to_template(
+    rendered: &str,
+    template: &str,
+    line: usize,
+    col: usize,
+) -> (usize, usize) {
+    let t_line = map_line_to_template(rendered, template, line);
+    let Some(r_text) = rendered.lines().nth(line.saturating_sub(1)) else {
+        return (t_line, 0);
+    };
+    let chars: Vec<char> = r_text.chars().collect();
+    let at = col.saturating_sub(1).min(chars.len());
+    let is_word = |c: &char| c.is_alphanumeric() || *c == '_' || *c == '"' || *c == '.';
+    let begin = chars[..at]
+        .iter()
+        .rposition(|c| !is_word(c))
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    let end = chars[at..]
+        .iter()
+        .position(|c| !is_word(c))
+        .map(|i| at + i)
+        .unwrap_or(chars.len());
+    let word: String = chars[begin..end].iter().collect();
+    let Some(t_text) = template.lines().nth(t_line.saturating_sub(1)) else {
+        return (t_line, 0);
+    };
+    if word.is_empty() {
+        return (t_line, 0);
+    }
+    // The same word, and the same offset into it as in the rendered line.
+    let into = at - begin;
+    match t_text.to_lowercase().find(&word.to_lowercase()) {
+        Some(b) => (t_line, t_text[..b].chars().count() + into + 1),
+        None => (t_line, 0),
+    }
+}
+
 /// Byte offset just past leading whitespace and comments.
 fn skip_leading_comments(sql: &str) -> usize {
     let bytes = sql.as_bytes();
@@ -607,6 +670,26 @@ mod tests {
         );
         let out = inject_ctes("with b as (select 2) select * from b", &ctes);
         assert!(analyse(&out, Dialect::Sqlite, &none).is_ok());
+    }
+
+    #[test]
+    fn database_positions_map_to_the_model_line() {
+        let template = "{{ config(materialized='table') }}\n{% set cols = ['id', 'name'] %}\nselect\n{% for c in cols %}\n  {{ c }},\n{% endfor %}\n  nme\nfrom {{ ref('m') }}\n";
+        let compiled = "\n\nselect\n\n  id,\n\n  name,\n\n  nme\nfrom \"s\".\"m\"\n";
+        let statement = format!(
+            "create table \"s\".\"t__kiln_tmp\" as (\n{}\n)",
+            compiled.trim()
+        );
+        // PostgreSQL counts characters from 1: point at `nme`.
+        let pos = statement.find("nme").unwrap() + 1;
+        let (line, col) = position_in_compiled(&statement, compiled, pos).unwrap();
+        assert_eq!((line, col), (9, 3));
+        assert_eq!(
+            map_position_to_template(compiled, template, line, col),
+            (7, 3)
+        );
+        // A position in the statement's own text, outside the query, is not in the model.
+        assert_eq!(position_in_compiled(&statement, compiled, 1), None);
     }
 
     #[test]

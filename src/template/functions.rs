@@ -102,14 +102,17 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
         |msg: Value, kwargs: Kwargs| -> Result<String, Error> {
             let info: Option<bool> = kwargs.get("info")?;
             kwargs.assert_all_used()?;
-            if info.unwrap_or(false) {
-                eprintln!("{msg}");
-            }
+            let level = if info.unwrap_or(false) {
+                TemplateLog::Info
+            } else {
+                TemplateLog::Debug
+            };
+            template_log(level, &msg.to_string());
             Ok(String::new())
         },
     );
     env.add_function("print", |msg: Value| -> String {
-        eprintln!("{msg}");
+        template_log(TemplateLog::Info, &msg.to_string());
         String::new()
     });
     env.add_function("return", |value: Option<Value>| -> Result<Value, Error> {
@@ -477,7 +480,7 @@ impl Object for Exceptions {
                 ))
             }
             "warn" => {
-                eprintln!("warning: {msg}");
+                template_log(TemplateLog::Warn, &msg);
                 Ok(Value::from(""))
             }
             _ => Err(Error::new(
@@ -833,4 +836,38 @@ fn generic_test_fn(shared: &Arc<Shared>, state: &State) -> Result<Value, Error> 
 fn looks_like_call(s: &str) -> bool {
     let s = s.trim();
     (s.starts_with("ref(") || s.starts_with("source(")) && s.ends_with(')')
+}
+
+/// How loud a template's message is: `log(msg)` is debug, `log(msg, info=True)` and `print()`
+/// are info, `exceptions.warn()` is a warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateLog {
+    /// `log(msg)`.
+    Debug,
+    /// `log(msg, info=True)`, `print(msg)`.
+    Info,
+    /// `exceptions.warn(msg)`.
+    Warn,
+}
+
+/// Receives what templates log; the command line turns it into log events.
+pub type LogSink = std::sync::Arc<dyn Fn(TemplateLog, &str) + Send + Sync>;
+
+static LOG_SINK: std::sync::OnceLock<LogSink> = std::sync::OnceLock::new();
+
+/// Sets where template messages go for the rest of the process (once; later calls are ignored).
+pub fn set_log_sink(sink: LogSink) {
+    let _ = LOG_SINK.set(sink);
+}
+
+/// Hands a template's message to the sink, or to stderr when none is set.
+fn template_log(level: TemplateLog, msg: &str) {
+    match LOG_SINK.get() {
+        Some(sink) => sink(level, msg),
+        None => match level {
+            TemplateLog::Debug => {}
+            TemplateLog::Info => eprintln!("{msg}"),
+            TemplateLog::Warn => eprintln!("warning: {msg}"),
+        },
+    }
 }

@@ -15,6 +15,7 @@ mod modules;
 pub mod relation;
 pub mod values;
 
+pub use functions::{LogSink, TemplateLog, set_log_sink};
 pub use relation::{Relation, RelationKind};
 
 use crate::error::{Diagnostic, ErrorKind, Location};
@@ -287,6 +288,10 @@ pub struct Invocation {
     pub full_refresh: bool,
     /// `--store-failures`.
     pub store_failures: bool,
+    /// `--debug` (`flags.DEBUG`).
+    pub debug: bool,
+    /// The invocation's id, shared with its logs; a new one when None.
+    pub invocation_id: Option<String>,
 }
 
 /// The shared rendering environment for one project and target.
@@ -405,14 +410,17 @@ impl Renderer {
             sources,
             compiled,
             adhoc: Mutex::new(HashMap::new()),
-            invocation_id: invocation_id(),
+            invocation_id: invocation
+                .invocation_id
+                .clone()
+                .unwrap_or_else(invocation_id),
             run_started_at: chrono::Utc::now(),
             flags: Value::from_serialize(BTreeMap::from([
                 ("WHICH", serde_json::Value::from(invocation.which.clone())),
                 ("FULL_REFRESH", invocation.full_refresh.into()),
                 ("STORE_FAILURES", invocation.store_failures.into()),
                 ("EMPTY", false.into()),
-                ("DEBUG", false.into()),
+                ("DEBUG", invocation.debug.into()),
                 ("WARN_ERROR", false.into()),
                 ("FAIL_FAST", false.into()),
             ])),
@@ -730,7 +738,8 @@ fn model_value(node: &Node, config: &Config) -> Value {
 }
 
 /// A random version-4 UUID for `invocation_id`.
-fn invocation_id() -> String {
+/// A new invocation id: a random UUID (version 4), as dbt makes one per command.
+pub fn invocation_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut bytes = [0u8; 16];
     for chunk in bytes.chunks_mut(8) {

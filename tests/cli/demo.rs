@@ -30,7 +30,7 @@ mod mysql {
 fn demo_builds_with_the_same_figures(b: Backend) {
     let p = TempProject::demo_on(b);
     let run = p.kiln(&["build"]).ok();
-    assert!(run.stderr.contains("Finished in"), "{}", run.stderr);
+    assert!(run.stdout.contains("Finished running"), "{}", run.stdout);
     let r: Value = serde_json::from_str(&p.read("target/kiln/run_results.json")).unwrap();
     let statuses: Vec<&str> = r["results"]
         .as_array()

@@ -41,13 +41,17 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Every file under `dir` (following symlinks) with its bytes, keyed by relative path.
+/// Every file under `dir` (following symlinks) with its bytes, keyed by relative path; the log
+/// file, which every invocation appends to, is left out.
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             let rel = path.strip_prefix(base).unwrap().display().to_string();
+            if rel == "logs" {
+                continue;
+            }
             if path.is_dir() {
                 out.insert(format!("{rel}/"), Vec::new());
                 walk(base, &path, out);
@@ -79,13 +83,13 @@ fn local_package_is_symlinked_and_locked_as_dbt_locks_it() {
     let p = project("packages:\n  - local: ../local_pkg\n", &["local_pkg"]);
     let run = p.kiln(&["deps"]).ok();
     assert!(
-        run.stderr
+        run.stdout
             .contains("Installed local_pkg from local ../local_pkg"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert!(
-        run.stderr
+        run.stdout
             .contains("Installed 1 package into dbt_packages/")
     );
 
@@ -148,7 +152,7 @@ fn packages_no_longer_listed_are_removed() {
 
     p.write("packages.yml", "packages:\n  - local: ../local_pkg\n");
     let run = p.kiln(&["deps"]).ok();
-    assert!(run.stderr.contains("Removed sub_pkg"), "{}", run.stderr);
+    assert!(run.stdout.contains("Removed sub_pkg"), "{}", run.stdout);
     assert!(!p.root.join("dbt_packages/sub_pkg").exists());
     assert!(p.root.join("dbt_packages/local_pkg").exists());
     // The package folder itself is untouched: only the link was removed.
@@ -189,7 +193,7 @@ fn a_stale_lock_is_resolved_over_and_rewritten() {
 fn lock_only_writes_the_lock_and_installs_nothing() {
     let p = project("packages:\n  - local: ../local_pkg\n", &["local_pkg"]);
     let run = p.kiln(&["deps", "--lock"]).ok();
-    assert!(run.stderr.contains("Resolved local_pkg"), "{}", run.stderr);
+    assert!(run.stdout.contains("Resolved local_pkg"), "{}", run.stdout);
     assert!(p.read("package-lock.yml").contains("name: local_pkg"));
     assert!(!p.root.join("dbt_packages").exists());
 }
@@ -286,10 +290,10 @@ fn git_package_is_installed_at_a_tag_and_from_a_subdirectory() {
     let run = p.kiln(&["deps"]).ok();
     assert!(!run.stderr.contains("warning"), "{}", run.stderr);
     assert!(
-        run.stderr
+        run.stdout
             .contains(&format!("Installed git_pkg {} from git {url}", &sha[..7])),
         "{}",
-        run.stderr
+        run.stdout
     );
 
     // The tag's content, not the branch head's; no .git folder.
@@ -315,9 +319,9 @@ fn git_package_is_installed_at_a_tag_and_from_a_subdirectory() {
     // A second run follows the lock and installs the same commit.
     let run = p.kiln(&["deps"]).ok();
     assert!(
-        run.stderr.contains("as pinned in package-lock.yml"),
+        run.stdout.contains("as pinned in package-lock.yml"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert_eq!(p.read("package-lock.yml"), lock);
     assert!(
@@ -525,10 +529,10 @@ fn hub_range_picks_the_highest_match_and_upgrade_moves_the_lock() {
     );
     let run = p.kiln_env(&["deps"], &hub_env(&hub)).ok();
     assert!(
-        run.stderr
+        run.stdout
             .contains("Installed hub_utils 1.1.0 from hub (org/hub_utils)"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert_eq!(p.read("dbt_packages/hub_utils/VERSION"), "1.1.0");
     assert!(
@@ -556,9 +560,9 @@ fn hub_range_picks_the_highest_match_and_upgrade_moves_the_lock() {
         ]
     );
     assert!(
-        run.stderr.contains("Update available: hub_utils 2.0.0"),
+        run.stdout.contains("Update available: hub_utils 2.0.0"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert_eq!(p.read("dbt_packages/hub_utils/VERSION"), "1.1.0");
     assert_eq!(p.read("package-lock.yml"), lock);
@@ -566,9 +570,9 @@ fn hub_range_picks_the_highest_match_and_upgrade_moves_the_lock() {
     // ...and `--upgrade` moves to it.
     let run = p.kiln_env(&["deps", "--upgrade"], &hub_env(&hub)).ok();
     assert!(
-        run.stderr.contains("Installed hub_utils 1.2.0"),
+        run.stdout.contains("Installed hub_utils 1.2.0"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert_eq!(p.read("dbt_packages/hub_utils/VERSION"), "1.2.0");
     assert!(p.read("package-lock.yml").contains("version: 1.2.0\n"));
@@ -606,9 +610,9 @@ fn transitive_hub_dependency_is_installed_and_locked() {
     );
     let run = p.kiln_env(&["deps"], &hub_env(&hub)).ok();
     assert!(
-        run.stderr.contains("Installed 2 packages"),
+        run.stdout.contains("Installed 2 packages"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert_eq!(p.read("dbt_packages/hub_dep/VERSION"), "0.1.0");
     assert_eq!(p.read("dbt_packages/hub_utils/VERSION"), "1.0.0");

@@ -51,7 +51,7 @@ fn docs_generate_reads_the_catalog_and_writes_the_site(b: Backend) {
     let p = TempProject::fixture_on("jaffle", b.clone());
     p.kiln(&["build"]);
     let run = p.kiln(&["docs", "generate", "--static"]).ok();
-    assert!(run.stderr.contains("Catalog: "), "{}", run.stderr);
+    assert!(run.stdout.contains("Catalog: "), "{}", run.stdout);
 
     // The catalog: every built relation with its columns and types, in dbt's shape.
     let catalog = json(&p, "target/catalog.json");
@@ -207,7 +207,7 @@ fn docs_generate_with_an_empty_catalog_needs_no_database() {
     let p = TempProject::fixture("jaffle");
     // No build: the database holds nothing, and is never asked.
     let run = p.kiln(&["docs", "generate", "--empty-catalog"]).ok();
-    assert!(!run.stderr.contains("Catalog:"), "{}", run.stderr);
+    assert!(!run.stdout.contains("Catalog:"), "{}", run.stdout);
     let catalog = json(&p, "target/catalog.json");
     assert_eq!(catalog["nodes"], serde_json::json!({}));
     // Columns still come from the YAML and the SQL.
@@ -246,12 +246,13 @@ impl Server {
             .current_dir(&p.root)
             .env("HOME", &p.home)
             .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
+        // The server's log, its address among it, is on stdout.
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
         let addr = loop {
             let line = lines
                 .next()
@@ -261,7 +262,7 @@ impl Server {
                 break rest.split('/').next().unwrap().to_string();
             }
         };
-        // Keep draining stderr so the server never blocks on a full pipe.
+        // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Server { child, addr }
     }

@@ -3,6 +3,21 @@
 
 use crate::support::{TempProject, fixture_path};
 
+/// stderr without the timestamped log lines (`12:00:01  Running with kiln=...`): the
+/// diagnostics alone.
+fn diagnostics(stderr: &str) -> String {
+    let timestamped = |l: &str| {
+        let b = l.as_bytes();
+        b.len() >= 10 && b[2] == b':' && b[5] == b':' && &l[8..10] == "  "
+    };
+    let kept: Vec<&str> = stderr.lines().filter(|l| !timestamped(l)).collect();
+    let mut text = kept.join("\n");
+    if stderr.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
 /// Runs `kiln compile` on each error fixture and snapshots what the user sees.
 #[test]
 fn error_fixtures_report_file_line_and_hint() {
@@ -22,7 +37,7 @@ fn error_fixtures_report_file_line_and_hint() {
             "{name} panicked: {}",
             run.stderr
         );
-        insta::assert_snapshot!(format!("error_{name}"), run.stderr);
+        insta::assert_snapshot!(format!("error_{name}"), diagnostics(&run.stderr));
     }
 }
 
@@ -59,15 +74,26 @@ fn json_log_format_prints_one_event_per_error() {
     let p = TempProject::fixture("errors/many_errors");
     let run = p.kiln(&["parse", "--log-format", "json"]);
     assert_eq!(run.code, 2);
+    // The error events are in the log stream on stdout, in dbt's shape.
+    assert_eq!(run.stderr, "");
     let events: Vec<serde_json::Value> = run
-        .stderr
+        .stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .filter(|e: &serde_json::Value| e["info"]["level"] == "error")
         .collect();
     assert_eq!(events.len(), 4, "{events:?}");
     for e in &events {
-        assert_eq!(e["level"], "error");
-        assert!(e["file"].as_str().unwrap().starts_with("models/"));
-        assert!(e["line"].as_u64().unwrap() >= 1);
+        assert_eq!(e["info"]["name"], "MainEncounteredError");
+        assert_eq!(e["info"]["code"], "Z002");
+        assert!(
+            e["info"]["msg"]
+                .as_str()
+                .unwrap()
+                .starts_with("Encountered an error:\n")
+        );
+        assert!(e["data"]["file"].as_str().unwrap().starts_with("models/"));
+        assert!(e["data"]["line"].as_u64().unwrap() >= 1);
+        assert!(e["data"]["exc"].is_string());
     }
 }

@@ -10,6 +10,7 @@ mod deps;
 mod docs;
 mod errors;
 mod lenient;
+mod logs;
 mod newcomer;
 mod packages;
 mod run;

@@ -71,7 +71,7 @@ const PROJECT: &str = "name: shop\nprofile: shop\n";
 fn build_materializes_the_example_project(b: Backend) {
     let p = TempProject::fixture_on("jaffle", b);
     let run = p.kiln(&["build"]).ok();
-    assert!(run.stderr.contains("OK"), "{}", run.stderr);
+    assert!(run.stdout.contains("OK"), "{}", run.stdout);
     let s = p.schema.clone();
     // Seeds, views and tables hold the expected rows.
     assert_eq!(p.one("select count(*) from raw_orders"), n(6.0));
@@ -180,7 +180,7 @@ fn failing_test_skips_downstream_in_build_and_exits_1(b: Backend) {
     );
     let run = p.kiln(&["build"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("FAIL"), "{}", run.stderr);
+    assert!(run.stdout.contains("FAIL"), "{}", run.stdout);
     let r = results(&p);
     let test = result_of(&r, "test.shop.unique_people_clean_id");
     assert_eq!(test["status"], "fail");
@@ -224,8 +224,8 @@ fn a_failing_model_keeps_the_previous_table_and_skips_children(b: Backend) {
     );
     let run = p.kiln(&["run"]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("no_such_column"), "{}", run.stderr);
-    assert!(run.stderr.contains("models/totals.sql"), "{}", run.stderr);
+    assert!(run.stdout.contains("no_such_column"), "{}", run.stdout);
+    assert!(run.stdout.contains("models/totals.sql"), "{}", run.stdout);
     // The old table and its rows are still there; no temp table is left behind.
     assert_eq!(p.one("select sum(amount) from totals"), n(30.0));
     assert_eq!(p.relation_kind(&p.schema, "totals__kiln_tmp"), None);
@@ -341,7 +341,7 @@ fn on_schema_change_fail_and_append_new_columns(b: Backend) {
     );
     let run = p.kiln(&["run"]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("on_schema_change"), "{}", run.stderr);
+    assert!(run.stdout.contains("on_schema_change"), "{}", run.stdout);
     assert_eq!(p.one("select count(*) from strict"), n(1.0));
     assert_eq!(
         p.query("select id, extra from growing order by id"),
@@ -462,8 +462,8 @@ fn bad_seeds_name_the_line_and_load_nothing(b: Backend) {
         std::fs::write(p.root.join("seeds/items.csv"), csv).unwrap();
         let run = p.kiln(&["seed"]);
         assert_eq!(run.code, 1, "{}", run.stderr);
-        assert!(run.stderr.contains(expected), "{expected}: {}", run.stderr);
-        assert!(run.stderr.contains(location), "{location}: {}", run.stderr);
+        assert!(run.stdout.contains(expected), "{expected}: {}", run.stdout);
+        assert!(run.stdout.contains(location), "{location}: {}", run.stdout);
         // The previous table is untouched.
         assert_eq!(
             p.query("select id, name from items"),
@@ -506,22 +506,32 @@ fn json_logs_are_one_event_per_line(b: Backend) {
         .kiln(&["build", "--log-format", "json", "-s", "+customers"])
         .ok();
     let events: Vec<Value> = run
-        .stderr
+        .stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
         .collect();
     let finished: Vec<&Value> = events
         .iter()
-        .filter(|e| e["event"] == "node_finished")
+        .filter(|e| e["info"]["name"] == "LogModelResult")
         .collect();
+    assert!(finished.iter().any(|e| {
+        e["data"]["node_info"]["unique_id"] == "model.jaffle.orders"
+            && e["data"]["node_info"]["node_status"] == "success"
+    }));
     assert!(
         finished
             .iter()
-            .any(|e| e["unique_id"] == "model.jaffle.orders" && e["status"] == "success")
+            .all(|e| e["data"]["execution_time"].is_number())
     );
-    assert!(finished.iter().all(|e| e["execution_time"].is_number()));
-    let summary = events.iter().find(|e| e["event"] == "summary").unwrap();
-    assert_eq!(summary["counts"]["success"], 7);
+    let stats = events
+        .iter()
+        .find(|e| e["info"]["name"] == "StatsLine")
+        .unwrap();
+    assert_eq!(stats["data"]["stats"]["error"], 0);
+    assert!(
+        stats["data"]["stats"]["pass"].as_u64().unwrap() >= 7,
+        "{stats}"
+    );
 }
 
 fn store_failures_keeps_failing_rows(b: Backend) {
@@ -537,7 +547,7 @@ fn store_failures_keeps_failing_rows(b: Backend) {
         b,
     );
     let run = p.kiln(&["build"]).ok();
-    assert!(run.stderr.contains("WARN"), "{}", run.stderr);
+    assert!(run.stdout.contains("WARN"), "{}", run.stdout);
     assert_eq!(
         p.one(&format!(
             "select count(*) from {}.not_null_m_id",
@@ -704,6 +714,7 @@ fn ctrl_c_stops_scheduling_and_leaves_every_relation_in_place(b: Backend) {
         .env("HOME", &p.home)
         .env("NO_COLOR", "1")
         .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(700));
@@ -712,9 +723,14 @@ fn ctrl_c_stops_scheduling_and_leaves_every_relation_in_place(b: Backend) {
         .status()
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("Interrupted"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    // Progress, and so the interruption, is on stdout.
+    assert!(stdout.contains("Interrupted"), "{stdout}");
+    assert!(
+        stdout.contains("Exited because of keyboard interrupt"),
+        "{stdout}"
+    );
     let r = results(&p);
     let kiln: Value = serde_json::from_str(&p.read("target/kiln_run_results.json")).unwrap();
     assert_eq!(kiln["interrupted"], true);
@@ -968,13 +984,17 @@ fn a_killed_connection_fails_only_its_node(b: Backend) {
         .env("HOME", &p.home)
         .env("NO_COLOR", "1")
         .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     p.query(kill);
     let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    // Only the killed node is in the recap.
+    assert!(stdout.contains("Failure in model victim"), "{stdout}");
+    assert!(!stdout.contains("Failure in model bystander"), "{stdout}");
     let r = results(&p);
     assert_eq!(status_of(&r, "model.shop.victim"), "error");
     assert_eq!(status_of(&r, "model.shop.bystander"), "success");
@@ -1012,9 +1032,9 @@ fn source_freshness_warns_and_errors_on_late_loads(b: Backend) {
     let run = p.kiln(&["source", "freshness"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
-        run.stderr.contains("ERROR freshness of raw.stale"),
+        run.stdout.contains("ERROR STALE freshness of raw.stale"),
         "{}",
-        run.stderr
+        run.stdout
     );
     let sources: Value = serde_json::from_str(&p.read("target/sources.json")).unwrap();
     let status = |id: &str| {

@@ -121,7 +121,7 @@ fn defer_reads_unselected_parents_from_the_state(b: Backend) {
             "prod-artifacts",
         ])
         .ok();
-    assert!(run.stderr.contains("Deferring"), "{}", run.stderr);
+    assert!(run.stdout.contains("Deferring"), "{}", run.stdout);
     assert_eq!(
         results(&p),
         [("model.jaffle.customers".to_string(), "success".to_string())]
@@ -199,9 +199,9 @@ fn clone_makes_the_target_from_the_state(b: Backend) {
         ])
         .ok();
     assert!(
-        run.stderr.contains(&format!("OK clone {dev}.orders")),
+        run.stdout.contains(&format!("OK clone {dev}.orders")),
         "{}",
-        run.stderr
+        run.stdout
     );
     let made = match b {
         Backend::Sqlite => "SELECT",
@@ -271,10 +271,10 @@ fn retry_reruns_only_what_did_not_succeed() {
     p.write("models/broken.sql", "select 1 as x");
     let run = p.kiln(&["retry"]).ok();
     assert!(
-        run.stderr
+        run.stdout
             .contains("Retrying 2 nodes of the last `kiln build`"),
         "{}",
-        run.stderr
+        run.stdout
     );
     assert_eq!(
         results(&p),
@@ -288,7 +288,7 @@ fn retry_reruns_only_what_did_not_succeed() {
     );
     assert_eq!(p.one("select x from after_broken"), n(1.0));
     let run = p.kiln(&["retry"]).ok();
-    assert!(run.stderr.contains("Nothing to retry"), "{}", run.stderr);
+    assert!(run.stdout.contains("Nothing to retry"), "{}", run.stdout);
 }
 
 #[test]
@@ -380,7 +380,7 @@ fn warn_error_makes_warnings_errors() {
     );
     p.kiln(&["build"]).ok();
     let run = p.kiln(&["test", "-s", "warns"]).ok();
-    assert!(run.stderr.contains("WARN"), "{}", run.stderr);
+    assert!(run.stdout.contains("WARN"), "{}", run.stdout);
     let run = p.kiln(&["test", "-s", "warns", "--warn-error"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(

@@ -5,6 +5,7 @@
 mod config;
 mod node;
 
+pub(crate) use node::database_and_schema;
 pub use node::{PrimaryKeys, columns_json, doc_blocks, macro_json, node_json, source_json};
 
 use super::{to_json_bytes, write_file};

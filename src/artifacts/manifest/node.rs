@@ -103,7 +103,7 @@ pub fn node_json(manifest: &Manifest, mn: &ManifestNode, keys: &PrimaryKeys) -> 
 }
 
 /// Where a node's relation is: its own, the audit schema for tests, the target otherwise.
-fn database_and_schema(manifest: &Manifest, mn: &ManifestNode) -> (String, String) {
+pub(crate) fn database_and_schema(manifest: &Manifest, mn: &ManifestNode) -> (String, String) {
     let target = &manifest.target;
     match (&mn.relation, mn.node.resource_type) {
         (Some(rel), _) => (
