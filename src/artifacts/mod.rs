@@ -53,3 +53,34 @@ pub fn to_json_bytes(value: &serde_json::Value) -> Vec<u8> {
     out.push(b'\n');
     out
 }
+
+/// One `"key":value` member of a JSON object, serialized as [`to_json_bytes`] would write it.
+pub fn member_bytes(key: &str, value: &serde_json::Value) -> Vec<u8> {
+    let mut out = serde_json::to_vec(key).unwrap_or_default();
+    out.push(b':');
+    let _ = serde_json::to_writer(&mut out, value);
+    out
+}
+
+/// A JSON object from members made by [`member_bytes`], in the order given (callers pass them
+/// sorted by key, as serde_json's map would write them).
+pub fn object_bytes<B: AsRef<[u8]>>(members: &[B]) -> Vec<u8> {
+    let len: usize = members.iter().map(|m| m.as_ref().len() + 1).sum();
+    let mut out = Vec::with_capacity(len + 2);
+    out.push(b'{');
+    for (i, m) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(m.as_ref());
+    }
+    out.push(b'}');
+    out
+}
+
+/// A JSON object from `(key, member)` pairs in any order, sorted by key as serde_json's map is.
+pub fn sorted_object_bytes(mut members: Vec<(String, Vec<u8>)>) -> Vec<u8> {
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    let chunks: Vec<Vec<u8>> = members.into_iter().map(|(_, m)| m).collect();
+    object_bytes(&chunks)
+}

@@ -8,7 +8,7 @@ mod node;
 pub(crate) use node::database_and_schema;
 pub use node::{PrimaryKeys, columns_json, doc_blocks, macro_json, node_json, source_json};
 
-use super::{to_json_bytes, write_file};
+use super::write_file;
 use crate::compile::{Manifest, ManifestNode, relation_for};
 use crate::error::Result;
 use crate::project::{ResourceType, identity};
@@ -118,10 +118,7 @@ fn graph_maps(manifest: &Manifest) -> (Map<String, Value>, Map<String, Value>) {
 
 /// The manifest as JSON.
 pub fn manifest_json(manifest: &Manifest) -> Value {
-    let project = &manifest.project;
     let keys = PrimaryKeys::of(manifest);
-    // Nodes are most of a large manifest; each is shaped on its own, so they are shaped in
-    // parallel (the map sorts them by id whatever the order they arrive in).
     let nodes: Map<String, Value> = {
         use rayon::prelude::*;
         let shaped: Vec<(String, Value)> = manifest
@@ -131,6 +128,41 @@ pub fn manifest_json(manifest: &Manifest) -> Value {
             .collect();
         shaped.into_iter().collect()
     };
+    let mut out = manifest_rest(manifest, &keys);
+    out.insert("nodes".into(), Value::Object(nodes));
+    Value::Object(out)
+}
+
+/// The manifest as written to disk, the bytes of [`manifest_json`]. Nodes are most of a large
+/// manifest; each is shaped and serialized on its own, in parallel, so no tree of the whole
+/// manifest is ever built.
+pub fn manifest_bytes(manifest: &Manifest) -> Vec<u8> {
+    use rayon::prelude::*;
+    let keys = PrimaryKeys::of(manifest);
+    let nodes: Vec<Vec<u8>> = manifest
+        .nodes
+        .par_iter()
+        .map(|(id, mn)| super::member_bytes(id, &node_json(manifest, mn, &keys)))
+        .collect();
+    let mut members: Vec<(String, Vec<u8>)> = manifest_rest(manifest, &keys)
+        .into_iter()
+        .map(|(k, v)| {
+            let bytes = super::member_bytes(&k, &v);
+            (k, bytes)
+        })
+        .collect();
+    let mut nodes_member = serde_json::to_vec("nodes").unwrap_or_default();
+    nodes_member.push(b':');
+    nodes_member.extend(super::object_bytes(&nodes));
+    members.push(("nodes".into(), nodes_member));
+    let mut out = super::sorted_object_bytes(members);
+    out.push(b'\n');
+    out
+}
+
+/// Every top-level member of the manifest but `nodes`.
+fn manifest_rest(manifest: &Manifest, keys: &PrimaryKeys) -> Map<String, Value> {
+    let project = &manifest.project;
     let sources: Map<String, Value> = project
         .sources
         .iter()
@@ -154,64 +186,88 @@ pub fn manifest_json(manifest: &Manifest) -> Value {
     let disabled: Map<String, Value> = project
         .disabled
         .iter()
-        .map(|(id, n)| (id.clone(), json!([disabled_json(manifest, n, &keys)])))
+        .map(|(id, n)| (id.clone(), json!([disabled_json(manifest, n, keys)])))
         .collect();
     let (parent_map, child_map) = graph_maps(manifest);
-    json!({
-        "metadata": metadata_json(manifest),
-        "nodes": nodes,
-        "sources": sources,
-        "macros": macros,
-        "docs": docs,
-        "exposures": {},
-        "metrics": {},
-        "groups": {},
-        "selectors": {},
-        "disabled": disabled,
-        "parent_map": parent_map,
-        "child_map": child_map,
-        "group_map": {},
-        "saved_queries": {},
-        "semantic_models": {},
-        "unit_tests": unit_tests,
-        "functions": {},
-    })
+    let empty = || Value::Object(Map::new());
+    // Built by moving each part in: `json!` would copy every map through serde.
+    let mut out = Map::new();
+    out.insert("metadata".into(), metadata_json(manifest));
+    out.insert("sources".into(), Value::Object(sources));
+    out.insert("macros".into(), Value::Object(macros));
+    out.insert("docs".into(), Value::Object(docs));
+    out.insert("disabled".into(), Value::Object(disabled));
+    out.insert("parent_map".into(), Value::Object(parent_map));
+    out.insert("child_map".into(), Value::Object(child_map));
+    out.insert("unit_tests".into(), Value::Object(unit_tests));
+    for key in [
+        "exposures",
+        "metrics",
+        "groups",
+        "selectors",
+        "group_map",
+        "saved_queries",
+        "semantic_models",
+        "functions",
+    ] {
+        out.insert(key.into(), empty());
+    }
+    out
 }
 
 /// Kiln's own facts about each compiled node: the output columns it infers and the upstream
 /// columns each one is computed from.
 pub fn lineage_json(manifest: &Manifest) -> Value {
-    let mut nodes = Map::new();
-    for (id, mn) in &manifest.nodes {
-        if mn.inferred_columns.is_none() && mn.lineage.is_empty() {
-            continue;
-        }
-        let lineage: Map<String, Value> = mn
-            .lineage
-            .iter()
-            .map(|(col, sources)| {
-                (
-                    col.clone(),
-                    Value::Array(
-                        sources
-                            .iter()
-                            .map(|c| {
-                                json!({"relation": c.relation, "column": c.column, "kind": c.kind.as_str()})
-                            })
-                            .collect(),
-                    ),
-                )
-            })
-            .collect();
-        nodes.insert(
-            id.clone(),
-            json!({"columns": mn.inferred_columns, "column_lineage": lineage}),
-        );
-    }
+    let nodes: Map<String, Value> = manifest
+        .nodes
+        .iter()
+        .filter_map(|(id, mn)| node_lineage_json(mn).map(|v| (id.clone(), v)))
+        .collect();
     json!({
-        "metadata": {"kiln_version": env!("CARGO_PKG_VERSION"), "project_name": manifest.project.name()},
+        "metadata": lineage_metadata_json(manifest),
         "nodes": nodes,
     })
+}
+
+/// `kiln_lineage.json` as written to disk, the bytes of [`lineage_json`], its nodes serialized
+/// in parallel.
+pub fn lineage_bytes(manifest: &Manifest) -> Vec<u8> {
+    use rayon::prelude::*;
+    let nodes: Vec<Vec<u8>> = manifest
+        .nodes
+        .par_iter()
+        .filter_map(|(id, mn)| node_lineage_json(mn).map(|v| super::member_bytes(id, &v)))
+        .collect();
+    let mut nodes_member = serde_json::to_vec("nodes").unwrap_or_default();
+    nodes_member.push(b':');
+    nodes_member.extend(super::object_bytes(&nodes));
+    let metadata = super::member_bytes("metadata", &lineage_metadata_json(manifest));
+    let mut out = super::object_bytes(&[metadata, nodes_member]);
+    out.push(b'\n');
+    out
+}
+
+fn lineage_metadata_json(manifest: &Manifest) -> Value {
+    json!({"kiln_version": env!("CARGO_PKG_VERSION"), "project_name": manifest.project.name()})
+}
+
+/// One node's entry in `kiln_lineage.json`, if Kiln knows anything about its columns.
+fn node_lineage_json(mn: &ManifestNode) -> Option<Value> {
+    if mn.inferred_columns.is_none() && mn.lineage.is_empty() {
+        return None;
+    }
+    let lineage: Map<String, Value> = mn
+        .lineage
+        .iter()
+        .map(|(col, sources)| {
+            let sources = sources
+                .iter()
+                .map(|c| json!({"relation": c.relation, "column": c.column, "kind": c.kind.as_str()}))
+                .collect();
+            (col.clone(), Value::Array(sources))
+        })
+        .collect();
+    Some(json!({"columns": mn.inferred_columns, "column_lineage": lineage}))
 }
 
 /// Writes `target/manifest.json` and `target/kiln_lineage.json`; returns the manifest's path.
@@ -219,13 +275,8 @@ pub fn write_manifest(manifest: &Manifest) -> Result<PathBuf> {
     let target = manifest.project.target_dir();
     let path = target.join("manifest.json");
     let (written, lineage) = rayon::join(
-        || write_file(&path, &to_json_bytes(&manifest_json(manifest))),
-        || {
-            write_file(
-                &target.join(LINEAGE_FILE),
-                &to_json_bytes(&lineage_json(manifest)),
-            )
-        },
+        || write_file(&path, &manifest_bytes(manifest)),
+        || write_file(&target.join(LINEAGE_FILE), &lineage_bytes(manifest)),
     );
     written?;
     lineage?;
