@@ -133,12 +133,9 @@ impl Event {
                 "ts": self.ts.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             },
         });
-        let mut out = Vec::with_capacity(256);
-        let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonSpacing);
-        if serde::Serialize::serialize(&v, &mut ser).is_err() {
-            return v.to_string();
-        }
-        String::from_utf8(out).unwrap_or_else(|_| v.to_string())
+        // Python's separators, as dbt's lines have them, so a line reads the same to tools
+        // that search the text.
+        crate::template::values::python_json(&v).unwrap_or_else(|_| v.to_string())
     }
 
     // ----- the invocation -----
@@ -757,43 +754,6 @@ impl Event {
             "stats",
             json!({"pass": pass, "warn": warn, "error": error, "skip": skip, "noop": 0, "total": total}),
         )
-    }
-}
-
-/// JSON with the separators of Python's `json.dumps` (`", "` and `": "`), as dbt's log lines
-/// have them, so a line reads the same to tools that search the text.
-struct PythonSpacing;
-
-impl serde_json::ser::Formatter for PythonSpacing {
-    fn begin_array_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(b", ")
-        }
-    }
-
-    fn begin_object_key<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(b", ")
-        }
-    }
-
-    fn begin_object_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-    ) -> std::io::Result<()> {
-        writer.write_all(b": ")
     }
 }
 

@@ -78,6 +78,14 @@ pub fn object_bytes<B: AsRef<[u8]>>(members: &[B]) -> Vec<u8> {
     out
 }
 
+/// The member `"key":{...}` of an object whose own members are already serialized.
+pub fn object_member_bytes<B: AsRef<[u8]>>(key: &str, members: &[B]) -> Vec<u8> {
+    let mut out = serde_json::to_vec(key).unwrap_or_default();
+    out.push(b':');
+    out.extend(object_bytes(members));
+    out
+}
+
 /// A JSON object from `(key, member)` pairs in any order, sorted by key as serde_json's map is.
 pub fn sorted_object_bytes(mut members: Vec<(String, Vec<u8>)>) -> Vec<u8> {
     members.sort_by(|a, b| a.0.cmp(&b.0));

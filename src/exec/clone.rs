@@ -28,24 +28,16 @@ pub(super) async fn run(
         .await
         .map_err(|e| node_error(mn, e, Vec::new(), None))?;
     if existing.is_some() && !ctx.opts.full_refresh {
-        return Ok(Outcome {
-            status: Status::Success,
-            message: "No-op: the relation exists (--full-refresh replaces it)".into(),
-            rows_affected: None,
-            failures: None,
-            compiled_code: None,
-            statements: Vec::new(),
-        });
+        return Ok(Outcome::idle(
+            Status::Success,
+            "No-op: the relation exists (--full-refresh replaces it)",
+        ));
     }
     if rel.normalized() == from.normalized() {
-        return Ok(Outcome {
-            status: Status::Success,
-            message: "No-op: --state's relation is this one".into(),
-            rows_affected: None,
-            failures: None,
-            compiled_code: None,
-            statements: Vec::new(),
-        });
+        return Ok(Outcome::idle(
+            Status::Success,
+            "No-op: --state's relation is this one",
+        ));
     }
     ensure_schema(ctx, &rel)
         .await
@@ -67,12 +59,5 @@ pub(super) async fn run(
         statements.extend(stmts);
         format!("cloned {} as a view", from.render())
     };
-    Ok(Outcome {
-        status: Status::Success,
-        message,
-        rows_affected: rows,
-        failures: None,
-        compiled_code: Some(sql),
-        statements,
-    })
+    Ok(Outcome::success(message, rows, Some(sql), statements))
 }

@@ -4,7 +4,7 @@
 //! Invariant 6 lives here: the previous relation is replaced only inside one transaction, after
 //! the new one is complete, so a failing model leaves the old relation and its rows in place.
 
-use super::{Ctx, Outcome, Status, StepError, existing_kind, node_error};
+use super::{Ctx, Outcome, StepError, existing_kind, node_error};
 use crate::compile::ManifestNode;
 use crate::error::{Diagnostic, ErrorKind, Location};
 use crate::sql::Dialect;
@@ -92,14 +92,7 @@ pub(super) async fn run(ctx: &Ctx, mn: &ManifestNode) -> Result<Outcome, StepErr
     };
 
     run_hooks(ctx, mn, "post_hook", &mut statements, &sql).await?;
-    Ok(Outcome {
-        status: Status::Success,
-        message,
-        rows_affected: rows,
-        failures: None,
-        compiled_code: Some(sql),
-        statements,
-    })
+    Ok(Outcome::success(message, rows, Some(sql), statements))
 }
 
 /// Creates the relation's schema where the database needs it.

@@ -618,6 +618,38 @@ pub(crate) struct Outcome {
     pub statements: Vec<String>,
 }
 
+impl Outcome {
+    /// A step that succeeded: its message, the rows it wrote, the SQL it compiled and the
+    /// statements it executed.
+    pub(crate) fn success(
+        message: String,
+        rows_affected: Option<u64>,
+        compiled_code: Option<String>,
+        statements: Vec<String>,
+    ) -> Outcome {
+        Outcome {
+            status: Status::Success,
+            message,
+            rows_affected,
+            failures: None,
+            compiled_code,
+            statements,
+        }
+    }
+
+    /// A step that executed nothing.
+    pub(crate) fn idle(status: Status, message: impl Into<String>) -> Outcome {
+        Outcome {
+            status,
+            message: message.into(),
+            rows_affected: None,
+            failures: None,
+            compiled_code: None,
+            statements: Vec::new(),
+        }
+    }
+}
+
 async fn run_node(ctx: &Ctx, id: &str) -> NodeResult {
     let started_at = now();
     let clock = Instant::now();
@@ -627,26 +659,15 @@ async fn run_node(ctx: &Ctx, id: &str) -> NodeResult {
     let clone_from = ctx.opts.clone_from.as_ref().map(|c| c.get(id));
     let outcome = match (mn.node.resource_type, clone_from) {
         (_, Some(Some(from))) => clone::run(ctx, mn, from).await,
-        (_, Some(None)) => Ok(Outcome {
-            status: Status::Skipped,
-            message: "skipped: --state has no relation for it".into(),
-            rows_affected: None,
-            failures: None,
-            compiled_code: None,
-            statements: Vec::new(),
-        }),
+        (_, Some(None)) => Ok(Outcome::idle(
+            Status::Skipped,
+            "skipped: --state has no relation for it",
+        )),
         (ResourceType::Seed, None) => seed::run(ctx, mn).await,
         (ResourceType::Model, None) => materialize::run(ctx, mn).await,
         (ResourceType::Snapshot, None) => snapshot::run(ctx, mn).await,
         (ResourceType::Test, None) => test::run(ctx, mn).await,
-        _ => Ok(Outcome {
-            status: Status::Success,
-            message: "nothing to do".into(),
-            rows_affected: None,
-            failures: None,
-            compiled_code: None,
-            statements: Vec::new(),
-        }),
+        _ => Ok(Outcome::idle(Status::Success, "nothing to do")),
     };
     let (outcome, error) = match outcome {
         Ok(o) => (o, None),

@@ -360,14 +360,12 @@ pub(super) async fn run(
     match result {
         Ok(n) => {
             super::materialize::run_hooks(ctx, mn, "post_hook", &mut statements, "").await?;
-            Ok(super::Outcome {
-                status: super::Status::Success,
-                message: format!("loaded {n} {}", if n == 1 { "row" } else { "rows" }),
-                rows_affected: Some(n),
-                failures: None,
-                compiled_code: None,
+            Ok(super::Outcome::success(
+                format!("loaded {n} {}", if n == 1 { "row" } else { "rows" }),
+                Some(n),
+                None,
                 statements,
-            })
+            ))
         }
         Err(e) => Err(super::node_error(mn, e, statements, None)),
     }

@@ -2,7 +2,7 @@
 //! that changed (`dbt_valid_to`), inserts their new versions and new keys, and optionally closes
 //! rows whose key disappeared (`invalidate_hard_deletes`), all in one transaction.
 
-use super::{Ctx, Outcome, Status, StepError, existing_kind, node_error};
+use super::{Ctx, Outcome, StepError, existing_kind, node_error};
 use crate::compile::ManifestNode;
 use crate::error::{Diagnostic, Error, ErrorKind, Location, Result};
 use crate::template::Relation;
@@ -115,14 +115,7 @@ pub(super) async fn run(ctx: &Ctx, mn: &ManifestNode) -> std::result::Result<Out
     }
     .await;
     match result {
-        Ok((message, rows)) => Ok(Outcome {
-            status: Status::Success,
-            message,
-            rows_affected: rows,
-            failures: None,
-            compiled_code: Some(sql),
-            statements,
-        }),
+        Ok((message, rows)) => Ok(Outcome::success(message, rows, Some(sql), statements)),
         Err(e) => Err(node_error(mn, e, statements, Some(sql))),
     }
 }

@@ -640,10 +640,9 @@ fn immutable(method: &str, what: &str) -> Error {
     )
 }
 
-/// JSON as Python's `json.dumps` writes it (dbt's `tojson`): `", "` between items and `": "`
-/// after keys.
-pub fn python_json(v: &Value) -> Result<String, serde_json::Error> {
-    use serde::Serialize;
+/// JSON as Python's `json.dumps` writes it (dbt's `tojson`, and dbt's log lines): `", "` between
+/// items and `": "` after keys.
+pub fn python_json(v: &impl serde::Serialize) -> Result<String, serde_json::Error> {
     struct PyFormatter;
     impl serde_json::ser::Formatter for PyFormatter {
         fn begin_array_value<W: ?Sized + std::io::Write>(

@@ -170,18 +170,7 @@ fn package_models_macros_and_tests_build(backend: Backend) {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let out = format!("{}{}", run.stdout, run.stderr);
     assert!(out.contains("WARN"), "{out}");
-    let results: Value = serde_json::from_str(&p.read("target/run_results.json")).unwrap();
-    let statuses: Vec<(String, String)> = results["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["unique_id"].as_str().unwrap().to_string(),
-                r["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let statuses = p.statuses();
     let status_of = |prefix: &str| {
         statuses
             .iter()

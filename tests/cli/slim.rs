@@ -43,23 +43,6 @@ fn messages(p: &TempProject) -> Vec<String> {
         .collect()
 }
 
-fn results(p: &TempProject) -> Vec<(String, String)> {
-    let v: Value = serde_json::from_str(&p.read("target/run_results.json")).unwrap();
-    let mut out: Vec<(String, String)> = v["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["unique_id"].as_str().unwrap().to_string(),
-                r["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 mod sqlite {
     #[test]
     fn defer_reads_unselected_parents_from_the_state() {
@@ -123,7 +106,7 @@ fn defer_reads_unselected_parents_from_the_state(b: Backend) {
         .ok();
     assert!(run.stdout.contains("Deferring"), "{}", run.stdout);
     assert_eq!(
-        results(&p),
+        p.statuses(),
         [("model.jaffle.customers".to_string(), "success".to_string())]
     );
     assert_eq!(
@@ -213,7 +196,7 @@ fn clone_makes_the_target_from_the_state(b: Backend) {
         messages(&p)
     );
     assert_eq!(
-        results(&p),
+        p.statuses(),
         [
             ("model.jaffle.orders".to_string(), "success".to_string()),
             ("seed.jaffle.raw_orders".to_string(), "success".to_string()),
@@ -254,7 +237,8 @@ fn retry_reruns_only_what_did_not_succeed() {
     );
     let run = p.kiln(&["build"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let failed: Vec<(String, String)> = results(&p)
+    let failed: Vec<(String, String)> = p
+        .statuses()
         .into_iter()
         .filter(|(_, s)| s != "success" && s != "pass" && s != "warn")
         .collect();
@@ -277,7 +261,7 @@ fn retry_reruns_only_what_did_not_succeed() {
         run.stdout
     );
     assert_eq!(
-        results(&p),
+        p.statuses(),
         [
             (
                 "model.jaffle.after_broken".to_string(),
@@ -384,7 +368,7 @@ fn warn_error_makes_warnings_errors() {
     let run = p.kiln(&["test", "-s", "warns", "--warn-error"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(
-        results(&p),
+        p.statuses(),
         [("test.jaffle.warns".to_string(), "fail".to_string())]
     );
     // A selection that matches nothing is a warning too.
@@ -430,14 +414,16 @@ fn the_flags_dbt_users_reach_for() {
     assert!(!p.root.join("target/run_results.json").exists());
     // build --resource-type / --exclude-resource-type.
     p.kiln(&["build", "--resource-type", "model", "seed"]).ok();
-    let types: std::collections::BTreeSet<String> = results(&p)
+    let types: std::collections::BTreeSet<String> = p
+        .statuses()
         .into_iter()
         .map(|(id, _)| id.split('.').next().unwrap().to_string())
         .collect();
     assert_eq!(types, ["model", "seed"].map(String::from).into());
     p.kiln(&["build", "--exclude-resource-type", "test", "snapshot"])
         .ok();
-    let types: std::collections::BTreeSet<String> = results(&p)
+    let types: std::collections::BTreeSet<String> = p
+        .statuses()
         .into_iter()
         .map(|(id, _)| id.split('.').next().unwrap().to_string())
         .collect();

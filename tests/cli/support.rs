@@ -249,6 +249,24 @@ impl TempProject {
             .unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
     }
 
+    /// `(unique_id, status)` of every result in the last `target/run_results.json`, sorted.
+    pub fn statuses(&self) -> Vec<(String, String)> {
+        let v: Value = serde_json::from_str(&self.read("target/run_results.json")).unwrap();
+        let mut out: Vec<(String, String)> = v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["unique_id"].as_str().unwrap().to_string(),
+                    r["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Runs `kiln <args>` in the project directory.
     pub fn kiln(&self, args: &[&str]) -> Run {
         self.kiln_env(args, &[])

@@ -151,10 +151,7 @@ pub fn manifest_bytes(manifest: &Manifest) -> Vec<u8> {
             (k, bytes)
         })
         .collect();
-    let mut nodes_member = serde_json::to_vec("nodes").unwrap_or_default();
-    nodes_member.push(b':');
-    nodes_member.extend(super::object_bytes(&nodes));
-    members.push(("nodes".into(), nodes_member));
+    members.push(("nodes".into(), super::object_member_bytes("nodes", &nodes)));
     let mut out = super::sorted_object_bytes(members);
     out.push(b'\n');
     out
@@ -215,22 +212,8 @@ fn manifest_rest(manifest: &Manifest, keys: &PrimaryKeys) -> Map<String, Value> 
     out
 }
 
-/// Kiln's own facts about each compiled node: the output columns it infers and the upstream
-/// columns each one is computed from.
-pub fn lineage_json(manifest: &Manifest) -> Value {
-    let nodes: Map<String, Value> = manifest
-        .nodes
-        .iter()
-        .filter_map(|(id, mn)| node_lineage_json(mn).map(|v| (id.clone(), v)))
-        .collect();
-    json!({
-        "metadata": lineage_metadata_json(manifest),
-        "nodes": nodes,
-    })
-}
-
-/// `kiln_lineage.json` as written to disk, the bytes of [`lineage_json`], its nodes serialized
-/// in parallel.
+/// `kiln_lineage.json`: Kiln's own facts about each compiled node (the output columns it infers
+/// and the upstream columns each one is computed from), its nodes serialized in parallel.
 pub fn lineage_bytes(manifest: &Manifest) -> Vec<u8> {
     use rayon::prelude::*;
     let nodes: Vec<Vec<u8>> = manifest
@@ -238,11 +221,8 @@ pub fn lineage_bytes(manifest: &Manifest) -> Vec<u8> {
         .par_iter()
         .filter_map(|(id, mn)| node_lineage_json(mn).map(|v| super::member_bytes(id, &v)))
         .collect();
-    let mut nodes_member = serde_json::to_vec("nodes").unwrap_or_default();
-    nodes_member.push(b':');
-    nodes_member.extend(super::object_bytes(&nodes));
     let metadata = super::member_bytes("metadata", &lineage_metadata_json(manifest));
-    let mut out = super::object_bytes(&[metadata, nodes_member]);
+    let mut out = super::object_bytes(&[metadata, super::object_member_bytes("nodes", &nodes)]);
     out.push(b'\n');
     out
 }
