@@ -14,6 +14,8 @@ pub mod deps;
 pub mod docs;
 pub mod error;
 pub mod exec;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod graph;
 pub mod project;
 pub mod sql;

@@ -46,7 +46,7 @@ fn options(target: &Target) -> std::result::Result<MySqlConnectOptions, sqlx::Er
         Some(url) => MySqlConnectOptions::from_str(&url)?,
         None => MySqlConnectOptions::new(),
     };
-    if let Some(h) = text("host") {
+    if let Some(h) = text("host").or_else(|| text("server")) {
         opts = opts.host(&h);
     }
     if let Some(p) = s.get("port").and_then(|v| v.as_u64()) {

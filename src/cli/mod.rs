@@ -468,6 +468,7 @@ fn load_target(
         target.threads = t.max(1);
     }
     out.add_secrets(target.secrets());
+    escalate(out, &target.warnings, &|d| d.kind.as_str().to_string())?;
     Ok(target)
 }
 

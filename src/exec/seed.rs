@@ -106,6 +106,20 @@ pub fn parse(file: &str, bytes: &[u8], config: &Config) -> Result<SeedData> {
                 .with_hint("rename one of the columns"),
             ));
         }
+        if let Some(bad) = c.chars().find(|ch| ch.is_control()) {
+            return Err(Error::from(
+                Diagnostic::new(
+                    ErrorKind::Project,
+                    format!(
+                        "seed {file}: column {} has a control character ({:?}) in its name",
+                        i + 1,
+                        bad
+                    ),
+                )
+                .at(Location::at(file, text, 1, 1))
+                .with_hint("remove it from the header: a column name is printable text"),
+            ));
+        }
     }
     let mut rows = Vec::new();
     let mut short_rows = Vec::new();

@@ -66,6 +66,15 @@ pub struct Block {
     pub line: usize,
 }
 
+/// Every kind of block.
+pub const ALL_KINDS: &[BlockKind] = &[
+    BlockKind::Macro,
+    BlockKind::Test,
+    BlockKind::Materialization,
+    BlockKind::Snapshot,
+    BlockKind::Docs,
+];
+
 /// A `{% ... %}` tag: its byte range and the trimmed text inside.
 struct Tag<'a> {
     start: usize,
@@ -95,7 +104,12 @@ fn tags(src: &str) -> Vec<Tag<'_>> {
         if bytes[i] == b'{' && bytes[i + 1] == b'%' {
             let start = i;
             let end = skip_expression(src, i + 2, "%}");
-            let inner_end = end.saturating_sub(2).max(start + 2);
+            // An unclosed tag runs to the end of the input: there is no `%}` to cut off.
+            let inner_end = if src[..end].ends_with("%}") && end >= start + 4 {
+                end - 2
+            } else {
+                end
+            };
             let inner = src[start + 2..inner_end]
                 .trim_start_matches(['-', '+'])
                 .trim_end_matches(['-', '+'])
@@ -135,7 +149,7 @@ fn skip_expression(src: &str, mut i: usize, close: &str) -> usize {
             None => {
                 if b == b'\'' || b == b'"' {
                     quote = Some(b);
-                } else if src[i..].starts_with(close) {
+                } else if bytes[i..].starts_with(close.as_bytes()) {
                     return i + close.len();
                 }
             }
@@ -296,13 +310,7 @@ pub fn argument_names(args: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
-    const ALL: &[BlockKind] = &[
-        BlockKind::Macro,
-        BlockKind::Test,
-        BlockKind::Materialization,
-        BlockKind::Snapshot,
-        BlockKind::Docs,
-    ];
+    const ALL: &[BlockKind] = ALL_KINDS;
 
     #[test]
     fn finds_blocks_and_skips_comments_and_raw() {
@@ -334,6 +342,42 @@ mod tests {
             diags[0].to_string(),
             "snapshots/s.sql:2:1: snapshot `orders_snapshot` is never closed (add `{% endsnapshot %}` after its body)"
         );
+    }
+
+    #[test]
+    fn non_ascii_inside_or_after_tags_is_text_not_a_panic() {
+        // Each of these panicked at a char boundary: an unquoted `é` inside `{{ }}`, and
+        // multi-byte text after an unclosed tag.
+        for src in [
+            "{{ é }}\n",
+            "{% é %}",
+            "{% macro m() %}é{% endmacro %}{% é",
+            "{%é",
+            "{{ 'é' ~ é }}{% ü",
+        ] {
+            let _ = find_blocks("macros/m.sql", src, ALL);
+        }
+        let (blocks, diags) = find_blocks("macros/m.sql", "{% macro ü() %}x{% endmacro %}", ALL);
+        assert_eq!(blocks[0].name, "ü");
+        assert!(diags.is_empty());
+        let (_, diags) = find_blocks("macros/m.sql", "{% macro m() %}\n{{ é }}\n{% endmac", ALL);
+        assert_eq!(
+            diags[0].to_string(),
+            "macros/m.sql:1:1: macro `m` is never closed (add `{% endmacro %}` after its body)"
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the text, the lexer returns blocks whose ranges cut `src` at char
+        /// boundaries, and never panics.
+        #[test]
+        fn any_text_lexes(src in "(\\{\\{|\\{%|%\\}|\\}\\}|\\{#|#\\}|[-'\"\\\\ a-z_()é€𝄞\n]|macro |endmacro|test |raw|endraw){0,40}") {
+            let (blocks, _) = find_blocks("macros/m.sql", &src, ALL);
+            for b in blocks {
+                proptest::prop_assert!(src.get(b.range.clone()).is_some());
+                proptest::prop_assert!(src.get(b.body.clone()).is_some());
+            }
+        }
     }
 
     #[test]

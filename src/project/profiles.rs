@@ -6,7 +6,8 @@
 
 use super::config::value_to_string;
 use super::project_file::{
-    YamlContext, close_names, key_location, parse_yaml, quoted_list, render_yaml_strings,
+    YamlContext, close_names, key_location, masked_value, parse_yaml, quoted_list,
+    render_yaml_strings,
 };
 use crate::error::{Collector, Diagnostic, Error, ErrorKind, Location, Result};
 use serde::{Deserialize, Serialize};
@@ -86,6 +87,8 @@ pub struct Target {
     pub sqlite_dir: Option<PathBuf>,
     /// Where the target came from, for `kiln debug` (file path or "embedded default").
     pub origin: String,
+    /// Problems that do not stop a run, such as a key no adapter reads.
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Target {
@@ -101,6 +104,7 @@ impl Target {
             settings: BTreeMap::new(),
             sqlite_dir: Some(project_dir.join(".kiln")),
             origin: EMBEDDED_ORIGIN.to_string(),
+            warnings: Vec::new(),
         }
     }
 
@@ -232,7 +236,7 @@ fn embedded_target(opts: &ProfileOptions) -> Result<Target> {
 }
 
 /// Reads the target for `opts` out of the text of a `profiles.yml` named `file`.
-fn parse_profiles(file: &str, text: &str, opts: &ProfileOptions) -> Result<Target> {
+pub fn parse_profiles(file: &str, text: &str, opts: &ProfileOptions) -> Result<Target> {
     let root = match parse_yaml(file, text)? {
         Value::Object(map) => map,
         Value::Null => Map::new(),
@@ -362,7 +366,11 @@ impl Output<'_> {
     fn location(&self, key: Option<&str>) -> Location {
         let mut path: Vec<String> = self.path.iter().map(|s| s.to_string()).collect();
         path.extend(key.map(str::to_string));
-        key_location(self.file, self.text, &path)
+        let location = key_location(self.file, self.text, &path);
+        match key {
+            Some(k) if is_secret_key(k) => masked_value(location),
+            _ => location,
+        }
     }
 
     fn error(&self, key: Option<&str>, message: String, hint: String) -> Diagnostic {
@@ -473,7 +481,8 @@ fn build_target(
     let schema = text("schema");
     let database = text("database");
     let url = text("url");
-    let host = text("host");
+    // dbt-mysql names the host `server:`.
+    let host = text("host").or_else(|| text("server"));
     let user = text("user");
 
     let Some(adapter) = adapter else {
@@ -492,7 +501,21 @@ fn build_target(
         settings: BTreeMap::new(),
         sqlite_dir: None,
         origin: origin.to_string(),
+        warnings: unknown_keys(out, target_name, adapter),
     };
+    // A password inside the URL moves to `password`, decoded, so that it may hold `/`, `?`,
+    // `#` or `@` and never reaches the driver's URL parser, the manifest or a message.
+    let url = url.map(|u| {
+        let (bare, password) = take_url_password(&u);
+        if let Some(p) = password
+            && !settings.contains_key("password")
+            && !settings.contains_key("pass")
+        {
+            settings.insert("password".into(), Value::String(p));
+        }
+        settings.insert("url".into(), Value::String(bare.clone()));
+        bare
+    });
     let url_database = url.as_deref().and_then(url_database);
     // The port in a URL counts like a `port:` key; a default never overrides it.
     let url_port = url.as_deref().and_then(split_url).and_then(|u| u.port);
@@ -607,20 +630,27 @@ struct UrlParts<'a> {
 fn split_url(url: &str) -> Option<UrlParts<'_>> {
     let start = url.find("://")? + 3;
     let rest = &url[start..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let password = authority.rfind('@').and_then(|at| {
-        let userinfo = &authority[..at];
-        userinfo
+    // A password may hold `/`, `?`, `#` or `@` unescaped: the user info runs to the last `@`
+    // whose user name (the text before the first `:`) has none of `/?#`.
+    let userinfo_end = rest.rfind('@').filter(|&at| {
+        let user = rest[..at].split(':').next().unwrap_or("");
+        !user.contains(['/', '?', '#'])
+    });
+    let host_start = userinfo_end.map_or(0, |at| at + 1);
+    let host_len = rest[host_start..]
+        .find(['/', '?', '#'])
+        .unwrap_or(rest.len() - host_start);
+    let host = &rest[host_start..host_start + host_len];
+    let password = userinfo_end.and_then(|at| {
+        rest[..at]
             .find(':')
             .map(|colon| start + colon + 1..start + at)
     });
-    let after = &rest[authority_end..];
+    let after = &rest[host_start + host_len..];
     let path = after
         .strip_prefix('/')
         .map(|p| p.split(['?', '#']).next().unwrap_or(""))
         .unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let port = host
         .rsplit_once(':')
         .filter(|(h, _)| !h.ends_with(':') && (!h.contains(':') || h.ends_with(']')))
@@ -630,6 +660,21 @@ fn split_url(url: &str) -> Option<UrlParts<'_>> {
         path,
         port,
     })
+}
+
+/// The URL without the password of its user info, and that password percent-decoded.
+fn take_url_password(url: &str) -> (String, Option<String>) {
+    match split_url(url).and_then(|u| u.password) {
+        Some(range) => {
+            let password = percent_encoding::percent_decode_str(&url[range.clone()])
+                .decode_utf8_lossy()
+                .into_owned();
+            // Drop the `:` before the password too: `user:secret@host` becomes `user@host`.
+            let bare = format!("{}{}", &url[..range.start - 1], &url[range.end..]);
+            (bare, Some(password))
+        }
+        None => (url.to_string(), None),
+    }
 }
 
 /// The database named in a connection URL's path, if any.
@@ -661,13 +706,83 @@ fn mask_url(url: &str) -> String {
     masked
 }
 
-fn is_secret_key(key: &str) -> bool {
+/// Whether a setting holds a secret: any key naming a password, pass phrase, secret, token,
+/// key or credential, misspelt ones included (`passwrd`), so that none is ever printed.
+pub(crate) fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["password", "passwd", "secret", "token", "private_key"]
+    ["pass", "pwd", "secret", "token", "key", "credential"]
         .iter()
         .any(|s| k.contains(s))
-        || k == "pass"
-        || k == "pwd"
+}
+
+/// Every key an output may hold, per adapter: Kiln's own and those dbt's adapters accept, so a
+/// dbt profile loads without warnings.
+fn known_keys(adapter: AdapterType) -> Vec<&'static str> {
+    const COMMON: &[&str] = &[
+        "type",
+        "threads",
+        "schema",
+        "database",
+        "url",
+        "host",
+        "port",
+        "user",
+        "password",
+        "pass",
+        "connect_timeout",
+        "retries",
+    ];
+    let own: &[&str] = match adapter {
+        AdapterType::Sqlite => &[
+            "path",
+            "schema_directory",
+            "schemas_and_paths",
+            "extensions",
+        ],
+        AdapterType::Postgres => &[
+            "dbname",
+            "keepalives_idle",
+            "search_path",
+            "role",
+            "sslmode",
+            "sslcert",
+            "sslkey",
+            "sslrootcert",
+            "sslcontext",
+            "application_name",
+        ],
+        AdapterType::Mysql => &[
+            "username",
+            "server",
+            "charset",
+            "collation",
+            "ssl_disabled",
+            "driver",
+        ],
+    };
+    own.iter().chain(COMMON).copied().collect()
+}
+
+/// A warning for each key of the output that no adapter reads, with the closest known key.
+fn unknown_keys(out: &Output<'_>, target_name: &str, adapter: AdapterType) -> Vec<Diagnostic> {
+    let known = known_keys(adapter);
+    out.map
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .map(|k| {
+            let close = close_names(k, &known);
+            let guess = match close.first() {
+                Some(c) => format!("did you mean `{c}`? "),
+                None => String::new(),
+            };
+            Diagnostic::new(
+                ErrorKind::Profile,
+                format!("output `{target_name}` has a key `{k}` that the {adapter} adapter does not read"),
+            )
+            .at(out.location(Some(k)))
+            .with_hint(format!("{guess}remove or rename it"))
+        })
+        .collect()
 }
 
 fn redact(key: &str, value: &Value) -> Value {
@@ -979,7 +1094,10 @@ jaffle:
         let e = parse_with(text, Some("prod")).unwrap_err();
         let d = &e.diagnostics()[0];
         assert_eq!(d.message, "env var PROD_PASSWORD is not set");
-        assert_eq!(d.location.as_ref().map(|l| (l.line, l.col)), Some((8, 18)));
+        // The secret's line is quoted masked, the column at the mask.
+        let at = d.location.as_ref().unwrap();
+        assert_eq!((at.line, at.col), (8, 17));
+        assert_eq!(at.source_line.as_deref(), Some("      password: ****"));
     }
 
     #[test]
@@ -1021,5 +1139,93 @@ jaffle:
         assert_eq!(r["plain_url"], json!("mysql://kiln@db/shop"));
         // The real settings keep the secret for the adapter.
         assert_eq!(t.settings["password"], json!("hunter2"));
+    }
+
+    fn pg_output(extra: &str) -> String {
+        format!(
+            "jaffle:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      schema: s\n{extra}"
+        )
+    }
+
+    #[test]
+    fn a_failing_template_in_a_password_is_never_quoted() {
+        for extra in [
+            "      host: h\n      user: u\n      dbname: d\n      password: \"S3cretPW {{ oops( }}\"\n",
+            "      url: \"postgres://u:S3cretPW{{ oops( }}@h/d\"\n",
+            "      host: h\n      user: u\n      dbname: d\n      api_token: \"{{ 'S3cretPW' ~ nope }}\"\n",
+        ] {
+            let e = parse_with(&pg_output(extra), None).unwrap_err();
+            let text = format!("{e} {e:?}");
+            assert!(!text.contains("S3cretPW"), "{text}");
+            assert!(text.contains("cannot render the value of"), "{text}");
+            assert!(text.contains("****"), "{text}");
+        }
+    }
+
+    #[test]
+    fn url_passwords_may_hold_url_delimiters() {
+        for (password, written) in [
+            ("pa/ss?wo#rd", "pa/ss?wo#rd"),
+            ("p@ss:word", "p@ss:word"),
+            ("slash/", "slash%2F"),
+        ] {
+            let extra = format!(
+                "      url: \"postgres://kiln:{written}@db.example:5999/warehouse?sslmode=disable\"\n"
+            );
+            let t = parse_with(&pg_output(&extra), None).unwrap();
+            assert_eq!(t.database, "warehouse", "{written}");
+            assert_eq!(t.settings["password"], json!(password));
+            assert_eq!(t.settings["port"], json!(5999));
+            assert_eq!(
+                t.settings["url"],
+                json!("postgres://kiln@db.example:5999/warehouse?sslmode=disable")
+            );
+            let shown = serde_json::to_string(&t.redacted_settings()).unwrap();
+            assert!(
+                !shown.contains(written) && !shown.contains(password),
+                "{shown}"
+            );
+            assert!(t.secrets().contains(&password.to_string()));
+        }
+        // A query value holding `@` is not taken for the user info.
+        let t = parse_with(
+            &pg_output("      url: \"postgres://db/wh?application_name=a@b\"\n"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(t.database, "wh");
+        assert!(!t.settings.contains_key("password"));
+    }
+
+    #[test]
+    fn unknown_keys_warn_and_secret_looking_keys_are_masked() {
+        let t = parse_with(
+            &pg_output("      host: h\n      user: u\n      dbname: d\n      passwrd: hunter2\n      keepalives_idle: 5\n"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(t.warnings.len(), 1, "{:?}", t.warnings);
+        let w = t.warnings[0].to_string();
+        assert!(
+            w.contains("`passwrd`") && w.contains("did you mean `password`?"),
+            "{w}"
+        );
+        assert!(!w.contains("hunter2"), "{w}");
+        assert_eq!(w.split(':').nth(1), Some("10"), "{w}");
+        assert_eq!(t.redacted_settings()["passwrd"], json!("****"));
+        assert_eq!(t.secrets(), vec!["hunter2".to_string()]);
+        for key in [
+            "pass",
+            "private_key_passphrase",
+            "client_secret",
+            "token",
+            "keyfile_json",
+            "credentials",
+        ] {
+            assert!(is_secret_key(key), "{key}");
+        }
+        for key in ["host", "user", "keepalives_idle", "schema", "port"] {
+            assert!(!is_secret_key(key), "{key}");
+        }
     }
 }

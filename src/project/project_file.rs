@@ -575,26 +575,64 @@ pub(crate) fn quoted_list<S: AsRef<str>>(items: &[S], word: &str) -> String {
     }
 }
 
+/// The location with the value on its quoted line replaced by `****`, for a key that holds a
+/// secret: `password: "S3cret {{ oops( }}"` is quoted as `password: ****`.
+pub(crate) fn masked_value(mut location: Location) -> Location {
+    if let Some(line) = &location.source_line {
+        let key_end = line.find(':').map_or(line.len(), |c| c + 1);
+        location.source_line = Some(format!("{} ****", &line[..key_end]).into());
+        location.col = location.col.min(key_end + 2);
+    }
+    location
+}
+
 /// Parses YAML text into JSON values, reporting syntax errors at serde_yaml's position.
 pub(crate) fn parse_yaml(file: &str, text: &str) -> Result<Value> {
     match serde_yaml::from_str::<serde_yaml::Value>(text) {
         Ok(v) => Ok(yaml_to_json(&v)),
-        Err(e) => {
-            let message = strip_yaml_positions(&e.to_string());
-            let location = match e.location() {
-                Some(l) => Location::at(file, text, l.line(), l.column()),
-                None => Location::file(file),
-            };
-            Err(
-                Diagnostic::new(ErrorKind::Yaml, format!("invalid YAML: {message}"))
-                    .at(location)
-                    .with_hint(
-                        "fix the YAML syntax; check indentation and unclosed quotes or brackets",
-                    )
-                    .into(),
-            )
-        }
+        Err(e) => Err(yaml_error(file, text, &e).into()),
     }
+}
+
+/// A YAML syntax error at its line and column. A second document (a stray `---`), which
+/// serde_yaml reports without a position, is placed at its marker.
+pub(crate) fn yaml_error(file: &str, text: &str, e: &serde_yaml::Error) -> Diagnostic {
+    if let Some(line) = e
+        .location()
+        .is_none()
+        .then(|| second_document(text))
+        .flatten()
+    {
+        return Diagnostic::new(
+            ErrorKind::Yaml,
+            "invalid YAML: a second document starts here, and a file holds only one",
+        )
+        .at(Location::at(file, text, line, 1))
+        .with_hint("remove this `---` line, or move what follows it to a file of its own");
+    }
+    let message = strip_yaml_positions(&e.to_string());
+    let location = match e.location() {
+        Some(l) => Location::at(file, text, l.line(), l.column()),
+        None => Location::file(file),
+    };
+    Diagnostic::new(ErrorKind::Yaml, format!("invalid YAML: {message}"))
+        .at(location)
+        .with_hint("fix the YAML syntax; check indentation and unclosed quotes or brackets")
+}
+
+/// The 1-based line of the `---` that starts a second YAML document, if there is one. A `---`
+/// before any content opens the first document and does not count.
+fn second_document(text: &str) -> Option<usize> {
+    let mut content = false;
+    for (i, line) in text.lines().enumerate() {
+        let marker = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        if marker && content {
+            return Some(i + 1);
+        }
+        let trimmed = line.trim();
+        content |= !marker && !trimmed.is_empty() && !trimmed.starts_with('#');
+    }
+    None
 }
 
 /// Removes serde_yaml's " at line N column M" fragments: the location is shown separately.
@@ -950,10 +988,16 @@ impl<'a> Renderer<'a> {
             return;
         }
         match value {
-            Value::String(s) if s.contains("{{") || s.contains("{%") => match self.render(s) {
-                Ok(v) => *value = v,
-                Err(d) => errors.push(d.or_at(self.location(path, s))),
-            },
+            Value::String(s) if s.contains("{{") || s.contains("{%") => {
+                // A secret's text is never quoted: not in the message, not on the quoted line.
+                let key = path.last().map(String::as_str).unwrap_or("");
+                let secret = super::profiles::is_secret_key(key) || s.contains("://");
+                match self.render(s, secret.then_some(key)) {
+                    Ok(v) => *value = v,
+                    Err(d) if secret => errors.push(d.or_at(masked_value(self.location(path, s)))),
+                    Err(d) => errors.push(d.or_at(self.location(path, s))),
+                }
+            }
             Value::Array(items) => {
                 for (i, item) in items.iter_mut().enumerate() {
                     path.push(format!("[{i}]"));
@@ -985,8 +1029,13 @@ impl<'a> Renderer<'a> {
         loc
     }
 
-    /// Renders one template, fetching env vars as the template asks for them.
-    fn render(&self, template: &str) -> std::result::Result<Value, Diagnostic> {
+    /// Renders one template, fetching env vars as the template asks for them. The value of a
+    /// `secret` key is named by its key in errors, never quoted.
+    fn render(
+        &self,
+        template: &str,
+        secret: Option<&str>,
+    ) -> std::result::Result<Value, Diagnostic> {
         loop {
             {
                 let mut s = lock(&self.state);
@@ -1026,9 +1075,13 @@ impl<'a> Renderer<'a> {
                 }
                 Err(e) => {
                     let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
+                    let what = match secret {
+                        Some(key) => format!("the value of `{key}`"),
+                        None => format!("`{}`", template.trim()),
+                    };
                     return Err(Diagnostic::new(
                         ErrorKind::Template,
-                        format!("cannot render `{}`: {}{detail}", template.trim(), e.kind()),
+                        format!("cannot render {what}: {}{detail}", e.kind()),
                     )
                     .with_hint(format!(
                         "only env_var() and var() are available when Kiln reads {}",

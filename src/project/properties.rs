@@ -880,22 +880,9 @@ pub fn parse_properties(file: &str, text: &str, package: &str) -> (Properties, V
     let doc: Y = match serde_yaml::from_str(text) {
         Ok(d) => d,
         Err(e) => {
-            let (line, col) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            let msg = e.to_string();
-            let msg = match msg.find(" at line ") {
-                Some(i) => msg[..i].to_string(),
-                None => msg,
-            };
             return (
                 Properties::default(),
-                vec![
-                    Diagnostic::new(ErrorKind::Yaml, format!("invalid YAML: {msg}"))
-                        .at(Location::at(file, text, line, col))
-                        .with_hint("fix the indentation or quoting near this line"),
-                ],
+                vec![super::project_file::yaml_error(file, text, &e)],
             );
         }
     };

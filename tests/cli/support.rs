@@ -328,6 +328,7 @@ impl TempProject {
             settings,
             sqlite_dir: (adapter == AdapterType::Sqlite).then(|| self.root.join(".kiln")),
             origin: "test".into(),
+            warnings: Vec::new(),
         }
     }
 
