@@ -2,7 +2,9 @@
 """Generates a synthetic dbt-style project for benchmarks: N models in layers, each reading one
 or two upstream models through ref(), with Jinja loops, a macro call, config() and schema tests.
 
-Usage: bench/gen_project.py OUT_DIR [--models 2000] [--seed 7]
+Usage: bench/gen_project.py OUT_DIR [--models 2000] [--seed-rows 100] [--tested 1.0] [--seed 7]
+--seed-rows sets the rows of the one seed (raw_events); --tested the share of models that carry
+schema tests (not_null on every tested model's id, unique on every other one).
 The output is deterministic for a given seed, so runs are comparable.
 """
 import argparse
@@ -14,6 +16,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--models", type=int, default=2000)
+    ap.add_argument("--seed-rows", type=int, default=100)
+    ap.add_argument("--tested", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     rnd = random.Random(args.seed)
@@ -31,7 +35,7 @@ def main():
         f.write("bench:\n  target: dev\n  outputs:\n    dev:\n      type: sqlite\n      schema: main\n      threads: 4\n")
     with open(os.path.join(out, "seeds", "raw_events.csv"), "w") as f:
         f.write("id,user_id,a,b,c,created_at\n")
-        for i in range(1, 101):
+        for i in range(1, args.seed_rows + 1):
             f.write(f"{i},{i % 17},{i * 3},{i * 5},{i * 7},2024-01-{(i % 28) + 1:02d}\n")
     with open(os.path.join(out, "macros", "helpers.sql"), "w") as f:
         f.write(
@@ -80,9 +84,14 @@ def main():
             with open(os.path.join(layer_dir, f"{name}.sql"), "w") as f:
                 f.write("\n".join(body) + "\n")
             current.append(name)
+            # Every 1/tested-th model carries tests, spread evenly over the layers.
+            index = len(schema_entries)
+            tested = int((index + 1) * args.tested) > int(index * args.tested)
+            tested_before = int(index * args.tested)
+            tests = "[not_null, unique]" if tested_before % 2 else "[not_null]"
             schema_entries.append(
                 f"  - name: {name}\n    description: Model {name}.\n    columns:\n"
-                f"      - name: id\n        data_tests: [not_null]\n"
+                + (f"      - name: id\n        data_tests: {tests}\n" if tested else "      - name: id\n")
             )
         names.append(current)
     with open(os.path.join(out, "models", "schema.yml"), "w") as f:

@@ -1,0 +1,426 @@
+#!/usr/bin/env python3
+"""Times Kiln, dbt-core and the raw database on the same generated project, against the same
+PostgreSQL, in one run, and writes the table to bench/RESULTS.md.
+
+Usage:
+  bench/run.py [--models 2000] [--seed-rows 100000] [--threads 4] [--dbt]
+               [--kiln target/release/kiln] [--pg postgres://postgres@127.0.0.1:5432/test]
+               [--big-models 10000] [--big-seed-rows 1000000] [--out bench/RESULTS.md]
+  bench/run.py --smoke        a small size, no dbt, nothing written: CI's check that it runs
+
+--dbt installs dbt-core and dbt-postgres 1.11 from PyPI into a virtual environment under
+target/bench-venv (once) and times them beside Kiln. The raw limit is the statements Kiln ran
+(target/run/), executed by 4 psql sessions in dependency order, and psql's \\copy for seeds.
+Every figure is one run (quick commands: the median of three). Peak memory is the maximum
+resident set size that /usr/bin/time -v reports.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import queue
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SCHEMA = "kiln_bench"
+
+
+def sh(cmd, cwd=None, env=None, check=True):
+    """Runs `cmd` under /usr/bin/time -v; returns (seconds, peak MB, stdout)."""
+    full = ["/usr/bin/time", "-v"] + cmd
+    start = time.perf_counter()
+    p = subprocess.run(full, cwd=cwd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if check and p.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+    peak = int(m.group(1)) / 1024 if m else float("nan")
+    return seconds, peak, p.stdout
+
+
+def median_of(n, fn):
+    runs = sorted((fn() for _ in range(n)), key=lambda r: r[0])
+    return runs[len(runs) // 2]
+
+
+def psql(url, sql):
+    subprocess.run(["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                   check=True, capture_output=True, text=True)
+
+
+def drop_schemas(url, prefix):
+    rows = subprocess.run(
+        ["psql", url, "-X", "-At", "-c",
+         f"select nspname from pg_namespace where nspname like '{prefix}%'"],
+        check=True, capture_output=True, text=True).stdout.split()
+    for s in rows:
+        psql(url, f'drop schema if exists "{s}" cascade')
+
+
+class Session:
+    """One persistent psql session: statements go in on stdin, a marker line says when each
+    one finished, so no statement pays for a new connection."""
+
+    def __init__(self, url):
+        self.p = subprocess.Popen(
+            ["psql", url, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            bufsize=1)
+        self.n = 0
+
+    def run(self, sql):
+        self.n += 1
+        marker = f"__kiln_bench_done_{self.n}__"
+        self.p.stdin.write(sql.rstrip().rstrip(";") + ";\n\\echo " + marker + "\n")
+        self.p.stdin.flush()
+        for line in self.p.stdout:
+            if line.strip() == marker:
+                return
+        sys.exit(f"psql session ended: {self.p.stderr.read()[-2000:]}\n{sql[:500]}")
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait()
+
+
+def run_parallel(url, jobs, deps, threads):
+    """Executes `jobs` ({id: sql}) on `threads` sessions, each job after the jobs it depends on
+    (`deps`: {id: [ids]}); returns the wall time."""
+    waiting = {j: {d for d in deps.get(j, []) if d in jobs} for j in jobs}
+    children = {}
+    for j, ds in waiting.items():
+        for d in ds:
+            children.setdefault(d, []).append(j)
+    ready = queue.Queue()
+    for j, ds in waiting.items():
+        if not ds:
+            ready.put(j)
+    lock = threading.Lock()
+    left = [len(jobs)]
+    sessions = [Session(url) for _ in range(threads)]
+
+    def worker(session):
+        while True:
+            j = ready.get()
+            if j is None:
+                return
+            session.run(jobs[j])
+            with lock:
+                left[0] -= 1
+                for c in children.get(j, []):
+                    waiting[c].discard(j)
+                    if not waiting[c]:
+                        ready.put(c)
+                if left[0] == 0:
+                    for _ in sessions:
+                        ready.put(None)
+
+    start = time.perf_counter()
+    workers = [threading.Thread(target=worker, args=(s,)) for s in sessions]
+    for w in workers:
+        w.start()
+    if not jobs:
+        for _ in sessions:
+            ready.put(None)
+    for w in workers:
+        w.join()
+    seconds = time.perf_counter() - start
+    for s in sessions:
+        s.close()
+    return seconds
+
+
+def profiles(dirpath, url, schema, threads):
+    with open(os.path.join(dirpath, "profiles.yml"), "w") as f:
+        f.write(f"bench:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n"
+                f"      url: \"{url}\"\n      schema: {schema}\n      threads: {threads}\n")
+
+
+def dbt_profiles(dirpath, url, schema, threads):
+    m = re.match(r"postgres(?:ql)?://([^:@/]+)(?::([^@]*))?@([^:/]+)(?::(\d+))?/([^?]+)", url)
+    user, password, host, port, db = m.groups()
+    with open(os.path.join(dirpath, "profiles.yml"), "w") as f:
+        f.write(f"bench:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n"
+                f"      host: {host}\n      port: {port or 5432}\n      user: {user}\n"
+                f"      password: \"{password or ''}\"\n      dbname: {db}\n"
+                f"      schema: {schema}\n      threads: {threads}\n")
+
+
+def generate(out, models, seed_rows, tested):
+    subprocess.run([sys.executable, os.path.join(HERE, "gen_project.py"), out,
+                    "--models", str(models), "--seed-rows", str(seed_rows),
+                    "--tested", str(tested)], check=True)
+
+
+def run_statements(project):
+    """The statements Kiln ran for each node (target/run/), and each node's parents."""
+    manifest = json.load(open(os.path.join(project, "target", "manifest.json")))
+    jobs, deps, tests = {}, {}, {}
+    for uid, node in manifest["nodes"].items():
+        rtype = node["resource_type"]
+        if rtype == "model":
+            path = os.path.join(project, "target", "run", node["package_name"],
+                                node["original_file_path"])
+        elif rtype == "test":
+            path = os.path.join(project, "target", "run", node["package_name"],
+                                node["original_file_path"], node["name"] + ".sql")
+        else:
+            continue
+        if not os.path.exists(path):
+            continue
+        sql = open(path).read()
+        if rtype == "model":
+            jobs[uid] = sql
+            deps[uid] = node["depends_on"]["nodes"]
+        else:
+            tests[uid] = sql
+    return jobs, deps, tests
+
+
+def seed_columns(url, schema, table):
+    out = subprocess.run(
+        ["psql", url, "-X", "-At", "-F", "\t", "-c",
+         "select column_name, data_type from information_schema.columns "
+         f"where table_schema = '{schema}' and table_name = '{table}' order by ordinal_position"],
+        check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.strip().splitlines()]
+
+
+def raw_copy(url, schema, table, columns, csv_path):
+    cols = ", ".join(f'"{c}" {t}' for c, t in columns)
+    psql(url, f'create schema if not exists "{schema}"; drop table if exists "{schema}"."{table}";'
+              f' create table "{schema}"."{table}" ({cols})')
+    start = time.perf_counter()
+    subprocess.run(["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                    f"\\copy \"{schema}\".\"{table}\" from '{csv_path}' with (format csv, header true)"],
+                   check=True, capture_output=True, text=True)
+    return time.perf_counter() - start
+
+
+def ensure_dbt(venv):
+    dbt = os.path.join(venv, "bin", "dbt")
+    if not os.path.exists(dbt):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q",
+                        "dbt-core==1.11.*", "dbt-postgres"], check=True)
+    version = subprocess.run([dbt, "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"installed: (\S+)", version)
+    return dbt, (m.group(1) if m else "?")
+
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, figure, kiln, dbt=None, raw=None, target=None, met=None, unit="s"):
+        self.rows.append((figure, kiln, dbt, raw, target, met, unit))
+
+    def markdown(self):
+        def fmt(v, unit):
+            if v is None:
+                return "—"
+            if isinstance(v, str):
+                return v
+            return f"{v:.2f} s" if unit == "s" else f"{v:.0f} MB"
+
+        def ratio(a, b):
+            return f"{a / b:.2f}×" if isinstance(a, float) and isinstance(b, float) and b else "—"
+
+        lines = ["| figure | Kiln | dbt-core | raw database | Kiln ÷ dbt | Kiln ÷ raw | target | met |",
+                 "|---|---|---|---|---|---|---|---|"]
+        for figure, kiln, dbt, raw, target, met, unit in self.rows:
+            lines.append(
+                f"| {figure} | {fmt(kiln, unit)} | {fmt(dbt, unit)} | {fmt(raw, unit)} | "
+                f"{ratio(kiln, dbt)} | {ratio(kiln, raw)} | {target or '—'} | "
+                f"{'—' if met is None else ('met' if met else '**missed**')} |")
+        return "\n".join(lines)
+
+
+def machine():
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), {mem}, {platform.system()} {platform.release()}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", type=int, default=2000)
+    ap.add_argument("--seed-rows", type=int, default=100_000)
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--tested", type=float, default=0.25)
+    ap.add_argument("--dbt", action="store_true", help="also time dbt-core 1.11 (installed from PyPI)")
+    ap.add_argument("--kiln", default=os.path.join(ROOT, "target", "release", "kiln"))
+    ap.add_argument("--pg", default=os.environ.get("KILN_TEST_POSTGRES_URL",
+                                                   "postgres://postgres@127.0.0.1:5432/test"))
+    ap.add_argument("--big-models", type=int, default=10_000)
+    ap.add_argument("--big-seed-rows", type=int, default=1_000_000)
+    ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    ap.add_argument("--smoke", action="store_true")
+    args = ap.parse_args()
+    if args.smoke:
+        args.models, args.seed_rows, args.big_models, args.big_seed_rows = 20, 100, 0, 0
+        args.dbt, args.out = False, None
+        if not os.path.exists(args.kiln):
+            args.kiln = os.path.join(ROOT, "target", "debug", "kiln")
+    kiln = os.path.abspath(args.kiln)
+    if not os.path.exists(kiln):
+        sys.exit(f"no Kiln binary at {kiln}: run `cargo build --release` first")
+    url, threads = args.pg, args.threads
+    work = tempfile.mkdtemp(prefix="kiln-bench-")
+    table = Table()
+    notes = []
+    try:
+        drop_schemas(url, SCHEMA)
+        proj = os.path.join(work, "kiln")
+        generate(proj, args.models, args.seed_rows, args.tested)
+        profiles(proj, url, SCHEMA, threads)
+        env = dict(os.environ, NO_COLOR="1")
+        k = lambda *a: sh([kiln, *a], cwd=proj, env=env)
+        quick = 1 if args.smoke else 3
+
+        parse = median_of(quick, lambda: k("parse"))
+        compile_ = median_of(quick, lambda: k("compile"))
+        ls = median_of(quick, lambda: k("ls", "-s", "m_0_0000+"))
+        seed = k("seed")
+        run = k("run")
+        test = k("test")
+        docs = median_of(quick, lambda: k("docs", "generate"))
+        # A warm re-parse: one model edited, everything else as before.
+        first = os.path.join(proj, "models", "layer_5", "m_5_0000.sql")
+        with open(first, "a") as f:
+            f.write("-- edited\n")
+        reparse = median_of(quick, lambda: k("parse"))
+        jobs, deps, tests = run_statements(proj)
+        columns = seed_columns(url, SCHEMA, "raw_events")
+
+        d = {}
+        dbt_version = None
+        if args.dbt:
+            dbt, dbt_version = ensure_dbt(os.path.join(ROOT, "target", "bench-venv"))
+            dproj = os.path.join(work, "dbt")
+            generate(dproj, args.models, args.seed_rows, args.tested)
+            dbt_profiles(dproj, url, SCHEMA + "_dbt", threads)
+            denv = dict(os.environ, DBT_PROFILES_DIR=dproj, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+            dd = lambda *a: sh([dbt, *a], cwd=dproj, env=denv)
+            d["parse"] = dd("parse", "--no-partial-parse")
+            d["compile"] = dd("compile")
+            d["ls"] = dd("ls", "-s", "m_0_0000+")
+            d["seed"] = dd("seed")
+            d["run"] = dd("run")
+            d["test"] = dd("test")
+            d["docs"] = dd("docs", "generate")
+
+        # The raw database: the same schema rebuilt from nothing with Kiln's own statements.
+        drop_schemas(url, SCHEMA)
+        psql(url, f'create schema "{SCHEMA}"')
+        raw_seed = raw_copy(url, SCHEMA, "raw_events", columns,
+                            os.path.join(proj, "seeds", "raw_events.csv"))
+        raw_run = run_parallel(url, jobs, deps, threads)
+        raw_test = run_parallel(url, tests, {}, threads)
+
+        dv = lambda key, i=0: d[key][i] if key in d else None
+        n = args.models
+        table.add(f"parse, {n} models", parse[0], dv("parse"), None, "≤ 0.10 s", parse[0] <= 0.10)
+        table.add("parse, peak memory", parse[1], dv("parse", 1), None, "≤ 60 MB", parse[1] <= 60, "MB")
+        table.add("compile", compile_[0], dv("compile"), None, "≤ 0.25 s", compile_[0] <= 0.25)
+        table.add("compile, peak memory", compile_[1], dv("compile", 1), None, "≤ 100 MB",
+                  compile_[1] <= 100, "MB")
+        table.add("`ls -s m_0_0000+`", ls[0], dv("ls"), None, "≤ 0.05 s", ls[0] <= 0.05)
+        seed_target = 1.2 * raw_seed + parse[0]
+        table.add(f"seed, {args.seed_rows:,} rows", seed[0], dv("seed"), raw_seed,
+                  f"≤ 1.2 × `\\copy` + parse = {seed_target:.2f} s", seed[0] <= seed_target)
+        table.add(f"run, {len(jobs)} models", run[0], dv("run"), raw_run,
+                  f"≤ 1.1 × raw = {1.1 * raw_run:.2f} s", run[0] <= 1.1 * raw_run)
+        table.add(f"test, {len(tests)} tests", test[0], dv("test"), raw_test,
+                  f"≤ 1.1 × raw = {1.1 * raw_test:.2f} s", test[0] <= 1.1 * raw_test)
+        table.add("docs generate", docs[0], dv("docs"), None, "≤ 0.5 s", docs[0] <= 0.5)
+        table.add("warm re-parse after editing one model", reparse[0], None, None, "≤ 0.02 s",
+                  reparse[0] <= 0.02)
+        notes.append("Kiln keeps no partial-parse cache yet: the warm re-parse is a full parse.")
+
+        if args.big_models:
+            big = os.path.join(work, "big")
+            generate(big, args.big_models, 100, args.tested)
+            profiles(big, url, SCHEMA + "_big", threads)
+            b = lambda *a: sh([kiln, *a], cwd=big, env=env)
+            bp = median_of(quick, lambda: b("parse"))
+            bc = median_of(quick, lambda: b("compile"))
+            table.add(f"parse, {args.big_models:,} models", bp[0], None, None, "≤ 0.5 s", bp[0] <= 0.5)
+            table.add(f"parse, {args.big_models:,} models, peak memory", bp[1], None, None,
+                      "≤ 200 MB", bp[1] <= 200, "MB")
+            table.add(f"compile, {args.big_models:,} models", bc[0], None, None, "≤ 1 s", bc[0] <= 1)
+        if args.big_seed_rows:
+            bs = os.path.join(work, "bigseed")
+            os.makedirs(os.path.join(bs, "seeds"))
+            with open(os.path.join(bs, "dbt_project.yml"), "w") as f:
+                f.write("name: bench\nversion: '1.0'\nprofile: bench\n")
+            profiles(bs, url, SCHEMA + "_seed", threads)
+            csv_path = os.path.join(bs, "seeds", "big.csv")
+            with open(csv_path, "w") as f:
+                f.write("id,user_id,label,amount,created_at\n")
+                for i in range(1, args.big_seed_rows + 1):
+                    f.write(f"{i},{i % 9973},label number {i % 1000},{i * 0.25:.2f},"
+                            f"2024-{(i % 12) + 1:02d}-{(i % 28) + 1:02d}\n")
+            s1 = sh([kiln, "seed"], cwd=bs, env=env)
+            cols = seed_columns(url, SCHEMA + "_seed", "big")
+            raw_big = raw_copy(url, SCHEMA + "_seed_raw", "big", cols, csv_path)
+            size = os.path.getsize(csv_path) / 1e6
+            table.add(f"seed, {args.big_seed_rows:,} rows ({size:.0f} MB)", s1[0], None, raw_big,
+                      f"≤ 1.2 × `\\copy` = {1.2 * raw_big:.2f} s", s1[0] <= 1.2 * raw_big)
+            table.add(f"seed, {args.big_seed_rows:,} rows, peak memory", s1[1], None, None,
+                      "flat (≤ 100 MB)", s1[1] <= 100, "MB")
+    finally:
+        drop_schemas(url, SCHEMA)
+        shutil.rmtree(work, ignore_errors=True)
+
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    pg = subprocess.run(["psql", url, "-X", "-At", "-c", "show server_version"],
+                        capture_output=True, text=True).stdout.strip()
+    header = [
+        "# Kiln benchmark results",
+        "",
+        f"Produced by `bench/run.py{' --dbt' if args.dbt else ''}` in one run on "
+        f"{datetime.date.today().isoformat()}.",
+        "",
+        f"- Machine: {machine()}",
+        f"- PostgreSQL {pg}, {threads} threads; Kiln at commit {commit}"
+        + (f"; dbt-core {dbt_version} with dbt-postgres" if dbt_version else ""),
+        f"- Project: {args.models} generated models (bench/gen_project.py), a quarter with schema "
+        f"tests, one seed of {args.seed_rows:,} rows",
+        "- Raw database: the statements Kiln ran (target/run/), on 4 psql sessions in dependency "
+        "order; seeds with psql's `\\copy`",
+        "- Quick figures (parse, compile, ls, docs) are the median of three runs; the rest one run. "
+        "Peak memory is /usr/bin/time's maximum resident set size.",
+        "",
+    ]
+    text = "\n".join(header) + table.markdown() + "\n" + "".join(f"\n{n}\n" for n in notes)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
