@@ -29,7 +29,9 @@ def main():
         f.write(
             "name: bench\nversion: '1.0'\nconfig-version: 2\nprofile: bench\n"
             "vars:\n  metrics: [a, b, c]\n"
-            "models:\n  bench:\n    +materialized: view\n    layer_2:\n      +materialized: table\n"
+            "models:\n  bench:\n    +materialized: view\n"
+            # Tables every other layer, so no view reads a deep stack of views.
+            + "".join(f"    layer_{n}:\n      +materialized: table\n" for n in range(2, 10, 2))
         )
     with open(os.path.join(out, "profiles.yml"), "w") as f:
         f.write("bench:\n  target: dev\n  outputs:\n    dev:\n      type: sqlite\n      schema: main\n      threads: 4\n")
