@@ -13,6 +13,7 @@ mod lenient;
 mod logs;
 mod newcomer;
 mod packages;
+mod reliability;
 mod run;
 mod select;
 mod slim;
