@@ -9,6 +9,7 @@ mod demo;
 mod deps;
 mod docs;
 mod errors;
+mod faults;
 mod lenient;
 mod logs;
 mod newcomer;
