@@ -90,10 +90,12 @@ const RELATIONS: &[&str] = &[
     "big_orders_v",
     "summary",
     "orders_inc",
+    "people_snap",
 ];
 
-/// A seed of each kind, tables over them, a view, a table over the view and an incremental
-/// model: each build replaces every relation, and takes a fraction of a second.
+/// Two seeds, tables over them, a view, a table over the view, an incremental model and a
+/// snapshot: each build replaces or merges into every relation, and takes a fraction of a
+/// second.
 fn fixture(b: &Backend) -> TempProject {
     let mut people = String::from("id,name,joined\n");
     let mut orders = String::from("id,person_id,amount\n");
@@ -123,6 +125,10 @@ fn fixture(b: &Backend) -> TempProject {
             (
                 "models/summary.sql",
                 "select p.id, p.name, t.total from {{ ref('people_t') }} p join {{ ref('big_orders_v') }} t on t.person_id = p.id",
+            ),
+            (
+                "snapshots/people_snap.sql",
+                "{% snapshot people_snap %}\n{{ config(target_schema=target.schema, unique_key='id', strategy='check', check_cols=['name']) }}\nselect id, name from {{ ref('people') }}\n{% endsnapshot %}\n",
             ),
             (
                 "models/orders_inc.sql",

@@ -382,7 +382,7 @@ fn sqlite_runs_wait_for_another_writer_instead_of_failing() {
     assert_eq!(p.one("select count(*) from other_writer"), n(1.0));
 }
 
-/// A seed is streamed: loading one of some 25 MB keeps the process far below the file's size
+/// A seed is streamed: loading one of some 20 MB keeps the process far below the file's size
 /// in memory (it held the whole file and every parsed row before).
 #[test]
 fn a_large_seed_loads_in_flat_memory() {
