@@ -71,23 +71,31 @@ pub(super) async fn connect(target: &Target) -> Result<Adapter> {
         .connect()
         .await
         .map_err(|e| connect_error(target, &address, e))?;
-    let create = SqlGen::new(Dialect::MySql)
-        .create_schema(&target.schema)
-        .unwrap_or_default();
-    sqlx::raw_sql(&create)
-        .execute(&mut first)
-        .await
-        .map_err(|e| statement_error(&create, e))?;
     // Text literals take the connection's collation and columns the database's; they must be
     // the same or comparisons fail with "illegal mix of collations".
-    let collation: Option<String> = sqlx::query_scalar(
-        "select cast(default_collation_name as char) from information_schema.schemata where schema_name = ?",
-    )
-    .bind(&target.schema)
-    .fetch_optional(&mut first)
-    .await
-    .ok()
-    .flatten();
+    let collation_of = async |c: &mut sqlx::MySqlConnection| -> Option<String> {
+        sqlx::query_scalar(
+            "select cast(default_collation_name as char) from information_schema.schemata where schema_name = ?",
+        )
+        .bind(&target.schema)
+        .fetch_optional(c)
+        .await
+        .ok()
+        .flatten()
+    };
+    let mut collation = collation_of(&mut first).await;
+    if collation.is_none() {
+        // Only when it is missing: `create database if not exists` waits for every statement
+        // running in that database (another run's DDL) before it sees that it exists.
+        let create = SqlGen::new(Dialect::MySql)
+            .create_schema(&target.schema)
+            .unwrap_or_default();
+        sqlx::raw_sql(&create)
+            .execute(&mut first)
+            .await
+            .map_err(|e| statement_error(&create, e))?;
+        collation = collation_of(&mut first).await;
+    }
     drop(first);
     let mut opts = opts.database(&target.schema);
     if let Some(c) = collation.filter(|c| c.starts_with("utf8mb4")) {
