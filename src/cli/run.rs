@@ -328,6 +328,9 @@ fn execute(out: &Output, mut manifest: Manifest, plan: Plan) -> Result<i32> {
     } else {
         None
     };
+    // Taken before --defer points refs at another target's relations, which are not ours to
+    // clean.
+    let owned = owned_relations(&manifest);
     if let Some(d) = &plan.defer {
         let deferred = rt.block_on(apply_defer(&mut manifest, selected, d, &adapter))?;
         if !deferred.is_empty() {
@@ -371,7 +374,7 @@ fn execute(out: &Output, mut manifest: Manifest, plan: Plan) -> Result<i32> {
         // The target schema exists before anything runs, so hooks can use it.
         adapter.ensure_schema(&manifest.target.schema).await?;
         if lock.is_some() {
-            clean_asides(&manifest, &adapter, out).await?;
+            clean_asides(&owned, &adapter, out).await?;
         }
         let hooks_ok = run_project_hooks(&manifest, &adapter, "on_run_start", out).await;
         let results = if hooks_ok {
@@ -489,9 +492,8 @@ async fn lock_target(
     }
 }
 
-/// Clears what interrupted runs left beside the project's relations (temporary and backup
-/// tables), once the target's lock is held, and says what it did.
-async fn clean_asides(manifest: &Manifest, adapter: &Adapter, out: &Output) -> Result<()> {
+/// The project's own relations in the target, by schema.
+fn owned_relations(manifest: &Manifest) -> BTreeMap<String, BTreeSet<String>> {
     let mut owned: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for mn in manifest.nodes.values() {
         if mn.is_ephemeral() {
@@ -504,7 +506,17 @@ async fn clean_asides(manifest: &Manifest, adapter: &Adapter, out: &Output) -> R
                 .insert(r.identifier.clone());
         }
     }
-    for cleaned in adapter.clean_asides(&owned).await? {
+    owned
+}
+
+/// Clears what interrupted runs left beside the project's relations (temporary and backup
+/// tables), once the target's lock is held, and says what it did.
+async fn clean_asides(
+    owned: &BTreeMap<String, BTreeSet<String>>,
+    adapter: &Adapter,
+    out: &Output,
+) -> Result<()> {
+    for cleaned in adapter.clean_asides(owned).await? {
         match cleaned {
             crate::adapter::Cleaned::Dropped(name) => {
                 out.info(&format!("Dropped {name}, left by an interrupted run"))
