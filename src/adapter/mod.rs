@@ -14,7 +14,8 @@ use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use crate::project::profiles::{AdapterType, Target};
 use crate::sql::Dialect;
 use crate::template::{QueryTable, Relation, RelationKind};
-use sql::SqlGen;
+use sql::{Aside, SqlGen};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 /// One relation of a schema as the database describes it (for `catalog.json`).
@@ -105,6 +106,62 @@ pub struct Adapter {
     /// Schemas known to exist. Creation is serialised: two concurrent `create schema if not
     /// exists` can collide on PostgreSQL.
     schemas: std::sync::Arc<tokio::sync::Mutex<std::collections::BTreeSet<String>>>,
+    /// This run's tag in the names of the relations it builds aside ([`sql::run_tag`]).
+    tag: std::sync::Arc<str>,
+}
+
+/// Rows handed to a load a batch at a time, so a seed is never held in memory whole.
+pub trait RowSource: Send {
+    /// Up to `max` next rows; an empty batch when there are no more.
+    fn next_batch(&mut self, max: usize) -> Result<Vec<Vec<Option<String>>>>;
+}
+
+/// What [`Adapter::clean_asides`] did with a relation an earlier, interrupted run left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cleaned {
+    /// A temporary or backup relation was dropped: `schema.name`.
+    Dropped(String),
+    /// The relation was missing and its backup was renamed back: (backup, relation).
+    Restored(String, String),
+}
+
+/// The lock on a target that a command changing the warehouse holds from before its first
+/// statement to after its last, so two runs on one target take turns. It lives on a connection
+/// (or open file) of its own, and the database (or the kernel) releases it when the process
+/// ends, however it ends.
+pub struct TargetLock {
+    held: Held,
+}
+
+enum Held {
+    File(#[allow(dead_code)] std::fs::File),
+    Postgres(sqlx::PgConnection),
+    MySql(sqlx::MySqlConnection),
+}
+
+impl TargetLock {
+    /// Releases the lock.
+    pub async fn release(self) {
+        use sqlx::Connection;
+        match self.held {
+            Held::File(f) => drop(f),
+            Held::Postgres(c) => {
+                let _ = c.close().await;
+            }
+            Held::MySql(c) => {
+                let _ = c.close().await;
+            }
+        }
+    }
+}
+
+/// A stable 64-bit key for a target's lock.
+fn lock_key(database: &str, schema: &str) -> [u8; 8] {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("kiln target\0{database}\0{schema}").as_bytes());
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&digest[..8]);
+    key
 }
 
 #[derive(Clone)]
@@ -222,6 +279,22 @@ impl Adapter {
     /// The statement builder for this dialect.
     pub fn sql(&self) -> SqlGen {
         SqlGen::new(self.dialect)
+    }
+
+    /// The same connections, naming what they build aside after `invocation_id`.
+    pub fn for_invocation(mut self, invocation_id: &str) -> Adapter {
+        self.tag = sql::run_tag(invocation_id).into();
+        self
+    }
+
+    /// This run's tag ([`sql::run_tag`]).
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// `rel`'s aside relation of this run (`<name>__kiln_tmp_<tag>`, ...).
+    pub fn aside(&self, rel: &Relation, aside: Aside) -> Relation {
+        self.sql().aside(rel, aside, &self.tag)
     }
 
     /// The directory of SQLite files, if this is SQLite.
@@ -348,21 +421,26 @@ impl Adapter {
         Ok(())
     }
 
-    /// Replaces `rel` with a new table of `columns` holding `rows`, with values passed as data
-    /// (bound parameters or COPY), never spliced into SQL. The new table is loaded aside and
-    /// swapped in, so a failed load leaves the previous table as it was.
+    /// Replaces `rel` with a new table of `columns` holding the rows of `rows`, with values
+    /// passed as data (bound parameters or COPY), never spliced into SQL, a batch at a time. The
+    /// new table is loaded aside and swapped in, so a failed load leaves the previous table as
+    /// it was.
     pub async fn load_table(
         &self,
         rel: &Relation,
         columns: &[(String, String)],
-        rows: &[Vec<Option<String>>],
+        rows: &mut dyn RowSource,
         existing: Option<RelationKind>,
     ) -> Result<u64> {
         let _turn = self.write_turn().await;
         match &self.pool {
             Pool::Sqlite(p) => sqlite::load(p, self.sql(), rel, columns, rows, existing).await,
             Pool::Postgres(p) => postgres::load(p, self.sql(), rel, columns, rows, existing).await,
-            Pool::MySql(p) => mysql::load(p, self.sql(), rel, columns, rows, existing).await,
+            Pool::MySql(p) => {
+                let tmp = self.aside(rel, Aside::Tmp);
+                let backup = self.aside(rel, Aside::Backup);
+                mysql::load(p, self.sql(), rel, &tmp, &backup, columns, rows, existing).await
+            }
         }
     }
 
@@ -392,7 +470,8 @@ impl Adapter {
                 Ok(vec![rename])
             }
             Pool::MySql(_) => {
-                let stmts = mysql::swap_statements(&sqlgen, rel, tmp, existing);
+                let backup = self.aside(rel, Aside::Backup);
+                let stmts = mysql::swap_statements(&sqlgen, rel, tmp, &backup, existing);
                 for s in &stmts {
                     self.execute(s).await?;
                 }
@@ -440,18 +519,126 @@ impl Adapter {
                 postgres::replace(p, rel, existing, std::slice::from_ref(&create)).await?;
                 Ok(vec![create])
             }
-            Pool::MySql(_) => {
-                let mut stmts = Vec::new();
-                if existing == Some(RelationKind::Table) {
-                    stmts.push(sqlgen.drop_relation(rel, false));
-                }
-                stmts.push(sqlgen.create_or_replace_view(rel, sql));
+            Pool::MySql(_) if existing == Some(RelationKind::Table) => {
+                // DDL commits at once here: the view is created aside and exchanged with the
+                // table by one RENAME, so the name is never missing (see mysql.rs).
+                let tmp = self.aside(rel, Aside::Tmp);
+                let backup = self.aside(rel, Aside::Backup);
+                let mut stmts = vec![
+                    sqlgen.drop_relation(&tmp, true),
+                    sqlgen.create_view(&tmp, sql),
+                ];
                 for s in &stmts {
+                    if let Err(e) = self.execute(s).await {
+                        let _ = self.execute(&sqlgen.drop_relation(&tmp, true)).await;
+                        return Err(e);
+                    }
+                }
+                let swap = mysql::swap_statements(&sqlgen, rel, &tmp, &backup, existing);
+                for s in &swap {
                     self.execute(s).await?;
                 }
+                stmts.extend(swap);
                 Ok(stmts)
             }
+            Pool::MySql(_) => {
+                // `create or replace view` is one atomic statement.
+                let stmt = sqlgen.create_or_replace_view(rel, sql);
+                self.execute(&stmt).await?;
+                Ok(vec![stmt])
+            }
         }
+    }
+
+    /// Every table and view of `schema` (name, kind); none when the schema does not exist.
+    pub async fn relations(&self, schema: &str) -> Result<Vec<(String, RelationKind)>> {
+        match &self.pool {
+            Pool::Sqlite(p) => sqlite::relations(p, schema).await,
+            Pool::Postgres(p) => postgres::relations(p, schema).await,
+            Pool::MySql(p) => mysql::relations(p, schema).await,
+        }
+    }
+
+    /// Clears what interrupted runs left beside the project's relations: `owned` maps each
+    /// schema to the identifiers of the project's relations in it. Call it only while holding
+    /// the target's lock ([`Adapter::lock_target`]), so no live run's relations are touched.
+    ///
+    /// A relation that is missing while a backup of it exists is renamed back first (a swap
+    /// on MySQL is one atomic RENAME, so this only mends what older versions could leave);
+    /// then every temporary, backup and staging relation of an owned name is dropped,
+    /// whichever run made it.
+    pub async fn clean_asides(
+        &self,
+        owned: &BTreeMap<String, BTreeSet<String>>,
+    ) -> Result<Vec<Cleaned>> {
+        let sqlgen = self.sql();
+        let mut out = Vec::new();
+        for (schema, identifiers) in owned {
+            let present = self.relations(schema).await?;
+            let stems: BTreeMap<String, &String> = identifiers
+                .iter()
+                .map(|i| (sqlgen.aside_stem(i), i))
+                .collect();
+            let exists = |name: &str| present.iter().any(|(n, _)| n == name);
+            let mut restored: BTreeSet<&String> = BTreeSet::new();
+            for (name, kind) in &present {
+                let Some(parsed) = sql::parse_aside(name) else {
+                    continue;
+                };
+                let Some(base) = stems.get(&parsed.stem).copied() else {
+                    continue;
+                };
+                if parsed.tag == self.tag.as_ref() {
+                    continue;
+                }
+                let rel = self.relation(schema, name, *kind);
+                if parsed.aside == Aside::Backup && !exists(base) && restored.insert(base) {
+                    self.execute(&sqlgen.rename_table(&rel, base)).await?;
+                    out.push(Cleaned::Restored(
+                        format!("{schema}.{name}"),
+                        format!("{schema}.{base}"),
+                    ));
+                    continue;
+                }
+                self.execute(&sqlgen.drop_relation(&rel, *kind == RelationKind::View))
+                    .await?;
+                out.push(Cleaned::Dropped(format!("{schema}.{name}")));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes the lock on the target (`schema` of this database) that commands changing the
+    /// warehouse hold: a session advisory lock on PostgreSQL, `GET_LOCK` on MySQL, a file lock
+    /// beside the SQLite files, each on a connection or file of its own. When another run holds
+    /// it, `waiting` is called once and this waits for it; with `wait` false it returns None
+    /// instead.
+    pub async fn lock_target(
+        &self,
+        schema: &str,
+        wait: bool,
+        waiting: &(dyn Fn() + Send + Sync),
+    ) -> Result<Option<TargetLock>> {
+        let key = lock_key(&self.database, schema);
+        let held = match &self.pool {
+            Pool::Sqlite(_) => {
+                let dir = self
+                    .sqlite_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(".kiln"));
+                sqlite::lock(&dir, wait, waiting).await?.map(Held::File)
+            }
+            Pool::Postgres(p) => postgres::lock(p, i64::from_be_bytes(key), wait, waiting)
+                .await?
+                .map(Held::Postgres),
+            Pool::MySql(p) => {
+                let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+                mysql::lock(p, &format!("kiln_target_{hex}"), wait, waiting)
+                    .await?
+                    .map(Held::MySql)
+            }
+        };
+        Ok(held.map(|held| TargetLock { held }))
     }
 
     /// Closes the pool, waiting for connections to finish.

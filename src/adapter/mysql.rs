@@ -71,23 +71,31 @@ pub(super) async fn connect(target: &Target) -> Result<Adapter> {
         .connect()
         .await
         .map_err(|e| connect_error(target, &address, e))?;
-    let create = SqlGen::new(Dialect::MySql)
-        .create_schema(&target.schema)
-        .unwrap_or_default();
-    sqlx::raw_sql(&create)
-        .execute(&mut first)
-        .await
-        .map_err(|e| statement_error(&create, e))?;
     // Text literals take the connection's collation and columns the database's; they must be
     // the same or comparisons fail with "illegal mix of collations".
-    let collation: Option<String> = sqlx::query_scalar(
-        "select cast(default_collation_name as char) from information_schema.schemata where schema_name = ?",
-    )
-    .bind(&target.schema)
-    .fetch_optional(&mut first)
-    .await
-    .ok()
-    .flatten();
+    let collation_of = async |c: &mut sqlx::MySqlConnection| -> Option<String> {
+        sqlx::query_scalar(
+            "select cast(default_collation_name as char) from information_schema.schemata where schema_name = ?",
+        )
+        .bind(&target.schema)
+        .fetch_optional(c)
+        .await
+        .ok()
+        .flatten()
+    };
+    let mut collation = collation_of(&mut first).await;
+    if collation.is_none() {
+        // Only when it is missing: `create database if not exists` waits for every statement
+        // running in that database (another run's DDL) before it sees that it exists.
+        let create = SqlGen::new(Dialect::MySql)
+            .create_schema(&target.schema)
+            .unwrap_or_default();
+        sqlx::raw_sql(&create)
+            .execute(&mut first)
+            .await
+            .map_err(|e| statement_error(&create, e))?;
+        collation = collation_of(&mut first).await;
+    }
     drop(first);
     let mut opts = opts.database(&target.schema);
     if let Some(c) = collation.filter(|c| c.starts_with("utf8mb4")) {
@@ -106,6 +114,7 @@ pub(super) async fn connect(target: &Target) -> Result<Adapter> {
         database: target.schema.clone(),
         schemas: Default::default(),
         write_lock: None,
+        tag: super::sql::run_tag(&crate::template::invocation_id()).into(),
     })
 }
 
@@ -286,18 +295,37 @@ pub(super) async fn catalog(p: &MySqlPool, schema: &str) -> Result<Vec<super::Ca
     Ok(tables)
 }
 
-/// Statements that put `tmp` in place of `rel`: one RENAME exchanging both names, then the
-/// old table is dropped.
+/// Statements that put `tmp` (a table, or a view) in place of `rel`: one RENAME exchanging
+/// both names, then the old relation, now `backup`, is dropped.
+///
+/// Why this never leaves `rel` missing, even under `kill -9` of Kiln at any moment: DDL commits
+/// at once on MySQL and MariaDB, so the only way to replace a relation without a moment where
+/// its name is free is a single `RENAME TABLE a TO backup, tmp TO a`. That statement is atomic:
+/// it takes exclusive metadata locks on every name first, and a statement that opens `a`
+/// waits and then sees the new relation, never a missing one (MariaDB 10.6+ also logs it for
+/// crash recovery of the server). A client that dies does not interrupt it: the server finishes
+/// the statement it is running. Kiln therefore issues it as one statement, also for a view
+/// replaced by a table and for a table replaced by a view (RENAME TABLE renames views too);
+/// older versions dropped the view or table first and renamed or created second, two
+/// statements with a gap between them.
+///
+/// What a kill can leave is `backup` beside a complete `a` (killed between the RENAME and the
+/// drop), which the next run drops. A listing of `information_schema.tables` taken while the
+/// RENAME runs can show `a` missing and `backup` present: the server renames the files one
+/// after the other and that listing does not wait for the statement's locks, though no
+/// statement reading `a` ever fails. A check right after a kill reads such a listing while
+/// the server is still finishing the swap; it is not a state the database is ever in.
+/// [`super::Adapter::clean_asides`] still renames a backup back when its relation is missing,
+/// for what older versions could leave.
 pub(super) fn swap_statements(
     sqlgen: &SqlGen,
     rel: &Relation,
     tmp: &Relation,
+    backup: &Relation,
     existing: Option<RelationKind>,
 ) -> Vec<String> {
-    let backup = sqlgen.sibling(rel, &format!("{}__kiln_backup", rel.identifier));
     match existing {
-        Some(RelationKind::Table) => vec![
-            sqlgen.drop_relation(&backup, false),
+        Some(kind) => vec![
             format!(
                 "rename table {} to {}, {} to {}",
                 rel.render(),
@@ -305,50 +333,105 @@ pub(super) fn swap_statements(
                 tmp.render(),
                 rel.render()
             ),
-            sqlgen.drop_relation(&backup, false),
-        ],
-        Some(_) => vec![
-            sqlgen.drop_relation(rel, true),
-            sqlgen.rename_table(tmp, &rel.identifier),
+            sqlgen.drop_relation(backup, kind == RelationKind::View),
         ],
         None => vec![sqlgen.rename_table(tmp, &rel.identifier)],
     }
 }
 
-/// Rows per INSERT so a statement stays under both the 65,535-parameter limit and the server's
-/// packet size.
-fn batch_rows(columns: usize, rows: &[Vec<Option<String>>], max_packet: u64) -> usize {
-    let by_params = (65_000 / columns.max(1)).max(1);
-    let sample = rows.iter().take(200);
-    let n = sample.len().max(1) as u64;
-    let bytes: u64 = rows
-        .iter()
-        .take(200)
-        .map(|r| {
-            r.iter()
-                .map(|v| v.as_ref().map_or(4, |s| s.len() as u64 + 8))
-                .sum::<u64>()
+/// Every table and view of a schema.
+pub(super) async fn relations(p: &MySqlPool, schema: &str) -> Result<Vec<(String, RelationKind)>> {
+    let q = "select cast(table_name as char), cast(table_type as char) from information_schema.tables where table_schema = ? order by 1";
+    let rows: Vec<(String, String)> = sqlx::query_as(q)
+        .bind(schema)
+        .fetch_all(p)
+        .await
+        .map_err(|e| statement_error(q, e))?;
+    Ok(rows
+        .into_iter()
+        .map(|(n, t)| {
+            let kind = if t.contains("VIEW") {
+                RelationKind::View
+            } else {
+                RelationKind::Table
+            };
+            (n, kind)
         })
-        .sum();
-    let per_row = (bytes / n).max(16) * 2;
-    let by_packet = (max_packet / 2 / per_row).max(1) as usize;
-    by_params.min(by_packet).min(5_000)
+        .collect())
 }
 
+/// `GET_LOCK(name)` on a connection of its own; the server releases it when that connection
+/// ends, however the process ends.
+pub(super) async fn lock(
+    p: &MySqlPool,
+    name: &str,
+    wait: bool,
+    waiting: &(dyn Fn() + Send + Sync),
+) -> Result<Option<sqlx::MySqlConnection>> {
+    let opts = (*p.connect_options()).clone();
+    let mut conn = opts
+        .connect()
+        .await
+        .map_err(|e| db_error("cannot open a connection for the target's lock", e))?;
+    let q = "select get_lock(?, ?)";
+    let mut told = false;
+    loop {
+        // NULL (an error) counts as not acquired; waits are bounded and repeated so no server
+        // setting of lock_wait_timeout cuts a long wait short.
+        let got: Option<i64> = sqlx::query_scalar(q)
+            .bind(name)
+            .bind(if told { 5 } else { 0 })
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| statement_error(q, e))?;
+        if got == Some(1) {
+            return Ok(Some(conn));
+        }
+        if !wait {
+            return Ok(None);
+        }
+        if !told {
+            waiting();
+            told = true;
+        }
+    }
+}
+
+/// Rows per INSERT statement: under the 65,535-parameter limit and, by the values' size, under
+/// half the server's packet size.
+fn chunk_len(columns: usize, rows: &[Vec<Option<String>>], max_packet: u64) -> usize {
+    let by_params = (65_000 / columns.max(1)).max(1);
+    let budget = max_packet / 2;
+    let mut bytes = 0u64;
+    for (i, r) in rows.iter().enumerate().take(by_params.min(5_000)) {
+        bytes += r
+            .iter()
+            .map(|v| v.as_ref().map_or(4, |s| s.len() as u64 + 8))
+            .sum::<u64>()
+            + 16;
+        if bytes > budget {
+            return i.max(1);
+        }
+    }
+    by_params.min(5_000).min(rows.len()).max(1)
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn load(
     p: &MySqlPool,
     sqlgen: SqlGen,
     rel: &Relation,
+    tmp: &Relation,
+    backup: &Relation,
     columns: &[(String, String)],
-    rows: &[Vec<Option<String>>],
+    rows: &mut dyn super::RowSource,
     existing: Option<RelationKind>,
 ) -> Result<u64> {
     let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
-    let tmp = sqlgen.sibling(rel, &format!("{}__kiln_tmp", rel.identifier));
     // DDL commits implicitly on MySQL: build the new table aside, then swap it in.
     for s in [
-        sqlgen.drop_relation(&tmp, false),
-        sqlgen.create_table(&tmp, columns),
+        sqlgen.drop_relation(tmp, false),
+        sqlgen.create_table(tmp, columns),
     ] {
         sqlx::raw_sql(&s)
             .execute(p)
@@ -366,17 +449,27 @@ pub(super) async fn load(
             .await
             .map_err(|e| db_error("cannot begin a transaction", e))?;
         let mut loaded = 0;
-        for chunk in rows.chunks(batch_rows(names.len(), rows, max_packet)) {
-            let sql = sqlgen.insert_values(&tmp, &names, chunk.len());
-            let values: Vec<Option<String>> = chunk.iter().flatten().cloned().collect();
-            loaded += exec_bound(&mut tx, &sql, values)
-                .await
-                .map_err(|e| statement_error(&sql, e))?;
+        loop {
+            let batch = rows.next_batch(5_000)?;
+            if batch.is_empty() {
+                break;
+            }
+            let mut rest = &batch[..];
+            while !rest.is_empty() {
+                let n = chunk_len(names.len(), rest, max_packet);
+                let (chunk, tail) = rest.split_at(n);
+                rest = tail;
+                let sql = sqlgen.insert_values(tmp, &names, chunk.len());
+                let values: Vec<Option<String>> = chunk.iter().flatten().cloned().collect();
+                loaded += exec_bound(&mut tx, &sql, values)
+                    .await
+                    .map_err(|e| statement_error(&sql, e))?;
+            }
         }
         tx.commit()
             .await
             .map_err(|e| db_error("cannot commit", e))?;
-        for s in swap_statements(&sqlgen, rel, &tmp, existing) {
+        for s in swap_statements(&sqlgen, rel, tmp, backup, existing) {
             sqlx::raw_sql(&s)
                 .execute(p)
                 .await
@@ -386,7 +479,7 @@ pub(super) async fn load(
     }
     .await;
     if result.is_err() {
-        let _ = sqlx::raw_sql(&sqlgen.drop_relation(&tmp, false))
+        let _ = sqlx::raw_sql(&sqlgen.drop_relation(tmp, false))
             .execute(p)
             .await;
     }

@@ -24,18 +24,37 @@ fn exec<'a>(
     })
 }
 
+/// `COPY ... FROM STDIN` fed a batch at a time from `rows`, each batch turned into CSV and sent
+/// before the next is read, so memory stays at one batch whatever the file's size.
 fn copy_in<'a>(
     c: &'a mut sqlx::PgConnection,
     statement: &'a str,
-    data: Vec<u8>,
-) -> SendFuture<'a, std::result::Result<u64, sqlx::Error>> {
+    rows: &'a mut dyn super::RowSource,
+) -> SendFuture<'a, Result<u64>> {
     Box::pin(async move {
-        let mut copy = c.copy_in_raw(statement).await?;
-        if let Err(e) = copy.send(data).await {
-            let _ = copy.abort(e.to_string()).await;
-            return Err(e);
+        let mut copy = c
+            .copy_in_raw(statement)
+            .await
+            .map_err(|e| statement_error(statement, e))?;
+        loop {
+            let batch = match rows.next_batch(10_000) {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = copy.abort(e.to_string()).await;
+                    return Err(e);
+                }
+            };
+            if batch.is_empty() {
+                break;
+            }
+            if let Err(e) = copy.send(csv_bytes(&batch)).await {
+                let _ = copy.abort(e.to_string()).await;
+                return Err(statement_error(statement, e));
+            }
         }
-        copy.finish().await
+        copy.finish()
+            .await
+            .map_err(|e| statement_error(statement, e))
     })
 }
 
@@ -109,6 +128,7 @@ pub(super) async fn connect(target: &Target) -> Result<Adapter> {
         database: target.database.clone(),
         schemas: Default::default(),
         write_lock: None,
+        tag: super::sql::run_tag(&crate::template::invocation_id()).into(),
     })
 }
 
@@ -280,6 +300,66 @@ pub(super) async fn catalog(p: &PgPool, schema: &str) -> Result<Vec<super::Catal
     Ok(super::group_catalog(schema, rows))
 }
 
+/// Every table and view of a schema.
+pub(super) async fn relations(p: &PgPool, schema: &str) -> Result<Vec<(String, RelationKind)>> {
+    let q = "select c.relname::text, c.relkind::text from pg_class c \
+             join pg_namespace n on n.oid = c.relnamespace \
+             where n.nspname = $1 and c.relkind in ('r', 'v', 'm', 'p', 'f') order by 1";
+    let rows: Vec<(String, String)> = sqlx::query_as(q)
+        .bind(schema)
+        .fetch_all(p)
+        .await
+        .map_err(|e| statement_error(q, e))?;
+    Ok(rows
+        .into_iter()
+        .map(|(n, k)| {
+            let kind = if k == "v" {
+                RelationKind::View
+            } else {
+                RelationKind::Table
+            };
+            (n, kind)
+        })
+        .collect())
+}
+
+/// A session advisory lock on a connection of its own (not the pool's, which would hand it to
+/// other work); the server releases it when that connection ends, however the process ends.
+pub(super) async fn lock(
+    p: &PgPool,
+    key: i64,
+    wait: bool,
+    waiting: &(dyn Fn() + Send + Sync),
+) -> Result<Option<sqlx::PgConnection>> {
+    let opts = (*p.connect_options())
+        .clone()
+        .application_name("kiln (target lock)");
+    let mut conn = opts
+        .connect()
+        .await
+        .map_err(|e| db_error("cannot open a connection for the target's lock", e))?;
+    let q = "select pg_try_advisory_lock($1)";
+    let got: bool = sqlx::query_scalar(q)
+        .bind(key)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| statement_error(q, e))?;
+    if got {
+        return Ok(Some(conn));
+    }
+    if !wait {
+        return Ok(None);
+    }
+    waiting();
+    let q = "select pg_advisory_lock($1)";
+    sqlx::query(q)
+        .bind(key)
+        .execute(&mut conn)
+        .await
+        .map_err(|e| statement_error(q, e))?;
+    Ok(Some(conn))
+}
+
 /// Rows as CSV for COPY: NULL is an unquoted empty field; every value is quoted.
 fn csv_bytes(rows: &[Vec<Option<String>>]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -304,7 +384,7 @@ pub(super) async fn load(
     sqlgen: SqlGen,
     rel: &Relation,
     columns: &[(String, String)],
-    rows: &[Vec<Option<String>>],
+    rows: &mut dyn super::RowSource,
     existing: Option<RelationKind>,
 ) -> Result<u64> {
     let cols: Vec<String> = columns.iter().map(|(n, _)| sqlgen.quote(n)).collect();
@@ -337,9 +417,7 @@ pub(super) async fn load(
         rel.render(),
         cols.join(", ")
     );
-    let loaded = copy_in(&mut tx, &copy, csv_bytes(rows))
-        .await
-        .map_err(|e| statement_error(&copy, e))?;
+    let loaded = copy_in(&mut tx, &copy, rows).await?;
     for (schema, name, def) in &views {
         let s = format!(
             "create view {}.{} as {}",

@@ -23,6 +23,83 @@ pub enum SeedType {
     Text,
 }
 
+/// A relation Kiln keeps beside a model's own while it replaces it: the new table being built
+/// (`<name>__kiln_tmp_<tag>`) or, on MySQL, the old one during the swap
+/// (`<name>__kiln_backup_<tag>`), or a snapshot's staging table (`<name>__kiln_staging_<tag>`).
+/// The tag comes from the invocation id, so two runs never share
+/// one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aside {
+    /// The new relation, complete only once it is swapped in.
+    Tmp,
+    /// The previous relation, between the swap and its drop.
+    Backup,
+    /// A snapshot's new source rows, merged into it and dropped.
+    Staging,
+}
+
+impl Aside {
+    /// The marker in the relation's name.
+    pub fn marker(self) -> &'static str {
+        match self {
+            Aside::Tmp => "__kiln_tmp",
+            Aside::Backup => "__kiln_backup",
+            Aside::Staging => "__kiln_staging",
+        }
+    }
+}
+
+/// Length of a run tag: hex digits of the invocation id.
+pub const TAG_LEN: usize = 8;
+
+/// The run tag of an invocation id: its first [`TAG_LEN`] hex digits.
+pub fn run_tag(invocation_id: &str) -> String {
+    let hex: String = invocation_id
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .map(|c| c.to_ascii_lowercase())
+        .take(TAG_LEN)
+        .collect();
+    format!("{hex:0<TAG_LEN$}")
+}
+
+/// A leftover aside relation recognised by its name: its stem (the model's name, or its
+/// shortened form), which kind it is, and the run tag (empty for names older Kiln versions
+/// wrote without one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsideName {
+    /// What comes before the marker: see [`SqlGen::aside_stem`].
+    pub stem: String,
+    /// Tmp or backup.
+    pub aside: Aside,
+    /// The run that made it.
+    pub tag: String,
+}
+
+/// Reads a relation name as an aside relation, if it is one.
+pub fn parse_aside(name: &str) -> Option<AsideName> {
+    for aside in [Aside::Tmp, Aside::Backup, Aside::Staging] {
+        let Some(at) = name.rfind(aside.marker()) else {
+            continue;
+        };
+        let rest = &name[at + aside.marker().len()..];
+        let tag = match rest.strip_prefix('_') {
+            None if rest.is_empty() => "",
+            Some(t) if t.len() == TAG_LEN && t.bytes().all(|b| b.is_ascii_hexdigit()) => t,
+            _ => continue,
+        };
+        if at == 0 {
+            continue;
+        }
+        return Some(AsideName {
+            stem: name[..at].to_string(),
+            aside,
+            tag: tag.to_string(),
+        });
+    }
+    None
+}
+
 /// Statement builder for one dialect.
 #[derive(Debug, Clone, Copy)]
 pub struct SqlGen {
@@ -48,6 +125,47 @@ impl SqlGen {
         r
     }
 
+    /// The longest identifier the database keeps (PostgreSQL cuts longer ones to 63 bytes,
+    /// MySQL refuses more than 64 characters); SQLite has no limit.
+    pub fn max_identifier_len(&self) -> Option<usize> {
+        match self.dialect {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some(63),
+            Dialect::MySql => Some(64),
+        }
+    }
+
+    /// What an aside relation of `base` starts with: `base` itself, or, where `base` plus the
+    /// longest suffix would pass the identifier limit, a prefix of it and a hash of the whole
+    /// name, so the aside names of two long names never collide and never cut into the
+    /// model's own name.
+    pub fn aside_stem(&self, base: &str) -> String {
+        let suffix = Aside::Staging.marker().len() + 1 + TAG_LEN;
+        match self.max_identifier_len() {
+            Some(max) if base.len() + suffix > max => {
+                use sha2::Digest;
+                let digest = sha2::Sha256::digest(base.as_bytes());
+                let hash: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+                let mut keep = max - suffix - 1 - hash.len();
+                while keep > 0 && !base.is_char_boundary(keep) {
+                    keep -= 1;
+                }
+                format!("{}_{hash}", &base[..keep])
+            }
+            _ => base.to_string(),
+        }
+    }
+
+    /// The name of `base`'s aside relation for the run tagged `tag`.
+    pub fn aside_name(&self, base: &str, aside: Aside, tag: &str) -> String {
+        format!("{}{}_{tag}", self.aside_stem(base), aside.marker())
+    }
+
+    /// `rel`'s aside relation for the run tagged `tag`, in the same schema.
+    pub fn aside(&self, rel: &Relation, aside: Aside, tag: &str) -> Relation {
+        self.sibling(rel, &self.aside_name(&rel.identifier, aside, tag))
+    }
+
     /// The type name for a seed column.
     pub fn seed_type(&self, t: SeedType) -> &'static str {
         match (self.dialect, t) {
@@ -70,7 +188,8 @@ impl SqlGen {
             (Dialect::MySql, SeedType::Boolean) => "boolean",
             (Dialect::MySql, SeedType::Date) => "date",
             (Dialect::MySql, SeedType::Timestamp) => "datetime",
-            (Dialect::MySql, SeedType::Text) => "text",
+            // `text` holds at most 65,535 bytes; a seed's value may be longer.
+            (Dialect::MySql, SeedType::Text) => "longtext",
         }
     }
 
@@ -357,6 +476,48 @@ mod tests {
             RelationKind::Table,
             d,
         )
+    }
+
+    #[test]
+    fn aside_names_carry_the_run_tag_and_fit_the_identifier_limit() {
+        let tag = run_tag("0F3a9c1e-1111-4222-8333-444455556666");
+        assert_eq!(tag, "0f3a9c1e");
+        let pg = SqlGen::new(Dialect::Postgres);
+        assert_eq!(
+            pg.aside_name("orders", Aside::Tmp, &tag),
+            "orders__kiln_tmp_0f3a9c1e"
+        );
+        let long = "a_model_name_that_is_long_enough_to_pass_the_limit_of_postgres";
+        for (sg, max) in [(pg, 63), (SqlGen::new(Dialect::MySql), 64)] {
+            let tmp = sg.aside_name(long, Aside::Tmp, &tag);
+            let backup = sg.aside_name(long, Aside::Backup, &tag);
+            assert!(backup.len() <= max && tmp.len() <= max, "{backup}");
+            assert_ne!(sg.aside_stem(long), sg.aside_stem(&format!("{long}2")));
+            // The stem is the same for both kinds, so a backup names its model.
+            let parsed = parse_aside(&backup).unwrap();
+            assert_eq!(parsed.stem, sg.aside_stem(long));
+            assert_eq!(
+                (parsed.aside, parsed.tag.as_str()),
+                (Aside::Backup, "0f3a9c1e")
+            );
+        }
+        // SQLite has no limit.
+        assert_eq!(
+            SqlGen::new(Dialect::Sqlite).aside_stem(long),
+            long.to_string()
+        );
+        // Names of older versions, without a tag, are recognised too.
+        assert_eq!(
+            parse_aside("orders__kiln_backup"),
+            Some(AsideName {
+                stem: "orders".into(),
+                aside: Aside::Backup,
+                tag: String::new()
+            })
+        );
+        assert_eq!(parse_aside("orders__kiln_tmp_notatag"), None);
+        assert_eq!(parse_aside("orders"), None);
+        assert_eq!(parse_aside("__kiln_tmp"), None);
     }
 
     #[test]

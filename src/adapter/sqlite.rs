@@ -136,6 +136,7 @@ pub(super) async fn connect(target: &Target, schemas: &[String]) -> Result<Adapt
         database: target.database.clone(),
         schemas: Default::default(),
         write_lock: Some(std::sync::Arc::new(tokio::sync::Mutex::new(()))),
+        tag: super::sql::run_tag(&crate::template::invocation_id()).into(),
     })
 }
 
@@ -203,11 +204,18 @@ async fn register_md5(conn: &mut sqlx::SqliteConnection) -> std::result::Result<
     Ok(())
 }
 
-pub(super) async fn atomic(p: &SqlitePool, statements: &[String]) -> Result<Vec<u64>> {
-    let mut tx = p
-        .begin()
+/// Begins a write transaction. `BEGIN IMMEDIATE` takes the write lock at once, waiting up to
+/// the busy timeout for another process's writer; a deferred `BEGIN` would first read, and a
+/// read transaction that must then upgrade to write while another connection has written gets
+/// SQLITE_BUSY at once, without waiting (the "database is locked" a second process saw).
+async fn begin_write(p: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    p.begin_with("BEGIN IMMEDIATE")
         .await
-        .map_err(|e| db_error("cannot begin a transaction", e))?;
+        .map_err(|e| db_error("cannot begin a transaction", e))
+}
+
+pub(super) async fn atomic(p: &SqlitePool, statements: &[String]) -> Result<Vec<u64>> {
+    let mut tx = begin_write(p).await?;
     let mut out = Vec::with_capacity(statements.len());
     for s in statements {
         match exec(&mut tx, s).await {
@@ -361,14 +369,11 @@ pub(super) async fn load(
     sqlgen: SqlGen,
     rel: &Relation,
     columns: &[(String, String)],
-    rows: &[Vec<Option<String>>],
+    rows: &mut dyn super::RowSource,
     existing: Option<RelationKind>,
 ) -> Result<u64> {
     let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
-    let mut tx = p
-        .begin()
-        .await
-        .map_err(|e| db_error("cannot begin a transaction", e))?;
+    let mut tx = begin_write(p).await?;
     let mut stmts = Vec::new();
     if let Some(kind) = existing {
         stmts.push(sqlgen.drop_relation(rel, kind == RelationKind::View));
@@ -380,9 +385,13 @@ pub(super) async fn load(
     // SQLite allows at most 32766 bound parameters per statement.
     let per_batch = (30000 / names.len().max(1)).clamp(1, 1000);
     let mut loaded = 0;
-    for chunk in rows.chunks(per_batch) {
-        let sql = sqlgen.insert_values(rel, &names, chunk.len());
-        let values: Vec<Option<String>> = chunk.iter().flatten().cloned().collect();
+    loop {
+        let batch = rows.next_batch(per_batch)?;
+        if batch.is_empty() {
+            break;
+        }
+        let sql = sqlgen.insert_values(rel, &names, batch.len());
+        let values: Vec<Option<String>> = batch.into_iter().flatten().collect();
         loaded += exec_bound(&mut tx, &sql, values)
             .await
             .map_err(|e| statement_error(&sql, e))?;
@@ -391,4 +400,71 @@ pub(super) async fn load(
         .await
         .map_err(|e| db_error("cannot commit", e))?;
     Ok(loaded)
+}
+
+/// Every table and view of a schema (an attached file); none when it is not attached.
+pub(super) async fn relations(p: &SqlitePool, schema: &str) -> Result<Vec<(String, RelationKind)>> {
+    let q = format!(
+        "select name, type from {}.sqlite_master where type in ('table', 'view') and name not like 'sqlite_%' order by 1",
+        Dialect::Sqlite.quote(schema)
+    );
+    let rows: Vec<(String, String)> = match sqlx::query_as(&q).fetch_all(p).await {
+        Ok(r) => r,
+        Err(sqlx::Error::Database(e)) if e.message().contains("unknown database") => Vec::new(),
+        Err(e) => return Err(statement_error(&q, e)),
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(n, t)| {
+            let kind = if t == "view" {
+                RelationKind::View
+            } else {
+                RelationKind::Table
+            };
+            (n, kind)
+        })
+        .collect())
+}
+
+/// The name of the lock file beside the SQLite files.
+pub const LOCK_FILE: &str = "kiln.lock";
+
+/// An exclusive lock on `kiln.lock` in the database directory; the kernel releases it when the
+/// file is closed, however the process ends.
+pub(super) async fn lock(
+    dir: &std::path::Path,
+    wait: bool,
+    waiting: &(dyn Fn() + Send + Sync),
+) -> Result<Option<std::fs::File>> {
+    let path = dir.join(LOCK_FILE);
+    let io_error = |e: std::io::Error| {
+        Error::from(
+            Diagnostic::new(
+                ErrorKind::Database,
+                format!("cannot lock {}: {e}", path.display()),
+            )
+            .with_hint("check that the database directory is writable"),
+        )
+    };
+    std::fs::create_dir_all(dir).map_err(io_error)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_error)?;
+    match file.try_lock() {
+        Ok(()) => return Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        Err(std::fs::TryLockError::Error(e)) => return Err(io_error(e)),
+    }
+    if !wait {
+        return Ok(None);
+    }
+    waiting();
+    let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|e| Error::new(ErrorKind::Database, format!("lock wait stopped: {e}")))?
+        .map_err(io_error)?;
+    Ok(Some(file))
 }

@@ -38,9 +38,12 @@ pub fn write_file(path: &Path, contents: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| io_err("create the directory for", e))?;
     }
+    // The process id keeps two runs in one project (taking turns on the target) from writing
+    // one temporary file and renaming it from under each other.
     let tmp = path.with_extension(format!(
-        "{}.kiln-tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+        "{}.{}.kiln-tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or(""),
+        std::process::id()
     ));
     std::fs::write(&tmp, contents).map_err(|e| io_err("write", e))?;
     std::fs::rename(&tmp, path).map_err(|e| io_err("replace", e))

@@ -373,7 +373,8 @@ pub enum Command {
   kiln build                                    everything, in graph order
   kiln build -s state:modified+ --state prod/   slim CI: what changed and what depends on it
   kiln build -s orders --defer --state prod/    unbuilt parents are read from production
-  kiln build --resource-type model test         no seeds or snapshots")]
+  kiln build --resource-type model test         no seeds or snapshots
+  kiln build --no-wait                          exit 2 at once if another run is changing the target")]
     Build {
         /// Selection.
         #[command(flatten)]
@@ -542,6 +543,10 @@ pub struct ExecArgs {
     /// Keep failing test rows in the `<schema>_kiln_test__audit` schema
     #[arg(long)]
     pub store_failures: bool,
+    /// Fail at once (exit code 2) when another Kiln run is changing the same target, instead of
+    /// waiting for it to finish
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 /// `kiln show --output` values.

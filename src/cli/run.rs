@@ -320,7 +320,17 @@ fn execute(out: &Output, mut manifest: Manifest, plan: Plan) -> Result<i32> {
     manifest.empty_refs = args.empty;
     let rt = runtime()?;
     let threads = manifest.target.threads.max(1);
-    let adapter = rt.block_on(connect(&manifest))?;
+    let adapter = rt
+        .block_on(connect(&manifest))?
+        .for_invocation(out.invocation_id());
+    let lock = if changes_warehouse(&manifest, &plan) {
+        Some(rt.block_on(lock_target(out, &manifest, &adapter, args.no_wait))?)
+    } else {
+        None
+    };
+    // Taken before --defer points refs at another target's relations, which are not ours to
+    // clean.
+    let owned = owned_relations(&manifest);
     if let Some(d) = &plan.defer {
         let deferred = rt.block_on(apply_defer(&mut manifest, selected, d, &adapter))?;
         if !deferred.is_empty() {
@@ -363,6 +373,9 @@ fn execute(out: &Output, mut manifest: Manifest, plan: Plan) -> Result<i32> {
         out.emit(Event::formatting());
         // The target schema exists before anything runs, so hooks can use it.
         adapter.ensure_schema(&manifest.target.schema).await?;
+        if lock.is_some() {
+            clean_asides(&owned, &adapter, out).await?;
+        }
         let hooks_ok = run_project_hooks(&manifest, &adapter, "on_run_start", out).await;
         let results = if hooks_ok {
             exec::run(
@@ -386,8 +399,13 @@ fn execute(out: &Output, mut manifest: Manifest, plan: Plan) -> Result<i32> {
             RunResults::default()
         };
         let end_ok = run_project_hooks(&manifest, &adapter, "on_run_end", out).await;
-        adapter.close().await;
         Ok((results, hooks_ok && end_ok))
+    });
+    rt.block_on(async {
+        adapter.close().await;
+        if let Some(lock) = lock {
+            lock.release().await;
+        }
     });
     let (results, hooks_ok) = result?;
     let mut recorded = plan.recorded.clone();
@@ -399,6 +417,116 @@ fn execute(out: &Output, mut manifest: Manifest, plan: Plan) -> Result<i32> {
     } else {
         Ok(EXIT_OK)
     }
+}
+
+/// Whether the plan changes the warehouse, and so runs under the target's lock: every command
+/// but `test`, and `test` too when it stores failures or the project has run hooks.
+fn changes_warehouse(manifest: &Manifest, plan: &Plan) -> bool {
+    if plan.command != ExecCommand::Test {
+        return true;
+    }
+    let file = &manifest.project.file;
+    plan.args.store_failures
+        || !file.on_run_start.is_empty()
+        || !file.on_run_end.is_empty()
+        || plan.selected.iter().any(|id| {
+            manifest
+                .nodes
+                .get(id)
+                .is_some_and(|mn| mn.config().get_bool("store_failures") == Some(true))
+        })
+}
+
+/// The target as the lock's messages name it.
+fn describe_target(manifest: &Manifest) -> String {
+    let t = &manifest.target;
+    match t.adapter {
+        crate::project::profiles::AdapterType::Sqlite => format!(
+            "target `{}` (the SQLite database in {})",
+            t.name,
+            t.sqlite_dir
+                .as_ref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|| ".kiln".into())
+        ),
+        crate::project::profiles::AdapterType::Postgres => format!(
+            "target `{}` (PostgreSQL database `{}`, schema `{}`)",
+            t.name, t.database, t.schema
+        ),
+        crate::project::profiles::AdapterType::Mysql => {
+            format!("target `{}` (MySQL schema `{}`)", t.name, t.schema)
+        }
+    }
+}
+
+/// Takes the target's lock, so two runs on one target take turns instead of colliding: says so
+/// and waits while another run holds it, or with `--no-wait` fails at once (exit code 2).
+async fn lock_target(
+    out: &Output,
+    manifest: &Manifest,
+    adapter: &Adapter,
+    no_wait: bool,
+) -> Result<crate::adapter::TargetLock> {
+    let target = describe_target(manifest);
+    let waiting_out = out.clone();
+    let waiting_target = target.clone();
+    let waiting = move || {
+        waiting_out.info(&format!(
+            "Waiting for another Kiln run on {waiting_target} to finish (--no-wait fails instead)"
+        ));
+    };
+    match adapter
+        .lock_target(&manifest.target.schema, !no_wait, &waiting)
+        .await?
+    {
+        Some(lock) => Ok(lock),
+        None => Err(Error::from(
+            Diagnostic::new(
+                ErrorKind::Database,
+                format!("another Kiln run is changing {target}; nothing was run"),
+            )
+            .with_hint(
+                "wait for it to finish, or run without --no-wait to wait for it automatically",
+            ),
+        )),
+    }
+}
+
+/// The project's own relations in the target, by schema.
+fn owned_relations(manifest: &Manifest) -> BTreeMap<String, BTreeSet<String>> {
+    let mut owned: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for mn in manifest.nodes.values() {
+        if mn.is_ephemeral() {
+            continue;
+        }
+        if let Some(r) = &mn.relation {
+            owned
+                .entry(r.schema.clone())
+                .or_default()
+                .insert(r.identifier.clone());
+        }
+    }
+    owned
+}
+
+/// Clears what interrupted runs left beside the project's relations (temporary and backup
+/// tables), once the target's lock is held, and says what it did.
+async fn clean_asides(
+    owned: &BTreeMap<String, BTreeSet<String>>,
+    adapter: &Adapter,
+    out: &Output,
+) -> Result<()> {
+    for cleaned in adapter.clean_asides(owned).await? {
+        match cleaned {
+            crate::adapter::Cleaned::Dropped(name) => {
+                out.info(&format!("Dropped {name}, left by an interrupted run"))
+            }
+            crate::adapter::Cleaned::Restored(backup, name) => out.info(&format!(
+                "Restored {name} from {backup}, left by an interrupted run"
+            )),
+        }
+    }
+    Ok(())
 }
 
 /// `--defer`: unselected nodes read from --state's relations, unless (without

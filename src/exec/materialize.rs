@@ -5,13 +5,11 @@
 //! the new one is complete, so a failing model leaves the old relation and its rows in place.
 
 use super::{Ctx, Outcome, StepError, existing_kind, node_error};
+use crate::adapter::sql::Aside;
 use crate::compile::ManifestNode;
 use crate::error::{Diagnostic, ErrorKind, Location};
 use crate::sql::Dialect;
 use crate::template::{Relation, RelationKind};
-
-/// Suffix of the table a model is built into before the swap.
-pub const TMP_SUFFIX: &str = "__kiln_tmp";
 
 pub(super) async fn run(ctx: &Ctx, mn: &ManifestNode) -> Result<Outcome, StepError> {
     let id = &mn.node.unique_id;
@@ -156,7 +154,8 @@ pub(super) async fn run_hooks(
     Ok(())
 }
 
-/// Builds `sql` into `<name>__kiln_tmp`, then swaps it in: one transaction drops the old
+/// Builds `sql` into `<name>__kiln_tmp_<tag>` (the tag is this run's, so a concurrent run
+/// never touches it), then swaps it in: one transaction drops the old
 /// relation and renames the new table. Returns the new table's row count.
 pub(crate) async fn build_table(
     ctx: &Ctx,
@@ -167,7 +166,7 @@ pub(crate) async fn build_table(
     statements: &mut Vec<String>,
 ) -> crate::error::Result<Option<u64>> {
     let sqlgen = ctx.adapter.sql();
-    let tmp = sqlgen.sibling(rel, &format!("{}{TMP_SUFFIX}", rel.identifier));
+    let tmp = ctx.adapter.aside(rel, Aside::Tmp);
     let build = vec![
         sqlgen.drop_relation(&tmp, false),
         sqlgen.create_table_as(&tmp, sql),
@@ -216,7 +215,7 @@ async fn incremental(
 ) -> crate::error::Result<(String, Option<u64>)> {
     let sqlgen = ctx.adapter.sql();
     let config = mn.config();
-    let tmp = sqlgen.sibling(rel, &format!("{}{TMP_SUFFIX}", rel.identifier));
+    let tmp = ctx.adapter.aside(rel, Aside::Tmp);
     let build = vec![
         sqlgen.drop_relation(&tmp, false),
         sqlgen.create_table_as(&tmp, sql),

@@ -1,31 +1,64 @@
 //! Seeds: read a CSV file, infer column types, and hand typed rows to the adapter.
 //!
 //! Parsing is strict: a ragged row, invalid UTF-8 or an unterminated quote is an error naming the
-//! file and line, and nothing of that file is loaded.
+//! file and line, and nothing of that file is loaded. A seed is read twice and never held whole:
+//! the first pass ([`scan`]) validates every row and infers the column types, the second
+//! ([`SeedRows`]) hands rows to the adapter a batch at a time while it loads them aside, so memory
+//! stays flat whatever the file's size.
 
+use crate::adapter::RowSource;
 use crate::adapter::sql::SeedType;
 use crate::error::{Diagnostic, Error, ErrorKind, Location, Result};
 use crate::project::Config;
 use std::collections::BTreeMap;
+use std::io::Read;
 
-/// A parsed seed file.
+/// What the first pass over a seed file found.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SeedData {
+pub struct SeedScan {
     /// Column names from the header.
     pub columns: Vec<String>,
     /// Inferred type of each column.
     pub types: Vec<SeedType>,
     /// `column_types` overrides (column → SQL type), which win over inference.
     pub overrides: BTreeMap<String, String>,
+    /// The field delimiter.
+    pub delimiter: u8,
+    /// Data rows.
+    pub rows: u64,
+    /// The first lines (up to 5) of rows with fewer fields than the header, padded with NULLs
+    /// as dbt does.
+    pub short_rows: Vec<usize>,
+    /// How many rows were short.
+    pub short_count: usize,
+}
+
+/// A parsed seed file, held in memory (for tests and small files).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedData {
+    /// What the first pass found.
+    pub scan: SeedScan,
     /// Rows; empty fields are NULL.
     pub rows: Vec<Vec<Option<String>>>,
-    /// Rows with fewer fields than the header, padded with NULLs as dbt does, by line.
-    pub short_rows: Vec<usize>,
 }
 
 /// Parses seed `bytes` from `file` with the seed's config (`delimiter`, `column_types`).
 pub fn parse(file: &str, bytes: &[u8], config: &Config) -> Result<SeedData> {
-    let delimiter = match config.get_str("delimiter") {
+    let scan = scan(file, &|| Ok(bytes), config)?;
+    let mut reader = SeedRows::new(file, bytes, &scan, &[]);
+    let mut rows = Vec::new();
+    loop {
+        let batch = reader.next_batch(1000)?;
+        if batch.is_empty() {
+            break;
+        }
+        rows.extend(batch);
+    }
+    Ok(SeedData { scan, rows })
+}
+
+fn delimiter(file: &str, config: &Config) -> Result<u8> {
+    Ok(match config.get_str("delimiter") {
         Some(d) if d.len() == 1 => d.as_bytes()[0],
         Some("\\t") | Some("tab") => b'\t',
         Some(d) => {
@@ -39,49 +72,103 @@ pub fn parse(file: &str, bytes: &[u8], config: &Config) -> Result<SeedData> {
             ));
         }
         None => b',',
-    };
-    // Line numbers for errors need the text; invalid UTF-8 is reported with its line.
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let valid = String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned();
-            return Err(Error::from(
-                Diagnostic::new(
-                    ErrorKind::Project,
-                    format!("seed {file} is not valid UTF-8"),
-                )
-                .at(Location::at_offset(file, &valid, e.valid_up_to()))
-                .with_hint("save the CSV as UTF-8; nothing of this seed was loaded"),
-            ));
-        }
-    };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = csv::ReaderBuilder::new()
+    })
+}
+
+fn csv_reader<R: Read>(input: R, delimiter: u8) -> csv::Reader<R> {
+    // The csv reader buffers its input and drops a UTF-8 byte-order mark.
+    csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(true)
         .flexible(true)
-        .from_reader(text.as_bytes());
+        .buffer_capacity(256 * 1024)
+        .from_reader(input)
+}
+
+/// The whole file's text, read again only to quote the line of an error.
+fn error_text<R: Read>(open: &dyn Fn() -> std::io::Result<R>) -> String {
+    let mut bytes = Vec::new();
+    if let Ok(mut r) = open() {
+        let _ = r.read_to_end(&mut bytes);
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    match text.strip_prefix('\u{feff}') {
+        Some(t) => t.to_string(),
+        None => text,
+    }
+}
+
+const FIX_ROW: &str =
+    "fix the row (quote fields that contain the delimiter); nothing of this seed was loaded";
+
+/// The first pass over a seed: checks every row (a bad file is an error naming its line, and
+/// nothing is loaded), infers each column's type, and counts rows, holding one row at a time.
+/// `open` gives the file's bytes from the start (it is called again only to quote an error's
+/// line).
+pub fn scan<R: Read>(
+    file: &str,
+    open: &dyn Fn() -> std::io::Result<R>,
+    config: &Config,
+) -> Result<SeedScan> {
+    let delimiter = delimiter(file, config)?;
+    let io_error = |e: std::io::Error| {
+        Error::from(
+            Diagnostic::new(ErrorKind::Io, format!("cannot read seed {file}: {e}"))
+                .at(Location::file(file))
+                .with_hint("check that the file exists and is readable"),
+        )
+    };
+    let input = open().map_err(io_error)?;
+    let mut reader = csv_reader(
+        QuoteWatch {
+            inner: input,
+            scan: QuoteScan::default(),
+        },
+        delimiter,
+    );
+    let utf8_error = || -> Error {
+        let mut bytes = Vec::new();
+        if let Ok(mut r) = open() {
+            let _ = r.read_to_end(&mut bytes);
+        }
+        let valid_up_to = std::str::from_utf8(&bytes)
+            .err()
+            .map_or(0, |e| e.valid_up_to());
+        let valid = String::from_utf8_lossy(&bytes[..valid_up_to]).into_owned();
+        Error::from(
+            Diagnostic::new(
+                ErrorKind::Project,
+                format!("seed {file} is not valid UTF-8"),
+            )
+            .at(Location::at_offset(file, &valid, valid_up_to))
+            .with_hint("save the CSV as UTF-8; nothing of this seed was loaded"),
+        )
+    };
     let csv_error = |e: csv::Error| -> Error {
         let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
         let message = match e.kind() {
             csv::ErrorKind::UnequalLengths {
                 expected_len, len, ..
             } => format!("row has {len} fields but the header has {expected_len}"),
-            csv::ErrorKind::Utf8 { .. } => "invalid UTF-8".to_string(),
+            csv::ErrorKind::Utf8 { .. } => return utf8_error(),
+            csv::ErrorKind::Io(io) => {
+                return io_error(std::io::Error::new(io.kind(), io.to_string()));
+            }
             _ => e.to_string(),
         };
         Error::from(
             Diagnostic::new(ErrorKind::Project, format!("seed {file}: {message}"))
-                .at(Location::at(file, text, line, 0))
-                .with_hint("fix the row (quote fields that contain the delimiter); nothing of this seed was loaded"),
+                .at(Location::at(file, &error_text(open), line, 0))
+                .with_hint(FIX_ROW),
         )
     };
     let header = reader.headers().map_err(csv_error)?.clone();
     let columns: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+    let at_header = || Location::at(file, &error_text(open), 1, 1);
     if columns.is_empty() || columns.iter().all(|c| c.is_empty()) {
         return Err(Error::from(
             Diagnostic::new(ErrorKind::Project, format!("seed {file} has no header row"))
-                .at(Location::at(file, text, 1, 1))
+                .at(at_header())
                 .with_hint("the first line must name the columns"),
         ));
     }
@@ -92,7 +179,7 @@ pub fn parse(file: &str, bytes: &[u8], config: &Config) -> Result<SeedData> {
                     ErrorKind::Project,
                     format!("seed {file}: column {} has an empty name", i + 1),
                 )
-                .at(Location::at(file, text, 1, 1))
+                .at(at_header())
                 .with_hint("name every column in the header"),
             ));
         }
@@ -102,7 +189,7 @@ pub fn parse(file: &str, bytes: &[u8], config: &Config) -> Result<SeedData> {
                     ErrorKind::Project,
                     format!("seed {file}: column `{c}` appears twice in the header"),
                 )
-                .at(Location::at(file, text, 1, 1))
+                .at(at_header())
                 .with_hint("rename one of the columns"),
             ));
         }
@@ -121,10 +208,12 @@ pub fn parse(file: &str, bytes: &[u8], config: &Config) -> Result<SeedData> {
             ));
         }
     }
-    let mut rows = Vec::new();
+    let mut inference: Vec<Inference> = vec![Inference::default(); columns.len()];
+    let mut rows = 0u64;
     let mut short_rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(csv_error)?;
+    let mut short_count = 0;
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record).map_err(csv_error)? {
         let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
         if record.len() > columns.len() {
             return Err(Error::from(
@@ -136,31 +225,28 @@ pub fn parse(file: &str, bytes: &[u8], config: &Config) -> Result<SeedData> {
                         columns.len()
                     ),
                 )
-                .at(Location::at(file, text, line, 0))
-                .with_hint("fix the row (quote fields that contain the delimiter); nothing of this seed was loaded"),
+                .at(Location::at(file, &error_text(open), line, 0))
+                .with_hint(FIX_ROW),
             ));
         }
         if record.len() < columns.len() {
-            short_rows.push(line);
+            short_count += 1;
+            if short_rows.len() < 5 {
+                short_rows.push(line);
+            }
         }
-        let mut row: Vec<Option<String>> = record
-            .iter()
-            .map(|v| {
-                if v.is_empty() {
-                    None
-                } else {
-                    Some(v.to_string())
-                }
-            })
-            .collect();
-        row.resize(columns.len(), None);
-        rows.push(row);
+        for (i, v) in record.iter().enumerate() {
+            if !v.is_empty() {
+                inference[i].add(v);
+            }
+        }
+        rows += 1;
     }
-    // An unterminated quote makes the csv crate swallow the rest of the file into one field.
-    if let Some(line) = unterminated_quote_line(text) {
+    // An unterminated quote makes the csv reader swallow the rest of the file into one field.
+    if let Some(line) = reader.get_ref().scan.unterminated() {
         return Err(Error::from(
             Diagnostic::new(ErrorKind::Project, format!("seed {file}: a quoted field is never closed"))
-                .at(Location::at(file, text, line, 0))
+                .at(Location::at(file, &error_text(open), line, 0))
                 .with_hint("close the quote (write \"\" for a literal quote inside a quoted field); nothing of this seed was loaded"),
         ));
     }
@@ -171,92 +257,248 @@ pub fn parse(file: &str, bytes: &[u8], config: &Config) -> Result<SeedData> {
             .collect(),
         _ => BTreeMap::new(),
     };
-    let types = (0..columns.len())
-        .map(|i| infer(rows.iter().filter_map(|r| r[i].as_deref())))
-        .collect();
-    Ok(SeedData {
+    Ok(SeedScan {
+        types: inference.iter().map(Inference::result).collect(),
         columns,
-        types,
         overrides,
+        delimiter,
         rows,
         short_rows,
+        short_count,
     })
 }
 
+/// The second pass: a seed's rows, read a batch at a time for the adapter to load. Fields
+/// missing from short rows are NULL; columns flagged in `booleans` are written 1/0.
+pub struct SeedRows<R: Read> {
+    file: String,
+    reader: csv::Reader<R>,
+    columns: usize,
+    booleans: Vec<bool>,
+    record: csv::StringRecord,
+}
+
+impl<R: Read> SeedRows<R> {
+    /// Rows of `input` (the file from its start) as `scan` described them.
+    pub fn new(file: &str, input: R, scan: &SeedScan, booleans: &[bool]) -> SeedRows<R> {
+        SeedRows {
+            file: file.to_string(),
+            reader: csv_reader(input, scan.delimiter),
+            columns: scan.columns.len(),
+            booleans: booleans.to_vec(),
+            record: csv::StringRecord::new(),
+        }
+    }
+}
+
+impl<R: Read + Send> RowSource for SeedRows<R> {
+    fn next_batch(&mut self, max: usize) -> Result<Vec<Vec<Option<String>>>> {
+        let mut out = Vec::with_capacity(max.min(10_000));
+        while out.len() < max {
+            // The first pass checked every row; an error here means the file changed since.
+            let more = self.reader.read_record(&mut self.record).map_err(|e| {
+                Error::from(
+                    Diagnostic::new(
+                        ErrorKind::Io,
+                        format!("seed {} changed while it was loading: {e}", self.file),
+                    )
+                    .at(Location::file(self.file.clone()))
+                    .with_hint(
+                        "run the seed again once the file is written; nothing of it was loaded",
+                    ),
+                )
+            })?;
+            if !more {
+                break;
+            }
+            if self.record.len() > self.columns {
+                return Err(Error::from(
+                    Diagnostic::new(
+                        ErrorKind::Io,
+                        format!("seed {} changed while it was loading", self.file),
+                    )
+                    .at(Location::file(self.file.clone()))
+                    .with_hint(
+                        "run the seed again once the file is written; nothing of it was loaded",
+                    ),
+                ));
+            }
+            let mut row: Vec<Option<String>> = Vec::with_capacity(self.columns);
+            for (i, v) in self.record.iter().enumerate() {
+                row.push(if v.is_empty() {
+                    None
+                } else if self.booleans.get(i).copied().unwrap_or(false) {
+                    Some(
+                        if v.trim().eq_ignore_ascii_case("true") {
+                            "1"
+                        } else {
+                            "0"
+                        }
+                        .to_string(),
+                    )
+                } else {
+                    Some(v.to_string())
+                });
+            }
+            row.resize(self.columns, None);
+            out.push(row);
+        }
+        Ok(out)
+    }
+}
+
+/// Passes bytes through to the csv reader while watching for a quote that never closes.
+struct QuoteWatch<R> {
+    inner: R,
+    scan: QuoteScan,
+}
+
+impl<R: Read> Read for QuoteWatch<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.scan.feed(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Finds the line where a quoted field opens and never closes, fed the file in pieces.
+#[derive(Debug)]
+struct QuoteScan {
+    in_quotes: bool,
+    /// A quote inside a quoted field: closing, unless another quote follows.
+    quote_pending: bool,
+    at_field_start: bool,
+    opened_at: usize,
+    line: usize,
+    /// Bytes read so far, to skip a byte-order mark.
+    seen: u64,
+}
+
+impl Default for QuoteScan {
+    fn default() -> Self {
+        QuoteScan {
+            in_quotes: false,
+            quote_pending: false,
+            at_field_start: true,
+            opened_at: 0,
+            line: 1,
+            seen: 0,
+        }
+    }
+}
+
+impl QuoteScan {
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            let at = self.seen;
+            self.seen += 1;
+            if at < 3 && b == b"\xef\xbb\xbf"[at as usize] {
+                continue;
+            }
+            if self.quote_pending {
+                self.quote_pending = false;
+                if b == b'"' {
+                    // `""`: a literal quote, still inside the field.
+                    self.at_field_start = false;
+                    continue;
+                }
+                self.in_quotes = false;
+                self.at_field_start = false;
+            }
+            match b {
+                b'"' if self.in_quotes => {
+                    self.quote_pending = true;
+                    continue;
+                }
+                b'"' if self.at_field_start => {
+                    self.in_quotes = true;
+                    self.opened_at = self.line;
+                }
+                b'\n' => {
+                    self.line += 1;
+                    self.at_field_start = true;
+                    continue;
+                }
+                _ => {}
+            }
+            self.at_field_start = !self.in_quotes && matches!(b, b',' | b';' | b'\t' | b'|');
+        }
+    }
+
+    fn unterminated(&self) -> Option<usize> {
+        (self.in_quotes && !self.quote_pending).then_some(self.opened_at)
+    }
+}
+
 /// A note for rows that were shorter than the header (loaded with NULLs), naming their lines.
-fn short_rows_warning(file: &str, lines: &[usize]) -> Option<String> {
+fn short_rows_warning(file: &str, lines: &[usize], count: usize) -> Option<String> {
     if lines.is_empty() {
         return None;
     }
     let shown: Vec<String> = lines.iter().take(5).map(usize::to_string).collect();
-    let more = if lines.len() > 5 {
-        format!(" and {} more", lines.len() - 5)
+    let more = if count > shown.len() {
+        format!(" and {} more", count - shown.len())
     } else {
         String::new()
     };
     Some(format!(
         "warning: {file} line{} {}{more} had fewer fields than the header; the missing fields loaded as NULL",
-        if lines.len() == 1 { "" } else { "s" },
+        if count == 1 { "" } else { "s" },
         shown.join(", ")
     ))
 }
 
-/// The line where a quoted field opens and never closes, if any.
-fn unterminated_quote_line(text: &str) -> Option<usize> {
-    let mut in_quotes = false;
-    let mut opened_at = 0;
-    let mut line = 1;
-    let mut at_field_start = true;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if in_quotes => {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                } else {
-                    in_quotes = false;
-                }
-            }
-            '"' if at_field_start => {
-                in_quotes = true;
-                opened_at = line;
-            }
-            '\n' => {
-                line += 1;
-                at_field_start = true;
-                continue;
-            }
-            _ => {}
+/// The types a column's values still fit, narrowed value by value.
+#[derive(Debug, Clone)]
+struct Inference {
+    candidates: Vec<SeedType>,
+    any: bool,
+}
+
+impl Default for Inference {
+    fn default() -> Self {
+        Inference {
+            candidates: vec![
+                SeedType::Integer,
+                SeedType::BigInt,
+                SeedType::Float,
+                SeedType::Boolean,
+                SeedType::Date,
+                SeedType::Timestamp,
+            ],
+            any: false,
         }
-        at_field_start = !in_quotes && (c == ',' || c == ';' || c == '\t' || c == '|');
     }
-    in_quotes.then_some(opened_at)
+}
+
+impl Inference {
+    fn add(&mut self, v: &str) {
+        self.any = true;
+        if self.candidates.is_empty() {
+            return;
+        }
+        let v = v.trim();
+        self.candidates.retain(|t| fits(*t, v));
+    }
+
+    fn result(&self) -> SeedType {
+        if !self.any {
+            return SeedType::Text;
+        }
+        self.candidates.first().copied().unwrap_or(SeedType::Text)
+    }
 }
 
 /// The narrowest type that fits every non-empty value.
 pub fn infer<'a>(values: impl Iterator<Item = &'a str>) -> SeedType {
-    let mut candidates = [
-        SeedType::Integer,
-        SeedType::BigInt,
-        SeedType::Float,
-        SeedType::Boolean,
-        SeedType::Date,
-        SeedType::Timestamp,
-    ]
-    .to_vec();
-    let mut any = false;
+    let mut inference = Inference::default();
     for v in values {
-        any = true;
-        let v = v.trim();
-        candidates.retain(|t| fits(*t, v));
-        if candidates.is_empty() {
+        inference.add(v);
+        if inference.candidates.is_empty() {
             return SeedType::Text;
         }
     }
-    if !any {
-        return SeedType::Text;
-    }
-    candidates[0]
+    inference.result()
 }
 
 fn fits(t: SeedType, v: &str) -> bool {
@@ -289,26 +531,34 @@ fn fits(t: SeedType, v: &str) -> bool {
     }
 }
 
-/// Loads a seed: parse the whole file first (so a bad file loads nothing), then replace the
-/// table in one transaction.
+/// Loads a seed: a first pass checks the whole file and infers its types (so a bad file loads
+/// nothing), then a second pass streams its rows into a table built aside and swapped in.
 pub(super) async fn run(
     ctx: &super::Ctx,
     mn: &crate::compile::ManifestNode,
 ) -> std::result::Result<super::Outcome, super::StepError> {
-    let file = &mn.node.original_file_path;
-    let path = ctx.manifest.project.root.join(file);
-    let bytes = std::fs::read(&path).map_err(|e| {
+    let file = mn.node.original_file_path.clone();
+    let path = ctx.manifest.project.root.join(&file);
+    let config = mn.config().clone();
+    let scan_file = file.clone();
+    let scan_path = path.clone();
+    let scanned = tokio::task::spawn_blocking(move || {
+        let open = || std::fs::File::open(&scan_path).map(std::io::BufReader::new);
+        scan(&scan_file, &open, &config)
+    })
+    .await
+    .map_err(|e| {
         (
-            Diagnostic::new(ErrorKind::Io, format!("cannot read seed {file}: {e}"))
-                .at(Location::file(file.clone()))
-                .with_hint("check that the file exists and is readable"),
+            Diagnostic::new(
+                ErrorKind::Execution,
+                format!("reading seed {file} stopped: {e}"),
+            ),
             Vec::new(),
             None,
         )
     })?;
-    let data = parse(file, &bytes, mn.config())
-        .map_err(|e| (e.diagnostics()[0].clone(), Vec::new(), None))?;
-    if let Some(w) = short_rows_warning(file, &data.short_rows) {
+    let data = scanned.map_err(|e| (e.diagnostics()[0].clone(), Vec::new(), None))?;
+    if let Some(w) = short_rows_warning(&file, &data.short_rows, data.short_count) {
         (ctx.events)(super::Event::Message(w));
     }
     let Some(rel) = mn.relation.clone() else {
@@ -333,28 +583,10 @@ pub(super) async fn run(
         })
         .collect();
     // Booleans are stored as 1/0 where the database has no boolean type.
-    let rows: Vec<Vec<Option<String>>> = if ctx.adapter.dialect() != crate::sql::Dialect::Postgres {
-        data.rows
-            .into_iter()
-            .map(|row| {
-                row.into_iter()
-                    .zip(&data.types)
-                    .map(|(v, t)| match (v, t) {
-                        (Some(v), SeedType::Boolean) => Some(
-                            if v.eq_ignore_ascii_case("true") {
-                                "1"
-                            } else {
-                                "0"
-                            }
-                            .to_string(),
-                        ),
-                        (v, _) => v,
-                    })
-                    .collect()
-            })
-            .collect()
+    let booleans: Vec<bool> = if ctx.adapter.dialect() != crate::sql::Dialect::Postgres {
+        data.types.iter().map(|t| *t == SeedType::Boolean).collect()
     } else {
-        data.rows
+        Vec::new()
     };
     let mut statements = Vec::new();
     ctx.adapter
@@ -365,9 +597,19 @@ pub(super) async fn run(
     super::materialize::run_hooks(ctx, mn, "pre_hook", &mut statements, "").await?;
     statements.push(sqlgen.create_table(&rel, &columns));
     let result = async {
+        let input = std::fs::File::open(&path)
+            .map(std::io::BufReader::new)
+            .map_err(|e| {
+                Error::from(
+                    Diagnostic::new(ErrorKind::Io, format!("cannot read seed {file}: {e}"))
+                        .at(Location::file(file.clone()))
+                        .with_hint("check that the file exists and is readable"),
+                )
+            })?;
+        let mut rows = SeedRows::new(&file, input, &data, &booleans);
         let existing = super::existing_kind(ctx, &rel).await?;
         ctx.adapter
-            .load_table(&rel, &columns, &rows, existing)
+            .load_table(&rel, &columns, &mut rows, existing)
             .await
     }
     .await;
@@ -398,7 +640,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            data.types,
+            data.scan.types,
             vec![
                 SeedType::Integer,
                 SeedType::Float,
@@ -431,9 +673,9 @@ mod tests {
     fn short_rows_load_nulls_and_are_named() {
         let d = parse("seeds/s.csv", b"a,b\n1,2\n3\n4,5\n", &Config::new()).unwrap();
         assert_eq!(d.rows[1], vec![Some("3".to_string()), None]);
-        assert_eq!(d.short_rows, vec![3]);
+        assert_eq!(d.scan.short_rows, vec![3]);
         assert_eq!(
-            short_rows_warning("seeds/s.csv", &d.short_rows).unwrap(),
+            short_rows_warning("seeds/s.csv", &d.scan.short_rows, d.scan.short_count).unwrap(),
             "warning: seeds/s.csv line 3 had fewer fields than the header; the missing fields loaded as NULL"
         );
     }

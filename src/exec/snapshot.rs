@@ -177,7 +177,7 @@ async fn update(
     statements: &mut Vec<String>,
 ) -> Result<(String, Option<u64>)> {
     let sqlgen = ctx.adapter.sql();
-    let staging = sqlgen.sibling(rel, &format!("{}__kiln_staging", rel.identifier));
+    let staging = ctx.adapter.aside(rel, crate::adapter::sql::Aside::Staging);
     let build = vec![
         sqlgen.drop_relation(&staging, false),
         sqlgen.create_table_as(&staging, sql),

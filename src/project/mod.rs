@@ -392,8 +392,8 @@ fn load_package(
         .map(|f| {
             let path = pkg.dir.join(&f.rel[pkg.prefix.len()..]);
             if f.rel.ends_with(".csv") {
-                match std::fs::read(&path) {
-                    Ok(bytes) => {
+                match read_seed_head(&path) {
+                    Ok((bytes, size)) => {
                         let header_end = bytes
                             .iter()
                             .position(|b| *b == b'\n')
@@ -404,7 +404,7 @@ fn load_package(
                         (
                             f.rel.clone(),
                             Ok(header),
-                            Some(seed_checksum(&f.rel, &bytes)),
+                            Some(seed_checksum(&f.rel, &bytes, size)),
                         )
                     }
                     Err(_) => (f.rel.clone(), read_file(&path, &f.rel), None),
@@ -467,6 +467,22 @@ fn load_package(
         }
         builder.apply_properties(&rel, p);
     }
+}
+
+/// A seed's size and the bytes its checksum and header need: the whole file when it is small
+/// enough to be checksummed, else only its first line (larger seeds are compared by path, as
+/// dbt does), so a large seed is never read whole to load the project.
+fn read_seed_head(path: &Path) -> std::io::Result<(Vec<u8>, u64)> {
+    use std::io::BufRead;
+    let size = std::fs::metadata(path)?.len();
+    if size <= identity::MAXIMUM_SEED_SIZE {
+        let bytes = std::fs::read(path)?;
+        let size = bytes.len() as u64;
+        return Ok((bytes, size));
+    }
+    let mut head = Vec::new();
+    std::io::BufReader::new(std::fs::File::open(path)?).read_until(b'\n', &mut head)?;
+    Ok((head, size))
 }
 
 fn read_file(path: &Path, rel: &str) -> Result<String> {
@@ -571,8 +587,8 @@ fn slash_path(p: &Path) -> String {
 }
 
 /// dbt's checksum of a seed: SHA-256 of the stripped text, or the path for files over 1 MiB.
-fn seed_checksum(rel: &str, bytes: &[u8]) -> Checksum {
-    if bytes.len() as u64 > identity::MAXIMUM_SEED_SIZE {
+fn seed_checksum(rel: &str, bytes: &[u8], size: u64) -> Checksum {
+    if size > identity::MAXIMUM_SEED_SIZE {
         Checksum::Path(rel.to_string())
     } else {
         Checksum::Sha256(identity::file_checksum(&String::from_utf8_lossy(bytes)))

@@ -228,7 +228,7 @@ fn a_failing_model_keeps_the_previous_table_and_skips_children(b: Backend) {
     assert!(run.stdout.contains("models/totals.sql"), "{}", run.stdout);
     // The old table and its rows are still there; no temp table is left behind.
     assert_eq!(p.one("select sum(amount) from totals"), n(30.0));
-    assert_eq!(p.relation_kind(&p.schema, "totals__kiln_tmp"), None);
+    assert_eq!(p.leftovers(&p.schema), Vec::<String>::new());
     let r = results(&p);
     assert_eq!(status_of(&r, "model.shop.totals"), "error");
     assert_eq!(status_of(&r, "model.shop.report"), "skipped");
@@ -743,7 +743,7 @@ fn ctrl_c_stops_scheduling_and_leaves_every_relation_in_place(b: Backend) {
     // Both tables exist: the slow one old or rebuilt, the skipped one untouched.
     assert_eq!(p.one("select n from b_after"), n(10.0));
     assert_eq!(p.one("select count(*) from a_slow"), n(1.0));
-    assert_eq!(p.relation_kind(&p.schema, "a_slow__kiln_tmp"), None);
+    assert_eq!(p.leftovers(&p.schema), Vec::<String>::new());
 }
 
 fn rebuilding_a_table_keeps_views_that_read_it(b: Backend) {
@@ -997,7 +997,7 @@ fn a_killed_connection_fails_only_its_node(b: Backend) {
     assert_eq!(status_of(&r, "model.shop.bystander"), "success");
     // The killed model's previous table is intact and nothing half-built is left.
     assert_eq!(p.one("select x from victim"), n(1.0));
-    assert_eq!(p.relation_kind(&p.schema, "victim__kiln_tmp"), None);
+    assert_eq!(p.leftovers(&p.schema), Vec::<String>::new());
 }
 
 fn source_freshness_warns_and_errors_on_late_loads(b: Backend) {

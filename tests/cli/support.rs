@@ -293,6 +293,54 @@ impl TempProject {
         }
     }
 
+    /// `kiln <args>` in the project, started and not waited for; its output is piped.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .args(args)
+            .current_dir(&self.root)
+            .env("HOME", &self.home)
+            .env("NO_COLOR", "1")
+            .env_remove("KILN_PROFILES_DIR")
+            .env_remove("DBT_PROFILES_DIR")
+            .env_remove("KILN_PROJECT_DIR")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start kiln")
+    }
+
+    /// Runs one statement on the project's database (DDL included).
+    pub fn exec(&self, sql: &str) {
+        self.with_db(async |db| db.execute(sql).await)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Names of every table and view in `schema`, sorted.
+    pub fn relations(&self, schema: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .with_db(async |db| db.catalog(schema).await)
+            .unwrap_or_else(|e| panic!("relations of {schema}: {e}"))
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Relations Kiln builds aside (`__kiln_tmp`, `__kiln_backup`, `__kiln_staging`) found in
+    /// `schema`.
+    pub fn leftovers(&self, schema: &str) -> Vec<String> {
+        self.relations(schema)
+            .into_iter()
+            .filter(|n| {
+                ["__kiln_tmp", "__kiln_backup", "__kiln_staging"]
+                    .iter()
+                    .any(|m| n.contains(m))
+            })
+            .collect()
+    }
+
     fn target(&self) -> Target {
         let (adapter, url) = match &self.backend {
             Backend::Sqlite => (AdapterType::Sqlite, None),
@@ -359,6 +407,17 @@ impl TempProject {
             .into_iter()
             .map(|r| r.into_iter().map(normalize).collect())
             .collect()
+    }
+
+    /// Rows of a query, or the database's error.
+    pub fn try_query(&self, sql: &str) -> Result<Vec<Vec<Value>>, String> {
+        let t = self
+            .with_db(async |db| db.query(sql).await)
+            .map_err(|e| e.to_string())?;
+        Ok(t.rows
+            .into_iter()
+            .map(|r| r.into_iter().map(normalize).collect())
+            .collect())
     }
 
     /// The first value of the first row.
@@ -430,6 +489,24 @@ impl TempProject {
 }
 
 impl Run {
+    /// A run that printed nothing, where a check wants one to quote.
+    pub fn of_nothing() -> Run {
+        Run {
+            code: 0,
+            stdout: String::new(),
+            stderr: String::new(),
+        }
+    }
+
+    /// What a finished child process printed and returned.
+    pub fn of(out: std::process::Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// Asserts success and returns self.
     #[track_caller]
     pub fn ok(self) -> Run {
