@@ -203,7 +203,7 @@ pub fn scan<R: Read>(
                         bad
                     ),
                 )
-                .at(Location::at(file, text, 1, 1))
+                .at(at_header())
                 .with_hint("remove it from the header: a column name is printable text"),
             ));
         }
