@@ -172,6 +172,8 @@ pub struct DatabaseMessage {
     pub hint: Option<String>,
     /// The database's error code (SQLSTATE).
     pub code: Option<String>,
+    /// Where in its work the database was (PostgreSQL's CONTEXT, e.g. `COPY s, line 3`).
+    pub context: Option<String>,
     /// Where the position is in the node's compiled SQL (line, column; 1-based), once known.
     pub compiled_at: Option<(usize, usize)>,
 }

@@ -220,6 +220,7 @@ fn database_message(
         };
         m.detail = pg.detail().map(str::to_string);
         m.hint = pg.hint().map(str::to_string);
+        m.context = pg.r#where().map(str::to_string);
     }
     m
 }

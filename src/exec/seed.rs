@@ -12,6 +12,7 @@ use crate::error::{Diagnostic, Error, ErrorKind, Location, Result};
 use crate::project::Config;
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::path::Path;
 
 /// What the first pass over a seed file found.
 #[derive(Debug, Clone, PartialEq)]
@@ -623,8 +624,51 @@ pub(super) async fn run(
                 statements,
             ))
         }
-        Err(e) => Err(super::node_error(mn, e, statements, None)),
+        Err(e) => {
+            let e = match refused_row(&e, &path, &file, data.delimiter) {
+                Some(at) => e.or_at(&at),
+                None => e,
+            };
+            Err(super::node_error(mn, e, statements, None))
+        }
     }
+}
+
+/// The file line of the row a database refused, when the database names the row (PostgreSQL's
+/// `COPY s, line N` counts the lines it was sent from 1), so that a value the database rejects
+/// is reported where it is in the file. Only read again when a load failed.
+fn refused_row(e: &Error, path: &Path, file: &str, delimiter: u8) -> Option<Location> {
+    let context = e.diagnostics()[0].database.as_ref()?.context.as_deref()?;
+    let digits = context.split("line ").nth(1)?;
+    let n: usize = digits[..digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len())]
+        .parse()
+        .ok()?;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_path(path)
+        .ok()?;
+    // N counts the stream's physical lines: a row whose fields hold line breaks spans several.
+    let mut record = csv::StringRecord::new();
+    let mut sent = 0;
+    while sent < n {
+        if !reader.read_record(&mut record).ok()? {
+            return None;
+        }
+        sent += 1 + record.iter().map(|f| f.matches('\n').count()).sum::<usize>();
+    }
+    let line = record.position()?.line() as usize;
+    let text = std::io::BufRead::lines(std::io::BufReader::new(std::fs::File::open(path).ok()?))
+        .nth(line.checked_sub(1)?)?
+        .ok()?;
+    Some(Location {
+        file: file.into(),
+        line,
+        col: 0,
+        source_line: Some(text.into()),
+    })
 }
 
 #[cfg(test)]
