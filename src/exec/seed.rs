@@ -657,7 +657,10 @@ fn refused_row(e: &Error, path: &Path, file: &str, delimiter: u8) -> Option<Loca
         if !reader.read_record(&mut record).ok()? {
             return None;
         }
-        sent += 1 + record.iter().map(|f| f.matches('\n').count()).sum::<usize>();
+        sent += 1 + record
+            .iter()
+            .map(|f| f.matches('\n').count())
+            .sum::<usize>();
     }
     let line = record.position()?.line() as usize;
     let text = std::io::BufRead::lines(std::io::BufReader::new(std::fs::File::open(path).ok()?))
