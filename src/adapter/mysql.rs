@@ -463,7 +463,7 @@ pub(super) async fn load(
                 let values: Vec<Option<String>> = chunk.iter().flatten().cloned().collect();
                 loaded += exec_bound(&mut tx, &sql, values)
                     .await
-                    .map_err(|e| statement_error(&sql, e))?;
+                    .map_err(|e| refused_row(statement_error(&sql, e), loaded))?;
             }
         }
         tx.commit()
@@ -484,4 +484,22 @@ pub(super) async fn load(
             .await;
     }
     result
+}
+
+/// MySQL names a refused value's row within the statement (`... at row 3`); the seed's data row
+/// is that plus the rows loaded before the statement, recorded as the error's context for the
+/// seed to find its line.
+fn refused_row(e: crate::error::Error, loaded_before: u64) -> crate::error::Error {
+    let mut d = e.diagnostics()[0].clone();
+    let row = d
+        .message
+        .rsplit_once(" at row ")
+        .and_then(|(_, n)| n.trim().parse::<u64>().ok());
+    match (row, d.database.as_mut()) {
+        (Some(n), Some(db)) => {
+            db.context = Some(format!("data row {}", loaded_before + n));
+            crate::error::Error::from(d)
+        }
+        _ => e,
+    }
 }

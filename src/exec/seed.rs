@@ -635,11 +635,15 @@ pub(super) async fn run(
 }
 
 /// The file line of the row a database refused, when the database names the row (PostgreSQL's
-/// `COPY s, line N` counts the lines it was sent from 1), so that a value the database rejects
+/// `COPY s, line N` counts the lines it was sent from 1; MySQL's is a data row), so that a value the database rejects
 /// is reported where it is in the file. Only read again when a load failed.
 fn refused_row(e: &Error, path: &Path, file: &str, delimiter: u8) -> Option<Location> {
     let context = e.diagnostics()[0].database.as_ref()?.context.as_deref()?;
-    let digits = context.split("line ").nth(1)?;
+    // MySQL's row within its statement arrives as `data row N`, counted in records.
+    let records = context.starts_with("data row ");
+    let digits = context
+        .split(if records { "data row " } else { "line " })
+        .nth(1)?;
     let n: usize = digits[..digits
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(digits.len())]
@@ -657,10 +661,14 @@ fn refused_row(e: &Error, path: &Path, file: &str, delimiter: u8) -> Option<Loca
         if !reader.read_record(&mut record).ok()? {
             return None;
         }
-        sent += 1 + record
-            .iter()
-            .map(|f| f.matches('\n').count())
-            .sum::<usize>();
+        sent += 1 + if records {
+            0
+        } else {
+            record
+                .iter()
+                .map(|f| f.matches('\n').count())
+                .sum::<usize>()
+        };
     }
     let line = record.position()?.line() as usize;
     let text = std::io::BufRead::lines(std::io::BufReader::new(std::fs::File::open(path).ok()?))

@@ -125,27 +125,30 @@ fn a_url_target_connects_to_the_port_in_its_url() {
 
 #[test]
 fn a_value_the_database_refuses_in_a_seed_is_named_at_its_line() {
-    let Some(b) = crate::support::Backend::postgres() else {
-        return;
-    };
-    let p = TempProject::with_files_on(
-        &[
-            (
-                "project.yml",
-                "name: shop\nprofile: shop\nseeds:\n  shop:\n    s:\n      +column_types: {id: integer}\n",
-            ),
-            ("seeds/s.csv", "id,name\n1,a\n2,\"two\nlines\"\nx3,c\n4,d\n"),
-        ],
-        b,
-    );
-    let run = p.kiln(&["seed"]);
-    assert_eq!(run.code, 1, "{}", run.stdout);
-    assert!(
-        run.stdout
-            .contains("invalid input syntax for type integer: \"x3\"")
-            && run.stdout.contains("--> seeds/s.csv:5")
-            && run.stdout.contains("5 | x3,c"),
-        "{}",
-        run.stdout
-    );
+    use crate::support::Backend;
+    for b in [Backend::postgres(), Backend::mysql()]
+        .into_iter()
+        .flatten()
+    {
+        let p = TempProject::with_files_on(
+            &[
+                (
+                    "project.yml",
+                    "name: shop\nprofile: shop\nseeds:\n  shop:\n    s:\n      +column_types: {id: integer}\n",
+                ),
+                ("seeds/s.csv", "id,name\n1,a\n2,\"two\nlines\"\nx3,c\n4,d\n"),
+            ],
+            b,
+        );
+        let run = p.kiln(&["seed"]);
+        assert_eq!(run.code, 1, "{}", run.stdout);
+        // The value, and its line in the file: a row with a line break in a field comes before.
+        assert!(
+            run.stdout.contains("x3")
+                && run.stdout.contains("--> seeds/s.csv:5")
+                && run.stdout.contains("5 | x3,c"),
+            "{}",
+            run.stdout
+        );
+    }
 }
