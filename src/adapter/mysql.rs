@@ -242,13 +242,7 @@ pub(super) async fn relation_kind(
         .fetch_optional(p)
         .await
         .map_err(|e| statement_error(q, e))?;
-    Ok(row.map(|(t,)| {
-        if t == "VIEW" {
-            RelationKind::View
-        } else {
-            RelationKind::Table
-        }
-    }))
+    Ok(row.map(|(t,)| RelationKind::table_or_view(t == "VIEW")))
 }
 
 pub(super) async fn columns(
@@ -349,14 +343,7 @@ pub(super) async fn relations(p: &MySqlPool, schema: &str) -> Result<Vec<(String
         .map_err(|e| statement_error(q, e))?;
     Ok(rows
         .into_iter()
-        .map(|(n, t)| {
-            let kind = if t.contains("VIEW") {
-                RelationKind::View
-            } else {
-                RelationKind::Table
-            };
-            (n, kind)
-        })
+        .map(|(n, t)| (n, RelationKind::table_or_view(t.contains("VIEW"))))
         .collect())
 }
 

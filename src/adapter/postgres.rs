@@ -253,13 +253,7 @@ pub(super) async fn relation_kind(
         .fetch_optional(p)
         .await
         .map_err(|e| statement_error(q, e))?;
-    Ok(row.map(|(t,)| {
-        if t == "VIEW" {
-            RelationKind::View
-        } else {
-            RelationKind::Table
-        }
-    }))
+    Ok(row.map(|(t,)| RelationKind::table_or_view(t == "VIEW")))
 }
 
 pub(super) async fn columns(
@@ -312,14 +306,7 @@ pub(super) async fn relations(p: &PgPool, schema: &str) -> Result<Vec<(String, R
         .map_err(|e| statement_error(q, e))?;
     Ok(rows
         .into_iter()
-        .map(|(n, k)| {
-            let kind = if k == "v" {
-                RelationKind::View
-            } else {
-                RelationKind::Table
-            };
-            (n, kind)
-        })
+        .map(|(n, k)| (n, RelationKind::table_or_view(k == "v")))
         .collect())
 }
 

@@ -21,6 +21,17 @@ pub enum RelationKind {
 }
 
 impl RelationKind {
+    /// A view when the database's catalog says so, otherwise a table.
+    pub fn table_or_view(is_view: bool) -> RelationKind {
+        if is_view {
+            RelationKind::View
+        } else {
+            RelationKind::Table
+        }
+    }
+}
+
+impl RelationKind {
     /// The dbt name of the kind.
     pub fn as_str(self) -> &'static str {
         match self {

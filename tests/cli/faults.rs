@@ -12,19 +12,7 @@ use crate::support::{Backend, Run, TempProject};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-macro_rules! on_every_adapter {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(crate::support::Backend::Sqlite) } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { if let Some(b) = crate::support::Backend::postgres() { super::$name(b) } } )*
-        }
-        mod mysql {
-            $( #[test] fn $name() { if let Some(b) = crate::support::Backend::mysql() { super::$name(b) } } )*
-        }
-    };
-}
+use crate::support::on_every_adapter;
 
 on_every_adapter!(
     kill_9_during_build,

@@ -5,20 +5,7 @@
 use crate::support::{Backend, Run, TempProject, n};
 use std::io::BufRead;
 
-/// Generates one test per adapter for each named scenario.
-macro_rules! on_every_adapter {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(crate::support::Backend::Sqlite) } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { if let Some(b) = crate::support::Backend::postgres() { super::$name(b) } } )*
-        }
-        mod mysql {
-            $( #[test] fn $name() { if let Some(b) = crate::support::Backend::mysql() { super::$name(b) } } )*
-        }
-    };
-}
+use crate::support::on_every_adapter;
 
 on_every_adapter!(
     two_builds_on_one_target_take_turns_and_both_complete,

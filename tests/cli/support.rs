@@ -523,3 +523,19 @@ impl Run {
         self.stdout.lines().collect()
     }
 }
+
+/// Generates one test per adapter for each named scenario.
+macro_rules! on_every_adapter {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(crate::support::Backend::Sqlite) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { if let Some(b) = crate::support::Backend::postgres() { super::$name(b) } } )*
+        }
+        mod mysql {
+            $( #[test] fn $name() { if let Some(b) = crate::support::Backend::mysql() { super::$name(b) } } )*
+        }
+    };
+}
+pub(crate) use on_every_adapter;
