@@ -853,6 +853,14 @@ fn ephemeral_ctes(
 }
 
 impl Manifest {
+    /// Ends the manifest's life without freeing it, for a command about to exit: a large
+    /// project's manifest is millions of allocations, and freeing them one by one takes longer
+    /// than the operating system reclaiming the process. Nothing it holds needs a destructor
+    /// to run (it owns no connection, lock or unwritten file).
+    pub fn release(self) {
+        std::mem::forget(self);
+    }
+
     /// A resolver that returns each node's real relation (ephemeral models as CTE names).
     pub fn compile_resolver(&self) -> impl Resolve + 'static {
         let mut names = Names::new(&self.project, &self.target);
@@ -989,6 +997,9 @@ pub fn render_operation_with(
         unrendered_config: serde_json::Map::new(),
     };
     let resolver: Arc<dyn Resolve> = Arc::new(manifest.compile_resolver());
+    if template.contains("graph") {
+        manifest.renderer.provide_graph(&manifest.project);
+    }
     manifest
         .renderer
         .render_str(

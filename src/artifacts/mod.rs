@@ -26,6 +26,13 @@ pub fn now() -> String {
 
 /// Writes `contents` to `path` atomically (temp file + rename), creating parent directories.
 pub fn write_file(path: &Path, contents: &[u8]) -> Result<()> {
+    write_pieces(path, &[contents])
+}
+
+/// Writes the concatenation of `pieces` to `path` atomically, as [`write_file`] does, without
+/// joining them in memory first (a large manifest is tens of megabytes).
+pub fn write_pieces<B: AsRef<[u8]>>(path: &Path, pieces: &[B]) -> Result<()> {
+    use std::io::Write;
     let io_err = |what: &str, e: std::io::Error| {
         Error::from(
             Diagnostic::new(
@@ -45,8 +52,56 @@ pub fn write_file(path: &Path, contents: &[u8]) -> Result<()> {
         path.extension().and_then(|e| e.to_str()).unwrap_or(""),
         std::process::id()
     ));
-    std::fs::write(&tmp, contents).map_err(|e| io_err("write", e))?;
+    let write = || -> std::io::Result<()> {
+        let file = std::fs::File::create(&tmp)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        for piece in pieces {
+            out.write_all(piece.as_ref())?;
+        }
+        out.into_inner().map_err(|e| e.into_error())?;
+        Ok(())
+    };
+    write().map_err(|e| io_err("write", e))?;
     std::fs::rename(&tmp, path).map_err(|e| io_err("replace", e))
+}
+
+/// A member of a JSON object written as pieces (see [`object_pieces`]).
+pub enum Member {
+    /// `"key":value`, serialized whole by [`member_bytes`].
+    Whole(Vec<u8>),
+    /// `"key":{...}` whose own members are already serialized, in order.
+    Object(Vec<Vec<u8>>),
+}
+
+/// A JSON object from `(key, member)` pairs in any order, sorted by key as serde_json's map is,
+/// as pieces to hand to [`write_pieces`]: large members are never copied into one buffer.
+pub fn object_pieces(mut members: Vec<(String, Member)>) -> Vec<Vec<u8>> {
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = vec![b"{".to_vec()];
+    for (i, (key, member)) in members.into_iter().enumerate() {
+        let mut head = if i > 0 { b",".to_vec() } else { Vec::new() };
+        match member {
+            Member::Whole(bytes) => {
+                head.extend_from_slice(&bytes);
+                out.push(head);
+            }
+            Member::Object(inner) => {
+                let _ = serde_json::to_writer(&mut head, &key);
+                head.extend_from_slice(b":{");
+                out.push(head);
+                let last = inner.len().saturating_sub(1);
+                for (j, mut m) in inner.into_iter().enumerate() {
+                    if j < last {
+                        m.push(b',');
+                    }
+                    out.push(m);
+                }
+                out.push(b"}".to_vec());
+            }
+        }
+    }
+    out.push(b"}\n".to_vec());
+    out
 }
 
 /// Serializes a JSON value compactly (as dbt does) with sorted keys (serde_json's default map is
@@ -63,35 +118,4 @@ pub fn member_bytes(key: &str, value: &serde_json::Value) -> Vec<u8> {
     out.push(b':');
     let _ = serde_json::to_writer(&mut out, value);
     out
-}
-
-/// A JSON object from members made by [`member_bytes`], in the order given (callers pass them
-/// sorted by key, as serde_json's map would write them).
-pub fn object_bytes<B: AsRef<[u8]>>(members: &[B]) -> Vec<u8> {
-    let len: usize = members.iter().map(|m| m.as_ref().len() + 1).sum();
-    let mut out = Vec::with_capacity(len + 2);
-    out.push(b'{');
-    for (i, m) in members.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(m.as_ref());
-    }
-    out.push(b'}');
-    out
-}
-
-/// The member `"key":{...}` of an object whose own members are already serialized.
-pub fn object_member_bytes<B: AsRef<[u8]>>(key: &str, members: &[B]) -> Vec<u8> {
-    let mut out = serde_json::to_vec(key).unwrap_or_default();
-    out.push(b':');
-    out.extend(object_bytes(members));
-    out
-}
-
-/// A JSON object from `(key, member)` pairs in any order, sorted by key as serde_json's map is.
-pub fn sorted_object_bytes(mut members: Vec<(String, Vec<u8>)>) -> Vec<u8> {
-    members.sort_by(|a, b| a.0.cmp(&b.0));
-    let chunks: Vec<Vec<u8>> = members.into_iter().map(|(_, m)| m).collect();
-    object_bytes(&chunks)
 }

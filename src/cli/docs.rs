@@ -107,6 +107,7 @@ fn generate(g: &GlobalArgs, out: &Output, static_page: bool, empty_catalog: bool
         pages.join(" and "),
         start.elapsed().as_millis()
     ));
+    manifest.release();
     Ok(EXIT_OK)
 }
 

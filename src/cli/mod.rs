@@ -515,6 +515,7 @@ fn cmd_parse(g: &GlobalArgs, out: &Output) -> Result<i32> {
         start.elapsed().as_millis(),
         display_rel(&manifest.project.root, &path)
     ));
+    manifest.release();
     Ok(EXIT_OK)
 }
 
@@ -569,6 +570,7 @@ fn cmd_compile(
             out.data(sql.trim_end());
         }
     }
+    manifest.release();
     Ok(EXIT_OK)
 }
 
@@ -629,6 +631,7 @@ fn cmd_ls(
     for l in lines {
         out.data(&l);
     }
+    manifest.release();
     Ok(EXIT_OK)
 }
 

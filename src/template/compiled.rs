@@ -39,24 +39,59 @@ fn config() -> TemplateConfig {
     }
 }
 
+/// A template's name and text, kept for the life of the process: compiled instructions borrow
+/// them for the environment's `'static` lifetime. Each is made once per template when the
+/// renderer is built, so this is bounded by the project's size however often it is compiled.
+#[derive(Debug, Clone, Copy)]
+pub struct Source {
+    name: &'static str,
+    text: &'static str,
+}
+
+impl Source {
+    /// Keeps `name` and `text` for the life of the process.
+    pub fn new(name: &str, text: &str) -> Source {
+        Source {
+            name: Box::leak(name.to_string().into_boxed_str()),
+            text: Box::leak(text.to_string().into_boxed_str()),
+        }
+    }
+}
+
 /// Compiles `source` (named `name` in errors) and rewrites it for mutable lists and dicts.
-///
-/// Name and source are leaked: compiled instructions borrow them for the environment's
-/// `'static` lifetime. Every template is compiled at most once per process (see the cache in
-/// [`super::Renderer`]), so this is bounded by the project's size.
+/// Name and source are kept for the life of the process (see [`Source`]): callers compile each
+/// distinct text once.
 pub fn compile(name: &str, source: &str) -> Result<Compiled, Error> {
-    let name: &'static str = Box::leak(name.to_string().into_boxed_str());
-    let source: &'static str = Box::leak(source.to_string().into_boxed_str());
+    compile_source(&Source::new(name, source))
+}
+
+/// Compiles a kept template source (see [`compile`]).
+pub fn compile_source(source: &Source) -> Result<Compiled, Error> {
+    let (name, source) = (source.name, source.text);
     let mut t = CompiledTemplate::new(name, source, &config())?;
-    t.instructions = rewrite(&t.instructions);
+    if needs_rewrite(&t.instructions) {
+        t.instructions = rewrite(&t.instructions);
+    }
     let names: Vec<&'static str> = t.blocks.keys().copied().collect();
     for block in names {
-        if let Some(instrs) = t.blocks.get(block) {
+        if let Some(instrs) = t.blocks.get(block)
+            && needs_rewrite(instrs)
+        {
             let new = rewrite(instrs);
             t.blocks.insert(block, new);
         }
     }
     Ok(Arc::new(t))
+}
+
+/// Whether [`rewrite`] would change anything: most model templates build no list or dict, and
+/// are kept as compiled.
+fn needs_rewrite(instrs: &Instructions<'static>) -> bool {
+    (0..instrs.len() as u32).any(|i| match instrs.get(i) {
+        Some(Instruction::LoadConst(v)) => is_mutable_const(v),
+        Some(Instruction::BuildList(_) | Instruction::BuildMap(_)) => true,
+        _ => false,
+    })
 }
 
 fn is_mutable_const(v: &Value) -> bool {
@@ -182,6 +217,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(render(&env, &c), "11-1122n2");
+    }
+
+    #[test]
+    fn a_template_without_lists_or_dicts_is_kept_as_compiled() {
+        let env = env();
+        let plain = compile(
+            "t",
+            "{% for i in range(2) %}{{ i }}{% endfor %}|{{ 'x' ~ 1 }}",
+        )
+        .unwrap();
+        assert!(!needs_rewrite(&plain.instructions));
+        assert_eq!(render(&env, &plain), "01|x1");
+        let listed = compile("t", "{{ [1] | length }}").unwrap();
+        assert!((0..listed.instructions.len() as u32).any(|i| matches!(
+            listed.instructions.get(i),
+            Some(Instruction::CallFunction(COPY_FN, _))
+        )));
     }
 
     #[test]

@@ -182,7 +182,7 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
         "selected_resources",
         Value::from_object(SelectedResources(shared.clone())),
     );
-    env.add_global("graph", shared.graph.clone());
+    env.add_global("graph", Value::from_object(Graph(shared.clone())));
     env.add_global("exceptions", Value::from_object(Exceptions));
     env.add_global(
         "adapter",
@@ -538,6 +538,42 @@ impl Object for SelectedResources {
         minijinja::value::Enumerator::Values(ids.into_iter().map(Value::from).collect())
     }
 }
+
+/// `graph`, read through the renderer's lazily built value (empty until it is built).
+#[derive(Debug)]
+struct Graph(Arc<Shared>);
+
+impl Object for Graph {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match self.0.graph.get() {
+            Some(graph) => graph.get_item(key).ok().filter(|v| !v.is_undefined()),
+            None => key
+                .as_str()
+                .filter(|k| GRAPH_KEYS.contains(k))
+                .map(|_| Value::from_serialize(serde_json::json!({}))),
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Str(GRAPH_KEYS)
+    }
+}
+
+/// The members of `graph`, as in dbt.
+const GRAPH_KEYS: &[&str] = &[
+    "nodes",
+    "sources",
+    "macros",
+    "exposures",
+    "metrics",
+    "groups",
+    "semantic_models",
+    "saved_queries",
+];
 
 /// `store_result(name, response, agate_table)`: what `statement()` keeps for `load_result`.
 fn store_result_fn(state: &State, name: String, kwargs: Kwargs) -> Result<Value, Error> {

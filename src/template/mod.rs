@@ -201,8 +201,9 @@ pub(crate) struct Shared {
     pub files: BTreeMap<String, String>,
     /// Macros by package, then name (`dbt` holds the built-ins).
     pub macros: BTreeMap<String, BTreeMap<String, macros::MacroEntry>>,
-    /// Template sources by template name, and the package each belongs to.
-    pub sources: BTreeMap<String, (String, String)>,
+    /// Template sources by template name, kept for the life of the process (compiled templates
+    /// borrow their name and text).
+    pub sources: BTreeMap<String, compiled::Source>,
     /// Templates compiled on first use.
     pub compiled: BTreeMap<String, OnceLock<compiled::Compiled>>,
     /// Free-standing templates (hooks, inline SQL), compiled once per distinct text.
@@ -213,8 +214,9 @@ pub(crate) struct Shared {
     pub run_started_at: chrono::DateTime<chrono::Utc>,
     /// `flags`.
     pub flags: Value,
-    /// `graph`: nodes, sources and macros as plain data.
-    pub graph: Value,
+    /// `graph`: nodes, sources and macros as plain data. Built only for a project whose text
+    /// names it (see [`mentions_graph`]), or when a free-standing template needs it.
+    pub graph: OnceLock<Value>,
     /// `selected_resources`: unique_ids the command selected (set once selection is done).
     pub selected: Mutex<Vec<String>>,
 }
@@ -222,8 +224,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// The compiled template `name` (compiled on first use).
     pub(crate) fn compiled(&self, name: &str) -> Result<compiled::Compiled, minijinja::Error> {
-        let (Some(cell), Some((source, _))) = (self.compiled.get(name), self.sources.get(name))
-        else {
+        let (Some(cell), Some(source)) = (self.compiled.get(name), self.sources.get(name)) else {
             return Err(minijinja::Error::new(
                 minijinja::ErrorKind::TemplateNotFound,
                 format!("template {name} does not exist"),
@@ -232,8 +233,22 @@ impl Shared {
         if let Some(c) = cell.get() {
             return Ok(c.clone());
         }
-        let c = compiled::compile(name, source)?;
+        let c = compiled::compile_source(source)?;
         Ok(cell.get_or_init(|| c).clone())
+    }
+
+    /// The template `name` compiled afresh, not kept.
+    pub(crate) fn compile_uncached(
+        &self,
+        name: &str,
+    ) -> Result<compiled::Compiled, minijinja::Error> {
+        match self.sources.get(name) {
+            Some(source) => compiled::compile_source(source),
+            None => Err(minijinja::Error::new(
+                minijinja::ErrorKind::TemplateNotFound,
+                format!("template {name} does not exist"),
+            )),
+        }
     }
 
     /// A free-standing template, compiled once per distinct (name, text).
@@ -305,6 +320,20 @@ fn node_template(unique_id: &str) -> String {
     format!("node:{unique_id}")
 }
 
+/// The one template every generic test renders: its text is the same for all of them, so it is
+/// compiled once (a project has more tests than models). Each test keeps its own origin under
+/// [`node_template`], so errors still name the test's file.
+const GENERIC_TEST_TEMPLATE: &str = "node:__kiln_generic_test";
+
+/// The template a node renders.
+fn template_of(node: &Node) -> String {
+    if node.is_generic_test() {
+        GENERIC_TEST_TEMPLATE.to_string()
+    } else {
+        node_template(&node.unique_id)
+    }
+}
+
 /// Name of the template holding one macro.
 fn macro_template(unique_id: &str) -> String {
     format!("macro:{unique_id}")
@@ -318,14 +347,14 @@ impl Renderer {
         env: EnvLookup,
         invocation: &Invocation,
     ) -> Renderer {
-        let mut sources: BTreeMap<String, (String, String)> = BTreeMap::new();
+        let mut sources: BTreeMap<String, compiled::Source> = BTreeMap::new();
         let mut origins = BTreeMap::new();
         let mut macros: BTreeMap<String, BTreeMap<String, macros::MacroEntry>> = BTreeMap::new();
         let mut files = project.files.clone();
 
         let mut add_macro = |m: &Macro| {
             let t = macro_template(&m.unique_id);
-            sources.insert(t.clone(), (m.template_sql.clone(), m.package_name.clone()));
+            sources.insert(t.clone(), compiled::Source::new(&t, &m.template_sql));
             origins.insert(
                 t.clone(),
                 Origin {
@@ -352,15 +381,18 @@ impl Renderer {
         }
         files.extend(builtin_files);
         for node in project.nodes.values() {
-            let t = node_template(&node.unique_id);
-            let code = if node.is_generic_test() {
-                "{{ __kiln_generic_test() }}".to_string()
+            if node.is_generic_test() {
+                sources
+                    .entry(GENERIC_TEST_TEMPLATE.to_string())
+                    .or_insert_with(|| {
+                        compiled::Source::new(GENERIC_TEST_TEMPLATE, "{{ __kiln_generic_test() }}")
+                    });
             } else {
-                node.raw_code.clone()
-            };
-            sources.insert(t.clone(), (code, node.package_name.clone()));
+                let t = node_template(&node.unique_id);
+                sources.insert(t.clone(), compiled::Source::new(&t, &node.raw_code));
+            }
             origins.insert(
-                t,
+                node_template(&node.unique_id),
                 Origin {
                     file: node.original_file_path.clone(),
                     line_offset: node.line_offset,
@@ -424,10 +456,13 @@ impl Renderer {
                 ("WARN_ERROR", false.into()),
                 ("FAIL_FAST", false.into()),
             ])),
-            graph: graph_value(project),
+            graph: OnceLock::new(),
             selected: Mutex::new(Vec::new()),
         });
 
+        if mentions_graph(project) {
+            shared.graph.get_or_init(|| graph_value(project));
+        }
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Lenient);
         env.set_recursion_limit(200);
@@ -475,11 +510,15 @@ impl Renderer {
     pub fn render(&self, req: RenderRequest<'_>) -> Result<Rendered, Diagnostic> {
         let package = req.node.package_name.clone();
         let name = node_template(&req.node.unique_id);
+        let template = template_of(req.node);
         let scope = Self::scope_for(req);
-        let result = self
-            .shared
-            .compiled(&name)
-            .and_then(|c| self.eval(&c, &scope, &package));
+        // A node's own template is rendered once or twice per command: it is compiled for each
+        // render and dropped after, since a compiled template holds ~12 KB however short it is.
+        let compiled = match template == GENERIC_TEST_TEMPLATE {
+            true => self.shared.compiled(&template),
+            false => self.shared.compile_uncached(&template),
+        };
+        let result = compiled.and_then(|c| self.eval(&c, &scope, &package));
         let sql = match result {
             Ok(sql) => sql,
             Err(e) => return Err(self.diagnostic(&e, &name)),
@@ -555,6 +594,12 @@ impl Renderer {
         self.shared.run_started_at
     }
 
+    /// Builds `graph` for a free-standing template that names it (hooks and inline SQL are not
+    /// among the project's templates when the renderer is made).
+    pub fn provide_graph(&self, project: &Project) {
+        self.shared.graph.get_or_init(|| graph_value(project));
+    }
+
     /// Sets what `selected_resources` holds: the unique_ids the command selected.
     pub fn set_selected_resources<'a>(&self, ids: impl IntoIterator<Item = &'a String>) {
         if let Ok(mut s) = self.shared.selected.lock() {
@@ -613,7 +658,11 @@ impl Renderer {
             Some(functions::Signal::Compiler { message }) => message.clone(),
             _ => describe(e),
         };
-        let failing = e.name().unwrap_or(template).to_string();
+        let failing = match e.name() {
+            Some(name) if name != GENERIC_TEST_TEMPLATE => name,
+            _ => template,
+        }
+        .to_string();
         let origin = self.shared.origins.get(&failing);
         let location = match (origin, e.line()) {
             (Some(o), Some(line)) => {
@@ -763,6 +812,19 @@ pub fn invocation_id() -> String {
         &hex[16..20],
         &hex[20..32]
     )
+}
+
+/// Whether any template of the project can read `graph`: a template reaches it only by name,
+/// so a project whose files never spell it is spared building it (a large project's graph
+/// costs more than rendering every model that does not use it).
+fn mentions_graph(project: &Project) -> bool {
+    const WORD: &str = "graph";
+    project.files.values().any(|t| t.contains(WORD))
+        || project
+            .macros
+            .values()
+            .any(|m| m.template_sql.contains(WORD))
+        || project.nodes.values().any(|n| n.raw_code.contains(WORD))
 }
 
 /// `graph` as templates read it: `graph.nodes`, `graph.sources`, `graph.macros` by unique_id.

@@ -313,3 +313,34 @@ fn project_macros_override_schema_and_alias_naming() {
         "{sql}"
     );
 }
+
+#[test]
+fn graph_is_there_for_templates_and_for_inline_sql_that_name_it() {
+    // No file of this project names `graph`, so it is built only when inline SQL asks for it.
+    let p = TempProject::with_files(&[
+        ("project.yml", "name: g\n"),
+        ("models/a.sql", "select 1 as id"),
+        ("models/b.sql", "select * from {{ ref('a') }}"),
+    ]);
+    let out = p
+        .kiln(&[
+            "compile",
+            "--inline",
+            "{% for n in graph.nodes.values() | sort(attribute='name') %}{{ n.name }},{% endfor %}",
+        ])
+        .ok();
+    assert_eq!(out.stdout.trim(), "a,b,");
+
+    // A model that names it sees every node while compiling.
+    let p = TempProject::with_files(&[
+        ("project.yml", "name: g\n"),
+        ("models/a.sql", "select 1 as id"),
+        (
+            "models/count_nodes.sql",
+            "select {{ graph.nodes | length }} as nodes",
+        ),
+    ]);
+    p.kiln(&["compile"]).ok();
+    let sql = p.read("target/compiled/g/models/count_nodes.sql");
+    assert!(sql.contains("select 2 as nodes"), "{sql}");
+}

@@ -8,7 +8,7 @@ mod node;
 pub(crate) use node::database_and_schema;
 pub use node::{PrimaryKeys, columns_json, doc_blocks, macro_json, node_json, source_json};
 
-use super::write_file;
+use super::{Member, write_file, write_pieces};
 use crate::compile::{Manifest, ManifestNode, relation_for};
 use crate::error::Result;
 use crate::project::{ResourceType, identity};
@@ -136,7 +136,7 @@ pub fn manifest_json(manifest: &Manifest) -> Value {
 /// The manifest as written to disk, the bytes of [`manifest_json`]. Nodes are most of a large
 /// manifest; each is shaped and serialized on its own, in parallel, so no tree of the whole
 /// manifest is ever built.
-pub fn manifest_bytes(manifest: &Manifest) -> Vec<u8> {
+pub fn manifest_pieces(manifest: &Manifest) -> Vec<Vec<u8>> {
     use rayon::prelude::*;
     let keys = PrimaryKeys::of(manifest);
     let nodes: Vec<Vec<u8>> = manifest
@@ -144,17 +144,15 @@ pub fn manifest_bytes(manifest: &Manifest) -> Vec<u8> {
         .par_iter()
         .map(|(id, mn)| super::member_bytes(id, &node_json(manifest, mn, &keys)))
         .collect();
-    let mut members: Vec<(String, Vec<u8>)> = manifest_rest(manifest, &keys)
+    let mut members: Vec<(String, Member)> = manifest_rest(manifest, &keys)
         .into_iter()
         .map(|(k, v)| {
             let bytes = super::member_bytes(&k, &v);
-            (k, bytes)
+            (k, Member::Whole(bytes))
         })
         .collect();
-    members.push(("nodes".into(), super::object_member_bytes("nodes", &nodes)));
-    let mut out = super::sorted_object_bytes(members);
-    out.push(b'\n');
-    out
+    members.push(("nodes".into(), Member::Object(nodes)));
+    super::object_pieces(members)
 }
 
 /// Every top-level member of the manifest but `nodes`.
@@ -214,7 +212,7 @@ fn manifest_rest(manifest: &Manifest, keys: &PrimaryKeys) -> Map<String, Value> 
 
 /// `kiln_lineage.json`: Kiln's own facts about each compiled node (the output columns it infers
 /// and the upstream columns each one is computed from), its nodes serialized in parallel.
-pub fn lineage_bytes(manifest: &Manifest) -> Vec<u8> {
+pub fn lineage_pieces(manifest: &Manifest) -> Vec<Vec<u8>> {
     use rayon::prelude::*;
     let nodes: Vec<Vec<u8>> = manifest
         .nodes
@@ -222,9 +220,10 @@ pub fn lineage_bytes(manifest: &Manifest) -> Vec<u8> {
         .filter_map(|(id, mn)| node_lineage_json(mn).map(|v| super::member_bytes(id, &v)))
         .collect();
     let metadata = super::member_bytes("metadata", &lineage_metadata_json(manifest));
-    let mut out = super::object_bytes(&[metadata, super::object_member_bytes("nodes", &nodes)]);
-    out.push(b'\n');
-    out
+    super::object_pieces(vec![
+        ("metadata".into(), Member::Whole(metadata)),
+        ("nodes".into(), Member::Object(nodes)),
+    ])
 }
 
 fn lineage_metadata_json(manifest: &Manifest) -> Value {
@@ -255,8 +254,8 @@ pub fn write_manifest(manifest: &Manifest) -> Result<PathBuf> {
     let target = manifest.project.target_dir();
     let path = target.join("manifest.json");
     let (written, lineage) = rayon::join(
-        || write_file(&path, &manifest_bytes(manifest)),
-        || write_file(&target.join(LINEAGE_FILE), &lineage_bytes(manifest)),
+        || write_pieces(&path, &manifest_pieces(manifest)),
+        || write_pieces(&target.join(LINEAGE_FILE), &lineage_pieces(manifest)),
     );
     written?;
     lineage?;
@@ -264,20 +263,27 @@ pub fn write_manifest(manifest: &Manifest) -> Result<PathBuf> {
 }
 
 /// Writes every compiled node's SQL under `target/compiled/`; returns how many were written.
+///
+/// Files are written in parallel, and a file that already holds the same SQL is left alone: on a
+/// large project most files are unchanged between two compiles, and replacing a file costs far
+/// more than reading it.
 pub fn write_compiled(manifest: &Manifest) -> Result<usize> {
+    use rayon::prelude::*;
     let target = manifest.project.target_dir();
-    let mut count = 0;
-    for mn in manifest.nodes.values() {
-        if let Some(sql) = &mn.compiled_sql {
-            if mn.node.resource_type == ResourceType::Seed {
-                continue;
-            }
-            write_file(
-                &target.join(compiled_rel_path(manifest, mn)),
-                sql.as_bytes(),
-            )?;
-            count += 1;
-        }
-    }
-    Ok(count)
+    let files: Vec<(PathBuf, &str)> = manifest
+        .nodes
+        .values()
+        .filter(|mn| mn.node.resource_type != ResourceType::Seed)
+        .filter_map(|mn| {
+            let sql = mn.compiled_sql.as_deref()?;
+            Some((target.join(compiled_rel_path(manifest, mn)), sql))
+        })
+        .collect();
+    files
+        .par_iter()
+        .try_for_each(|(path, sql)| match std::fs::read(path) {
+            Ok(old) if old == sql.as_bytes() => Ok(()),
+            _ => write_file(path, sql.as_bytes()),
+        })?;
+    Ok(files.len())
 }
