@@ -344,6 +344,7 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
                 is_incremental: false,
                 resolver: names.clone(),
                 database: None,
+                overrides: None,
             });
             (id.clone(), r)
         })
@@ -458,6 +459,7 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
                         is_incremental: false,
                         resolver: names.clone(),
                         database: None,
+                        overrides: None,
                     },
                     macro_name,
                 ) {
@@ -530,6 +532,24 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
         mn.depends_on = deps;
     }
 
+    for u in project.unit_tests.values().filter(|u| u.config.enabled()) {
+        let known = nodes
+            .values()
+            .any(|mn| mn.node.resource_type == ResourceType::Model && mn.node.name == u.model);
+        if !known {
+            diags.push(
+                Diagnostic::new(
+                    ErrorKind::Reference,
+                    format!(
+                        "unit test `{}` is about model `{}`, which does not exist",
+                        u.name, u.model
+                    ),
+                )
+                .at(project.location(&u.original_file_path, u.line, 1))
+                .with_hint("name an existing, enabled model under `model:`"),
+            );
+        }
+    }
     let graph_nodes = graph_nodes(&nodes, &project, &source_relations);
     let dag = match Dag::build(graph_nodes) {
         Ok(d) => Some(d),
@@ -630,6 +650,32 @@ fn graph_nodes(
             }
         })
         .collect();
+    // A unit test hangs under its model, like the model's data tests, so `model+` and indirect
+    // selection reach it; the executor runs it before the model instead of after.
+    for u in project.unit_tests.values().filter(|u| u.config.enabled()) {
+        let model = nodes
+            .values()
+            .filter(|mn| mn.node.resource_type == ResourceType::Model && mn.node.name == u.model)
+            .min_by_key(|mn| mn.node.package_name != u.package_name);
+        out.push(GraphNode {
+            unique_id: u.unique_id.clone(),
+            resource_type: ResourceType::UnitTest,
+            name: u.name.clone(),
+            package_name: u.package_name.clone(),
+            fqn: u.fqn.clone(),
+            original_file_path: u.original_file_path.clone(),
+            config: u.config.clone(),
+            depends_on: model
+                .map(|mn| mn.node.unique_id.clone())
+                .into_iter()
+                .collect(),
+            source_name: None,
+            test_kind: Some(TestKind::Unit),
+            test_name: None,
+            file: u.original_file_path.clone(),
+            line: 1,
+        });
+    }
     for s in project.sources.values() {
         out.push(GraphNode {
             unique_id: s.unique_id.clone(),
@@ -695,6 +741,7 @@ pub fn compile(
                 is_incremental: false,
                 resolver: resolver.clone(),
                 database: database.clone(),
+                overrides: None,
             });
             (id.clone(), r.map(|r| r.sql))
         })
@@ -794,7 +841,7 @@ pub fn compile(
     diags.finish(())
 }
 
-fn seed_columns(manifest: &Manifest, mn: &ManifestNode) -> Option<Vec<String>> {
+pub(crate) fn seed_columns(manifest: &Manifest, mn: &ManifestNode) -> Option<Vec<String>> {
     if mn.node.resource_type != ResourceType::Seed {
         return None;
     }
@@ -892,6 +939,46 @@ impl Manifest {
         self.nodes.get(id)
     }
 
+    /// The node a run's result is about: a node, or a unit test seen as one (named, placed in
+    /// its YAML file and depending on its model), so progress lines, the recap and the
+    /// artifacts treat both alike.
+    pub fn result_node(&self, id: &str) -> Option<std::borrow::Cow<'_, ManifestNode>> {
+        if let Some(mn) = self.nodes.get(id) {
+            return Some(std::borrow::Cow::Borrowed(mn));
+        }
+        let u = self.project.unit_tests.get(id)?;
+        let model = crate::unit_test::model_of(self, u);
+        let node = Node {
+            unique_id: u.unique_id.clone(),
+            resource_type: ResourceType::UnitTest,
+            package_name: u.package_name.clone(),
+            name: u.name.clone(),
+            path: format!("{}/{}.sql", u.model, u.name),
+            original_file_path: u.original_file_path.clone(),
+            raw_code: String::new(),
+            line_offset: u.line.saturating_sub(1),
+            fqn: u.fqn.clone(),
+            config: u.config.clone(),
+            description: u.description.clone(),
+            columns: Vec::new(),
+            patch_path: None,
+            test_metadata: None,
+            checksum: crate::project::identity::Checksum::None,
+            unrendered_config: serde_json::Map::new(),
+        };
+        Some(std::borrow::Cow::Owned(ManifestNode {
+            node,
+            relation: None,
+            refs: Vec::new(),
+            sources: Vec::new(),
+            depends_on: model.into_iter().collect(),
+            depends_on_macros: Vec::new(),
+            compiled_sql: None,
+            inferred_columns: None,
+            lineage: BTreeMap::new(),
+        }))
+    }
+
     /// `--defer`: each node outside `selected` for which `defer_to` gives a relation (of a
     /// previous manifest) is read from there. Ephemeral models are inlined, never deferred.
     /// Returns the unique_ids deferred.
@@ -942,6 +1029,7 @@ pub fn compile_node(
                 is_incremental: incremental,
                 resolver: resolver.clone(),
                 database: database.clone(),
+                overrides: None,
             })
             .map(|r| r.sql)
     };
@@ -1012,6 +1100,7 @@ pub fn render_operation_with(
                 is_incremental: false,
                 resolver,
                 database,
+                overrides: None,
             },
             origin,
         )

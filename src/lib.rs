@@ -20,5 +20,6 @@ pub mod graph;
 pub mod project;
 pub mod sql;
 pub mod template;
+pub mod unit_test;
 
 pub use error::{Diagnostic, Error, ErrorKind, Location, Result};

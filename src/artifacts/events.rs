@@ -440,7 +440,7 @@ impl Event {
                     shown,
                 )
             }
-            ResourceType::Test => {
+            ResourceType::Test | ResourceType::UnitTest => {
                 let (info, shown) = match r.status {
                     Status::Error => ("ERROR".to_string(), ("ERROR".to_string(), Tint::Red)),
                     Status::Pass => ("PASS".to_string(), ok("PASS")),
@@ -506,7 +506,7 @@ impl Event {
                     .with("status", status_field)
                     .with("description", description);
             }
-            ResourceType::Test => {
+            ResourceType::Test | ResourceType::UnitTest => {
                 e = e
                     .with("name", name.as_str())
                     .with("status", r.status.as_str())
@@ -848,12 +848,12 @@ pub fn node_info(
     let n = &mn.node;
     let (database, schema) = super::manifest::database_and_schema(manifest, mn);
     let relation_name = match (&mn.relation, n.resource_type) {
-        (_, ResourceType::Test) => String::new(),
+        (_, ResourceType::Test | ResourceType::UnitTest) => String::new(),
         (Some(rel), _) if !mn.is_ephemeral() => rel.render(),
         _ => String::new(),
     };
     let checksum = match n.resource_type {
-        ResourceType::Test => String::new(),
+        ResourceType::Test | ResourceType::UnitTest => String::new(),
         _ => n.checksum.value().to_string(),
     };
     json!({

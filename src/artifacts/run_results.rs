@@ -68,6 +68,10 @@ pub fn message(mn: Option<&ManifestNode>, r: &NodeResult) -> Value {
     match r.status {
         Status::Success => json!(statement_status(mn, r).map(|(m, _)| m)),
         Status::Pass | Status::Skipped => Value::Null,
+        // A unit test's failure is its table of differing rows.
+        Status::Fail if mn.is_some_and(|m| m.node.resource_type == ResourceType::UnitTest) => {
+            json!(r.message)
+        }
         Status::Fail | Status::Warn => {
             let n = r.failures.unwrap_or(0);
             let (word, key, default) = match r.status {
@@ -107,7 +111,8 @@ pub fn error_message(mn: Option<&ManifestNode>, r: &NodeResult) -> String {
 }
 
 fn result_json(manifest: &Manifest, r: &NodeResult) -> Value {
-    let mn = manifest.nodes.get(&r.unique_id);
+    let mn = manifest.result_node(&r.unique_id);
+    let mn = mn.as_deref();
     let is_seed = mn.is_some_and(|m| m.node.resource_type == ResourceType::Seed);
     let relation_name = mn.and_then(|mn| {
         let relational = matches!(
@@ -192,9 +197,9 @@ pub fn kiln_run_results_json(manifest: &Manifest, results: &RunResults, command:
     let entries: Vec<Value> = sorted(results)
         .into_iter()
         .map(|r| {
-            let compiled_path = manifest.nodes.get(&r.unique_id).and_then(|mn| {
+            let compiled_path = manifest.result_node(&r.unique_id).and_then(|mn| {
                 r.compiled_code.as_ref().map(|_| {
-                    super::manifest::compiled_rel_path(manifest, mn)
+                    super::manifest::compiled_rel_path(manifest, &mn)
                         .to_string_lossy()
                         .into_owned()
                 })
@@ -237,10 +242,10 @@ pub fn write_run_results(
 ) -> Result<PathBuf> {
     let target = manifest.project.target_dir();
     for r in &results.results {
-        let Some(mn) = manifest.nodes.get(&r.unique_id) else {
+        let Some(mn) = manifest.result_node(&r.unique_id) else {
             continue;
         };
-        let rel = super::manifest::compiled_rel_path(manifest, mn);
+        let rel = super::manifest::compiled_rel_path(manifest, &mn);
         // As dbt does, a run leaves each node's compiled SQL beside what it executed, so an
         // error's compiled file can be opened (the end-of-run recap points there). A clone's
         // statement is not the node's SQL.

@@ -227,6 +227,7 @@ pub enum ResourceTypeArg {
     /// Analyses.
     Analysis,
     /// Unit tests.
+    #[value(alias = "unit_test")]
     UnitTest,
     /// Everything.
     All,
@@ -333,11 +334,12 @@ pub enum Command {
         #[command(flatten)]
         exec: ExecArgs,
     },
-    /// Run data tests (generic and singular) on selected nodes
+    /// Run data tests (generic and singular) and unit tests on selected nodes
     #[command(after_help = "Examples:
-  kiln test -s orders              the tests of orders
-  kiln test -s test_type:singular  only the .sql tests
-  kiln test --warn-error           a warning test fails the run")]
+  kiln test -s orders                          the data and unit tests of orders
+  kiln test -s test_type:singular              only the .sql tests
+  kiln test --resource-type unit_test          only unit tests, before anything is built
+  kiln test --warn-error                       a warning test fails the run")]
     Test {
         /// Selection.
         #[command(flatten)]
@@ -345,6 +347,12 @@ pub enum Command {
         /// Execution flags.
         #[command(flatten)]
         exec: ExecArgs,
+        /// Only these resource types: test, unit_test (repeatable)
+        #[arg(long = "resource-type", alias = "resource-types", value_enum, num_args = 1..)]
+        resource_type: Vec<ResourceTypeArg>,
+        /// Leave out these resource types (repeatable)
+        #[arg(long = "exclude-resource-type", value_enum, num_args = 1..)]
+        exclude_resource_type: Vec<ResourceTypeArg>,
     },
     /// Load CSV seeds into tables
     #[command(after_help = "Example:

@@ -275,14 +275,20 @@ fn run_command(cli: &Cli, out: &Output) -> i32 {
         Command::Run { select, exec } => {
             run::cmd_exec(&cli.global, &out, run::ExecCommand::Run, select, exec, None)
         }
-        Command::Test { select, exec } => run::cmd_exec(
-            &cli.global,
-            &out,
-            run::ExecCommand::Test,
+        Command::Test {
             select,
             exec,
-            None,
-        ),
+            resource_type,
+            exclude_resource_type,
+        } => {
+            let command = run::ExecCommand::Test;
+            let types = resource_types(
+                resource_type,
+                exclude_resource_type,
+                &command.resource_types(),
+            );
+            run::cmd_exec(&cli.global, &out, command, select, exec, Some(types))
+        }
         Command::Seed { select, exec } => run::cmd_exec(
             &cli.global,
             &out,
@@ -305,19 +311,13 @@ fn run_command(cli: &Cli, out: &Output) -> i32 {
             resource_type,
             exclude_resource_type,
         } => {
+            let command = run::ExecCommand::Build;
             let types = resource_types(
                 resource_type,
                 exclude_resource_type,
-                &run::ExecCommand::Build.resource_types(),
+                &command.resource_types(),
             );
-            run::cmd_exec(
-                &cli.global,
-                &out,
-                run::ExecCommand::Build,
-                select,
-                exec,
-                Some(types),
-            )
+            run::cmd_exec(&cli.global, &out, command, select, exec, Some(types))
         }
         Command::Retry { state } => run::cmd_retry(&cli.global, &out, state.as_deref()),
         Command::Clone { select, exec } => run::cmd_clone(&cli.global, &out, select, exec),
@@ -937,6 +937,17 @@ pub(crate) fn counts(manifest: &Manifest) -> String {
         if n > 0 {
             parts.push(format!("{n} {}", if n == 1 { rt } else { plural }));
         }
+    }
+    let units = manifest.project.unit_tests.len();
+    if units > 0 {
+        parts.push(format!(
+            "{units} {}",
+            if units == 1 {
+                "unit test"
+            } else {
+                "unit tests"
+            }
+        ));
     }
     let sources = manifest.project.sources.len();
     if sources > 0 {

@@ -598,10 +598,10 @@ impl Output {
             results.interrupted && errors.is_empty(),
         ));
         for r in errors.iter().chain(warnings.iter()) {
-            let Some(mn) = manifest.nodes.get(&r.unique_id) else {
+            let Some(mn) = manifest.result_node(&r.unique_id) else {
                 continue;
             };
-            self.recap_entry(manifest, mn, r);
+            self.recap_entry(manifest, &mn, r);
         }
         self.emit(Event::formatting());
         let count =
@@ -749,7 +749,7 @@ fn debug_line(e: &Event, msg: &str) -> String {
 fn stat_line(manifest: &Manifest, results: &RunResults) -> String {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for r in &results.results {
-        let Some(mn) = manifest.nodes.get(&r.unique_id) else {
+        let Some(mn) = manifest.result_node(&r.unique_id) else {
             continue;
         };
         let key = match mn.node.resource_type {
@@ -764,7 +764,11 @@ fn stat_line(manifest: &Manifest, results: &RunResults) -> String {
     counts
         .iter()
         .map(|(k, n)| {
-            let word = if k == "test" { "data test" } else { k.as_str() };
+            let word = match k.as_str() {
+                "test" => "data test",
+                "unit_test" => "unit test",
+                k => k,
+            };
             if *n == 1 {
                 format!("{n} {word}")
             } else {
@@ -790,8 +794,7 @@ fn slowest_table(manifest: &Manifest, results: &RunResults) -> Option<String> {
     table.push_record(["slowest", "status", "time"]);
     for r in slow.iter().take(5) {
         let name = manifest
-            .nodes
-            .get(&r.unique_id)
+            .result_node(&r.unique_id)
             .map(|m| m.node.name.clone())
             .unwrap_or(r.unique_id.clone());
         table.push_record([

@@ -69,7 +69,7 @@ impl ExecCommand {
                 ResourceType::Snapshot,
             ],
             ExecCommand::Run => vec![ResourceType::Model],
-            ExecCommand::Test => vec![ResourceType::Test],
+            ExecCommand::Test => vec![ResourceType::Test, ResourceType::UnitTest],
             ExecCommand::Seed => vec![ResourceType::Seed],
             ExecCommand::Snapshot => vec![ResourceType::Snapshot],
             ExecCommand::Build => vec![
@@ -77,6 +77,7 @@ impl ExecCommand {
                 ResourceType::Model,
                 ResourceType::Snapshot,
                 ResourceType::Test,
+                ResourceType::UnitTest,
             ],
         }
     }
@@ -573,7 +574,7 @@ fn describe_selection(
 ) -> String {
     let mut counts = std::collections::BTreeMap::new();
     for id in selected {
-        if let Some(mn) = manifest.nodes.get(id) {
+        if let Some(mn) = manifest.result_node(id) {
             if mn.is_ephemeral() {
                 continue;
             }
@@ -589,6 +590,8 @@ fn describe_selection(
         .iter()
         .map(|(k, v)| {
             let plural = match (*k, *v) {
+                ("unit_test", 1) => "unit test".to_string(),
+                ("unit_test", _) => "unit tests".to_string(),
                 (_, 1) => k.to_string(),
                 ("analysis", _) => "analyses".to_string(),
                 _ => format!("{k}s"),
@@ -672,22 +675,22 @@ fn report(out: &Output, manifest: &Manifest, event: exec::Event, command: ExecCo
             unique_id,
             worker,
         } => {
-            let Some(mn) = manifest.nodes.get(&unique_id) else {
+            let Some(mn) = manifest.result_node(&unique_id) else {
                 return;
             };
             out.start_progress(total);
-            out.node_started(manifest, mn, (index, total), worker, &describe(mn));
+            out.node_started(manifest, &mn, (index, total), worker, &describe(&mn));
         }
         exec::Event::Finished {
             index,
             total,
             result,
         } => {
-            let Some(mn) = manifest.nodes.get(&result.unique_id) else {
+            let Some(mn) = manifest.result_node(&result.unique_id) else {
                 return;
             };
             out.start_progress(total);
-            out.node_finished(manifest, mn, (index, total), &result, &describe(mn));
+            out.node_finished(manifest, &mn, (index, total), &result, &describe(&mn));
         }
         exec::Event::Message(m) => out.info(&m),
     }
@@ -698,6 +701,7 @@ fn report(out: &Output, manifest: &Manifest, event: exec::Event, command: ExecCo
 fn describe_node(mn: &compile::ManifestNode) -> String {
     match mn.node.resource_type {
         ResourceType::Test => format!("test {}", mn.node.name),
+        ResourceType::UnitTest => format!("unit_test {}", mn.node.name),
         ResourceType::Seed => format!("seed file {}", relation_name(mn)),
         ResourceType::Snapshot => format!("snapshot {}", relation_name(mn)),
         _ => format!("sql {} model {}", mn.materialized(), relation_name(mn)),

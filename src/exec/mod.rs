@@ -11,6 +11,7 @@ pub(crate) mod materialize;
 pub mod seed;
 mod snapshot;
 mod test;
+mod unit;
 
 pub use test::{AUDIT_SCHEMA_SUFFIX, audit_schema};
 
@@ -307,6 +308,7 @@ impl Ctx {
                         is_incremental: false,
                         resolver,
                         database: Some(database),
+                        overrides: None,
                     },
                     &format!("hook of {}", mn.node.original_file_path),
                 )
@@ -364,9 +366,10 @@ pub async fn run(
         .topo_order(Some(selected))
         .into_iter()
         .filter(|id| {
-            manifest.nodes.get(id).is_some_and(|mn| {
-                !mn.is_ephemeral() && mn.node.resource_type != ResourceType::Analysis
-            })
+            manifest.project.unit_tests.contains_key(id.as_str())
+                || manifest.nodes.get(id).is_some_and(|mn| {
+                    !mn.is_ephemeral() && mn.node.resource_type != ResourceType::Analysis
+                })
         })
         .collect();
     let in_run: BTreeSet<&str> = nodes.iter().map(String::as_str).collect();
@@ -378,12 +381,11 @@ pub async fn run(
 
     // Parents within the run. Ephemeral parents are looked through to their own parents.
     // Clones read --state's relations, not each other: they need no order.
-    let mut parents: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for id in nodes.iter().filter(|_| opts.clone_from.is_none()) {
+    let run_parents = |from: &str| -> BTreeSet<String> {
         let mut ps = BTreeSet::new();
         let mut stack: Vec<String> = manifest
             .dag
-            .parents(id)
+            .parents(from)
             .iter()
             .map(|s| s.to_string())
             .collect();
@@ -402,6 +404,22 @@ pub async fn run(
                 stack.extend(manifest.dag.parents(&p).iter().map(|s| s.to_string()));
             }
         }
+        ps
+    };
+    let mut parents: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for id in nodes.iter().filter(|_| opts.clone_from.is_none()) {
+        let ps = match manifest.project.unit_tests.contains_key(id) {
+            // A unit test waits for its model's parents, whose columns type the given rows (as
+            // in dbt), and its model waits for it (below), so a failing unit test skips the
+            // model.
+            true => manifest
+                .dag
+                .parents(id)
+                .iter()
+                .flat_map(|model| run_parents(model))
+                .collect(),
+            false => run_parents(id),
+        };
         parents.insert(id.clone(), ps);
     }
     // In `build`, a model's children also wait for the model's tests.
@@ -431,6 +449,18 @@ pub async fn run(
         }
         for (child, test) in extra {
             parents.entry(child).or_default().insert(test);
+        }
+    }
+    for id in nodes.iter().filter(|_| opts.clone_from.is_none()) {
+        if manifest.project.unit_tests.contains_key(id) {
+            for model in manifest.dag.parents(id) {
+                if in_run.contains(model) {
+                    parents
+                        .entry(model.to_string())
+                        .or_default()
+                        .insert(id.clone());
+                }
+            }
         }
     }
     let mut children: HashMap<String, Vec<String>> = HashMap::new();
@@ -653,6 +683,10 @@ impl Outcome {
 async fn run_node(ctx: &Ctx, id: &str) -> NodeResult {
     let started_at = now();
     let clock = Instant::now();
+    if let Some(unit) = ctx.manifest.project.unit_tests.get(id) {
+        let outcome = unit::run(ctx, unit).await;
+        return finish(ctx, id, started_at, clock, outcome);
+    }
     let Some(mn) = ctx.manifest.nodes.get(id) else {
         return skipped(id, "not in the manifest");
     };
@@ -669,19 +703,31 @@ async fn run_node(ctx: &Ctx, id: &str) -> NodeResult {
         (ResourceType::Test, None) => test::run(ctx, mn).await,
         _ => Ok(Outcome::idle(Status::Success, "nothing to do")),
     };
+    let outcome = outcome.map_err(|(mut d, statements, compiled)| {
+        locate_database_error(&ctx.manifest, mn, &mut d, compiled.as_deref());
+        (d, statements, compiled)
+    });
+    finish(ctx, id, started_at, clock, outcome)
+}
+
+/// A node's result from its step's outcome, with its timing.
+fn finish(
+    ctx: &Ctx,
+    id: &str,
+    started_at: String,
+    clock: Instant,
+    outcome: Result<Outcome, StepError>,
+) -> NodeResult {
     let (outcome, error) = match outcome {
         Ok(o) => (o, None),
-        Err((mut d, statements, compiled)) => (
-            {
-                locate_database_error(&ctx.manifest, mn, &mut d, compiled.as_deref());
-                Outcome {
-                    status: Status::Error,
-                    message: d.message.clone(),
-                    rows_affected: None,
-                    failures: None,
-                    compiled_code: compiled,
-                    statements,
-                }
+        Err((d, statements, compiled)) => (
+            Outcome {
+                status: Status::Error,
+                message: d.message.clone(),
+                rows_affected: None,
+                failures: None,
+                compiled_code: compiled,
+                statements,
             },
             Some(d),
         ),

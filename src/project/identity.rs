@@ -623,6 +623,7 @@ mod tests {
             config: Default::default(),
             original_file_path: "models/unit_tests.yml".into(),
             fqn: vec![],
+            line: 0,
         };
         assert_eq!(
             unit_test_checksum(&u),

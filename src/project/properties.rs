@@ -869,6 +869,7 @@ impl<'a> Parser<'a> {
             overrides,
             config,
             original_file_path: self.file.to_string(),
+            line,
             fqn: vec![self.package.to_string(), model.clone(), name],
             model,
         });

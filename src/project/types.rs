@@ -355,6 +355,9 @@ pub struct UnitTest {
     pub config: Config,
     /// YAML file, relative to the project root.
     pub original_file_path: String,
+    /// The line of its `- name:` in that file (1-based).
+    #[serde(default)]
+    pub line: usize,
     /// Fully qualified name.
     pub fqn: Vec<String>,
 }

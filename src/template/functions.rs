@@ -76,7 +76,13 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
     let s = shared.clone();
     env.add_function(
         "env_var",
-        move |name: String, default: Option<Value>| -> Result<Value, Error> {
+        move |state: &State, name: String, default: Option<Value>| -> Result<Value, Error> {
+            if let Some(v) = scope(state)
+                .ok()
+                .and_then(|sc| sc.overrides.as_ref()?.env_vars.get(&name).cloned())
+            {
+                return Ok(Value::from(v));
+            }
             match (s.env)(&name) {
                 Some(v) => Ok(Value::from(v)),
                 None => match default {
@@ -338,6 +344,12 @@ fn split_kwargs(args: &[Value]) -> Result<(Vec<Value>, Option<Kwargs>), Error> {
 /// `var('name')` / `var('name', default)`.
 fn var_fn(shared: &Shared, state: &State, args: &[Value]) -> Result<Value, Error> {
     let (name, default): (String, Option<Value>) = from_args(args)?;
+    if let Some(v) = scope(state)
+        .ok()
+        .and_then(|s| s.overrides.as_ref()?.vars.get(&name).cloned())
+    {
+        return Ok(super::values::fresh_copy(&Value::from_serialize(v)));
+    }
     let package = state
         .lookup("__kiln_package")
         .and_then(|v| v.as_str().map(str::to_string))

@@ -128,6 +128,20 @@ pub struct RenderRequest<'a> {
     pub resolver: Arc<dyn Resolve>,
     /// Database access during execution; None when compiling without a connection.
     pub database: Option<Arc<dyn Database>>,
+    /// A unit test's `overrides:` (vars, env vars, macros); None elsewhere.
+    pub overrides: Option<Arc<Overrides>>,
+}
+
+/// What a unit test's `overrides:` replaces while its model renders: `var()` and `env_var()`
+/// values, and macros, each of which returns the value given (`is_incremental: true`).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `var(name)` values.
+    pub vars: BTreeMap<String, serde_json::Value>,
+    /// `env_var(name)` values.
+    pub env_vars: BTreeMap<String, String>,
+    /// Macros by name, each returning its value.
+    pub macros: BTreeMap<String, serde_json::Value>,
 }
 
 /// Per-render state, reachable from functions through the `__kiln_scope` context variable.
@@ -144,6 +158,8 @@ pub(crate) struct Scope {
     pub model: Value,
     /// Results stored by `{% call statement('name') %}`, for `load_result('name')`.
     pub results: Mutex<BTreeMap<String, Value>>,
+    /// A unit test's overrides.
+    pub overrides: Option<Arc<Overrides>>,
 }
 
 impl std::fmt::Debug for Scope {
@@ -503,6 +519,7 @@ impl Renderer {
             recorded: Mutex::new(Rendered::default()),
             model: model_value(node, req.config),
             results: Mutex::new(BTreeMap::new()),
+            overrides: req.overrides,
         })
     }
 

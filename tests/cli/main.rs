@@ -22,3 +22,4 @@ mod select;
 mod slim;
 mod state;
 mod support;
+mod unit_tests;

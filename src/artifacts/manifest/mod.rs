@@ -28,7 +28,7 @@ pub fn compiled_rel_path(manifest: &Manifest, mn: &ManifestNode) -> PathBuf {
     let mut p = PathBuf::from("compiled");
     p.push(manifest.project.name());
     p.push(&mn.node.original_file_path);
-    if mn.node.is_generic_test() {
+    if mn.node.is_generic_test() || mn.node.resource_type == ResourceType::UnitTest {
         p.push(&mn.node.path);
     }
     p
