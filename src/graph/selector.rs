@@ -632,10 +632,27 @@ pub fn select(dag: &Dag, opts: &SelectOptions) -> Result<SelectResult> {
             .collect(),
         (None, Some(s)) => m.selection(s, &mut warnings)?,
     };
-    let excluded = match opts.exclude {
+    let mut excluded = match opts.exclude {
         Some(e) => m.selection(e, &mut Vec::new())?,
         None => BTreeSet::new(),
     };
+    // As in dbt, excluding a node excludes its tests too: under eager selection a test that
+    // reads any excluded node, otherwise a test whose parents are all excluded.
+    if !excluded.is_empty() && opts.indirect_selection != IndirectSelection::Empty {
+        let tests: Vec<String> = dag
+            .nodes()
+            .filter(|n| n.resource_type == ResourceType::Test && !excluded.contains(&n.unique_id))
+            .filter(|n| {
+                let parents = dag.parents(&n.unique_id);
+                match opts.indirect_selection {
+                    IndirectSelection::Eager => parents.iter().any(|p| excluded.contains(*p)),
+                    _ => !parents.is_empty() && parents.iter().all(|p| excluded.contains(*p)),
+                }
+            })
+            .map(|n| n.unique_id.clone())
+            .collect();
+        excluded.extend(tests);
+    }
     selected.retain(|id| !excluded.contains(id));
     // Indirect selection: tests of selected nodes come along.
     if opts.resource_types.contains(&ResourceType::Test)
@@ -734,6 +751,38 @@ mod tests {
     }
 
     const MODELS: &[ResourceType] = &[ResourceType::Model];
+
+    #[test]
+    fn excluding_a_node_excludes_its_tests() {
+        let d = dag();
+        let select_ = Selection::parse(&["+c".to_string()]).unwrap();
+        let exclude = Selection::parse(&["c".to_string()]).unwrap();
+        let types = [ResourceType::Model, ResourceType::Test];
+        let run = |mode| {
+            let got = select(
+                &d,
+                &SelectOptions {
+                    select: Some(&select_),
+                    exclude: Some(&exclude),
+                    expr: None,
+                    resource_types: &types,
+                    state: None,
+                    previous_results: None,
+                    indirect_selection: mode,
+                },
+            )
+            .unwrap()
+            .selected;
+            got.into_iter()
+                .map(|id| id.rsplit('.').next().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        // relationships_c_a reads a and c: with c excluded it goes too, as in dbt.
+        assert_eq!(
+            run(IndirectSelection::Eager),
+            vec!["a", "b", "not_null_b_id"]
+        );
+    }
 
     #[test]
     fn graph_operators() {

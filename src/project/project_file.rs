@@ -46,6 +46,7 @@ const KNOWN_KEYS: &[&str] = &[
     "require-dbt-version",
     "query-comment",
     "flags",
+    "dbt-cloud",
     "restrict-access",
     "models",
     "seeds",
@@ -1397,7 +1398,14 @@ vars:
         );
         assert_eq!(w.hint.as_deref(), Some("did you mean `model-paths`?"));
         assert_eq!(w.location.as_ref().map(|l| l.line), Some(3));
-        let p = parse("name: jaffle\ndbt-cloud:\n  project-id: 7\n").unwrap();
+        // dbt Cloud's own key is one dbt accepts.
+        assert!(
+            parse("name: jaffle\ndbt-cloud:\n  project-id: 7\n")
+                .unwrap()
+                .warnings
+                .is_empty()
+        );
+        let p = parse("name: jaffle\ncolours:\n  primary: red\n").unwrap();
         assert_eq!(
             p.warnings[0].hint.as_deref(),
             Some("remove it, or rename it to a key dbt documents for dbt_project.yml")

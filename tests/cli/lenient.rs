@@ -9,17 +9,20 @@ fn an_unknown_project_key_is_a_warning_with_its_line() {
     let p = TempProject::with_files(&[
         (
             "dbt_project.yml",
-            "name: lenient\nprofile: lenient\ndbt-cloud:\n  project-id: 7\nmodel-path: [models]\n",
+            "name: lenient\nprofile: lenient\ndbt-cloud:\n  project-id: 7\norchestrator:\n  team: data\nmodel-path: [models]\n",
         ),
         ("models/m.sql", "select 1 as c\n"),
     ]);
     let run = p.kiln(&["parse"]).ok();
     assert!(
-        run.stderr
-            .contains("dbt_project.yml:3:1: unknown key `dbt-cloud` in dbt_project.yml is ignored"),
+        run.stderr.contains(
+            "dbt_project.yml:5:1: unknown key `orchestrator` in dbt_project.yml is ignored"
+        ),
         "{}",
         run.stderr
     );
+    // dbt Cloud's key is one dbt accepts.
+    assert!(!run.stderr.contains("dbt-cloud"), "{}", run.stderr);
     // A misspelt key still gets its suggestion.
     assert!(
         run.stderr.contains("did you mean `model-paths`"),
