@@ -527,6 +527,27 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
                 deps.push(t);
             }
         }
+        // A foreign key's parent (`to: ref('x')`) is built first, as in dbt.
+        let parents = mn.node.columns.iter().flat_map(|c| &c.constraints);
+        for to in parents
+            .chain(&mn.node.constraints)
+            .filter_map(|k| k.to.as_deref())
+        {
+            let name = to
+                .trim()
+                .strip_prefix("ref(")
+                .and_then(|r| r.strip_suffix(')'));
+            let name = name.map(|n| {
+                n.rsplit(',')
+                    .next()
+                    .unwrap_or(n)
+                    .trim()
+                    .trim_matches(['\'', '"'])
+            });
+            if let Some(id) = name.and_then(|n| ref_id(&from, None, n)) {
+                deps.push(id);
+            }
+        }
         let mut seen = BTreeSet::new();
         deps.retain(|d| seen.insert(d.clone()));
         mn.depends_on = deps;
@@ -558,7 +579,14 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
             None
         }
     };
-    let warnings = project.warnings.clone();
+    let mut warnings = project.warnings.clone();
+    for mn in nodes.values() {
+        if mn.node.resource_type == ResourceType::Model && crate::contract::enforced(&mn.node) {
+            let (errors, notes) = crate::contract::validate(&mn.node, mn.materialized(), dialect);
+            errors.into_iter().for_each(|d| diags.push(d));
+            warnings.extend(notes);
+        }
+    }
     diags.finish(())?;
     let Some(dag) = dag else {
         return Err(Error::new(
@@ -961,6 +989,7 @@ impl Manifest {
             config: u.config.clone(),
             description: u.description.clone(),
             columns: Vec::new(),
+            constraints: Vec::new(),
             patch_path: None,
             test_metadata: None,
             checksum: crate::project::identity::Checksum::None,
@@ -1079,6 +1108,7 @@ pub fn render_operation_with(
         config: Config::new(),
         description: String::new(),
         columns: Vec::new(),
+        constraints: Vec::new(),
         patch_path: None,
         test_metadata: None,
         checksum: crate::project::identity::Checksum::None,

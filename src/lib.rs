@@ -10,6 +10,7 @@ pub mod adapter;
 pub mod artifacts;
 pub mod cli;
 pub mod compile;
+pub mod contract;
 pub mod deps;
 pub mod docs;
 pub mod error;

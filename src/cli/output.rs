@@ -849,7 +849,14 @@ fn recap_text(mn: &ManifestNode, r: &NodeResult, compiled: Option<&str>) -> Stri
         ..d.clone()
     };
     if located.location.is_some() {
-        body.extend(format!("{located:#}").lines().skip(1).map(str::to_string));
+        // Skip the message's own lines: it may span several (a table of what differs).
+        let skip = d.message.lines().count().max(1);
+        body.extend(
+            format!("{located:#}")
+                .lines()
+                .skip(skip)
+                .map(str::to_string),
+        );
     }
     let db = d.database.as_deref();
     if let Some(detail) = db.and_then(|m| m.detail.as_ref()) {

@@ -167,10 +167,13 @@ pub(crate) async fn build_table(
 ) -> crate::error::Result<Option<u64>> {
     let sqlgen = ctx.adapter.sql();
     let tmp = ctx.adapter.aside(rel, Aside::Tmp);
-    let build = vec![
-        sqlgen.drop_relation(&tmp, false),
-        sqlgen.create_table_as(&tmp, sql),
-    ];
+    let build = match crate::contract::enforced(&mn.node) {
+        true => contracted_table(ctx, mn, &tmp, sql, statements).await?,
+        false => vec![
+            sqlgen.drop_relation(&tmp, false),
+            sqlgen.create_table_as(&tmp, sql),
+        ],
+    };
     statements.extend(build.iter().cloned());
     if let Err(e) = ctx.adapter.execute_atomic(&build).await {
         // The old relation was never touched; remove any partial temp table.
@@ -190,8 +193,97 @@ pub(crate) async fn build_table(
             return Err(e);
         }
     }
-    let _ = mn;
     row_count(ctx, rel).await
+}
+
+/// The statements that build a contracted model's table aside: first the model's columns are
+/// read from an empty build of its SQL and checked against the contract (a mismatch fails here,
+/// before anything replaces the old relation), then the table is created with the contract's
+/// types and constraints and the rows inserted into it, so the database holds every constraint.
+async fn contracted_table(
+    ctx: &Ctx,
+    mn: &ManifestNode,
+    tmp: &Relation,
+    sql: &str,
+    statements: &mut Vec<String>,
+) -> crate::error::Result<Vec<String>> {
+    let sqlgen = ctx.adapter.sql();
+    let dialect = ctx.adapter.dialect();
+    let shape = vec![
+        sqlgen.drop_relation(tmp, false),
+        sqlgen.create_table_as(
+            tmp,
+            &format!("select * from (\n{sql}\n) as kiln_contract where 1 = 0"),
+        ),
+    ];
+    statements.extend(shape.iter().cloned());
+    let drop_tmp = sqlgen.drop_relation(tmp, false);
+    let read = async {
+        ctx.adapter.execute_atomic(&shape).await?;
+        ctx.adapter.columns(&tmp.schema, &tmp.identifier).await
+    };
+    let columns = read.await;
+    let _ = ctx.adapter.execute(&drop_tmp).await;
+    let mismatches = crate::contract::check(&mn.node.columns, &columns?, dialect);
+    if !mismatches.is_empty() {
+        return Err(crate::error::Error::from(
+            Diagnostic::new(
+                ErrorKind::Execution,
+                crate::contract::report(&mn.node.name, &mismatches),
+            )
+            .at(Location::file(
+                mn.node
+                    .patch_path
+                    .clone()
+                    .unwrap_or_else(|| mn.node.original_file_path.clone()),
+            ))
+            .with_hint("make the model's columns and types match `columns:` in its YAML, or change the contract"),
+        ));
+    }
+    // `to: ref('x')` or `to: source('s', 't')`: the relation the project builds or reads.
+    let resolve = |to: &str| -> Option<String> {
+        let (func, rest) = to.trim().split_once('(')?;
+        let args: Vec<&str> = rest
+            .trim_end()
+            .strip_suffix(')')?
+            .split(',')
+            .map(|a| a.trim().trim_matches(|c| c == '\'' || c == '"'))
+            .collect();
+        let m = &ctx.manifest;
+        let rel = match (func.trim(), args.as_slice()) {
+            ("ref", [.., name]) => m
+                .nodes
+                .values()
+                .find(|n| n.node.name == *name && n.relation.is_some())?
+                .relation
+                .clone()?,
+            ("source", [source, table]) => m
+                .project
+                .sources
+                .values()
+                .find(|s| s.source_name == *source && s.name == *table)
+                .and_then(|s| m.source_relations.get(&s.unique_id))?
+                .clone(),
+            _ => return None,
+        };
+        // SQLite names a foreign key's parent without its schema (it must be in the same one).
+        match dialect {
+            Dialect::Sqlite => Some(dialect.quote(&rel.identifier)),
+            _ => Some(rel.render()),
+        }
+    };
+    let table = tmp.render();
+    Ok(vec![
+        drop_tmp,
+        crate::contract::create_table(
+            &table,
+            &mn.node.columns,
+            &mn.node.constraints,
+            dialect,
+            &resolve,
+        ),
+        crate::contract::insert_rows(&table, &mn.node.columns, sql, dialect),
+    ])
 }
 
 async fn row_count(ctx: &Ctx, rel: &Relation) -> crate::error::Result<Option<u64>> {

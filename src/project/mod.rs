@@ -743,6 +743,7 @@ impl Builder<'_> {
             config,
             description: String::new(),
             columns: Vec::new(),
+            constraints: Vec::new(),
             patch_path: None,
             test_metadata: None,
             checksum: Checksum::Sha256(identity::file_checksum(text)),
@@ -771,6 +772,7 @@ impl Builder<'_> {
             config,
             description: String::new(),
             columns: Vec::new(),
+            constraints: Vec::new(),
             patch_path: None,
             test_metadata: None,
             checksum: self
@@ -815,6 +817,7 @@ impl Builder<'_> {
                 config,
                 description: String::new(),
                 columns: Vec::new(),
+                constraints: Vec::new(),
                 patch_path: None,
                 test_metadata: None,
                 // dbt hashes the whole file, whatever blocks it holds.
@@ -989,6 +992,7 @@ impl Builder<'_> {
                 node.patch_path = Some(rel.to_string());
                 node.description = patch.description;
                 node.columns = patch.columns;
+                node.constraints = patch.constraints;
                 node.config.merge(&patch.config);
                 for (k, v) in &patch.config.0 {
                     node.unrendered_config
@@ -1115,6 +1119,7 @@ impl Builder<'_> {
             config,
             description: def.description.clone(),
             columns: Vec::new(),
+            constraints: Vec::new(),
             patch_path: None,
             test_metadata: Some(TestMetadata {
                 name: def.test_name.clone(),

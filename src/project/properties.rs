@@ -5,6 +5,7 @@
 //! `name: X` text from its parent's line ([`find_line`]); that is exact for the usual layout.
 
 use super::config::{Config, yaml_key, yaml_to_json};
+use super::types::Constraint;
 use super::types::{
     Column, Freshness, MacroArgument, Period, Source, TestTarget, Threshold, UnitTest,
     UnitTestData, UnitTestInput,
@@ -46,6 +47,8 @@ pub struct NodePatch {
     pub config: Config,
     /// Documented columns.
     pub columns: Vec<Column>,
+    /// Model-level `constraints:`.
+    pub constraints: Vec<Constraint>,
     /// 1-based line of the entry.
     pub line: usize,
 }
@@ -405,13 +408,98 @@ impl<'a> Parser<'a> {
                 }
             }
         }
+        let constraints = match get(m, "constraints") {
+            Some(v) => self.constraints(v, line),
+            None => Vec::new(),
+        };
         Some(NodePatch {
             description: get(m, "description").and_then(as_str).unwrap_or_default(),
             name,
             config,
             columns,
+            constraints,
             line,
         })
+    }
+
+    /// `constraints:` of a column or a model, in dbt's shape.
+    fn constraints(&mut self, v: &Y, line: usize) -> Vec<Constraint> {
+        const KINDS: [&str; 6] = [
+            "not_null",
+            "unique",
+            "primary_key",
+            "foreign_key",
+            "check",
+            "custom",
+        ];
+        let entries: Vec<Y> = self
+            .seq(v, "constraints", line)
+            .into_iter()
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for e in &entries {
+            let at = match e {
+                Y::Mapping(m) => get(m, "type")
+                    .and_then(as_str)
+                    .map(|t| self.find_line(&t, line)),
+                _ => None,
+            }
+            .unwrap_or(line);
+            let Y::Mapping(m) = e else {
+                self.error(
+                    at,
+                    "each constraint must be a mapping with a `type`".into(),
+                    "write `- type: not_null`",
+                );
+                continue;
+            };
+            let kind = get(m, "type").and_then(as_str).unwrap_or_default();
+            if !KINDS.contains(&kind.as_str()) {
+                self.error(
+                    at,
+                    format!("unknown constraint type `{kind}`"),
+                    "use not_null, unique, primary_key, foreign_key, check or custom",
+                );
+                continue;
+            }
+            let list = |key: &str| -> Vec<String> {
+                match get(m, key) {
+                    Some(Y::Sequence(s)) => s.iter().filter_map(as_str).collect(),
+                    Some(v) => as_str(v).into_iter().collect(),
+                    None => Vec::new(),
+                }
+            };
+            let c = Constraint {
+                name: get(m, "name").and_then(as_str),
+                expression: get(m, "expression").and_then(as_str),
+                to: get(m, "to").and_then(as_str),
+                to_columns: list("to_columns"),
+                columns: list("columns"),
+                warn_unenforced: get(m, "warn_unenforced")
+                    .and_then(Y::as_bool)
+                    .unwrap_or(true),
+                warn_unsupported: get(m, "warn_unsupported")
+                    .and_then(Y::as_bool)
+                    .unwrap_or(true),
+                kind,
+            };
+            let needs_expression = matches!(c.kind.as_str(), "check" | "custom")
+                || (c.kind == "foreign_key" && c.to.is_none());
+            if needs_expression && c.expression.is_none() {
+                self.error(
+                    at,
+                    format!("a `{}` constraint needs an `expression`", c.kind),
+                    match c.kind.as_str() {
+                        "foreign_key" => "write `to: ref('parent')` with `to_columns: [id]`, or `expression: \"parent_table (id)\"`",
+                        _ => "write e.g. `expression: \"amount >= 0\"`",
+                    },
+                );
+                continue;
+            }
+            out.push(c);
+        }
+        out
     }
 
     fn columns(&mut self, v: &Y, line: usize, target: &TestTarget) -> Vec<Column> {
@@ -457,6 +545,10 @@ impl<'a> Parser<'a> {
                     None => Vec::new(),
                 },
                 quote: get(m, "quote").and_then(Y::as_bool),
+                constraints: match get(m, "constraints") {
+                    Some(v) => self.constraints(v, col_line),
+                    None => Vec::new(),
+                },
                 name,
             });
         }

@@ -88,6 +88,31 @@ pub struct Column {
     pub tags: Vec<String>,
     /// Whether the name should be quoted.
     pub quote: Option<bool>,
+    /// `constraints:` of the column (enforced with the model's contract).
+    #[serde(default)]
+    pub constraints: Vec<Constraint>,
+}
+
+/// A constraint as dbt writes it, on a column or (with `columns`) on a model.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Constraint {
+    /// `not_null`, `unique`, `primary_key`, `foreign_key`, `check` or `custom`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Name for the constraint, where the database takes one.
+    pub name: Option<String>,
+    /// The check's expression, a foreign key's `table (column)`, or a custom constraint.
+    pub expression: Option<String>,
+    /// A foreign key's parent, as `ref('x')` or `source('s', 't')`.
+    pub to: Option<String>,
+    /// A foreign key's parent columns.
+    pub to_columns: Vec<String>,
+    /// A model-level constraint's columns.
+    pub columns: Vec<String>,
+    /// Warn when the database accepts but does not enforce it.
+    pub warn_unenforced: bool,
+    /// Warn when the database does not take it at all.
+    pub warn_unsupported: bool,
 }
 
 /// Where a generic test is attached.
@@ -152,6 +177,9 @@ pub struct Node {
     pub description: String,
     /// Documented columns, in YAML order.
     pub columns: Vec<Column>,
+    /// Model-level `constraints:` (on several columns).
+    #[serde(default)]
+    pub constraints: Vec<Constraint>,
     /// The properties YAML file that described this node, if any.
     pub patch_path: Option<String>,
     /// For generic tests: which test, on what, with which arguments.

@@ -5,6 +5,7 @@ mod artifacts;
 mod browser;
 mod chrome;
 mod compile;
+mod contracts;
 mod demo;
 mod deps;
 mod docs;

@@ -278,6 +278,13 @@ fn state_selectors_follow_dbts_rules_edit_by_edit() {
                     "models/schema.yml",
                     "    description: One record per customer, with order history.\n    columns:\n      - name: customer_id\n",
                     "    description: One record per customer, with order history.\n    config:\n      contract:\n        enforced: true\n    columns:\n      - name: customer_id\n        data_type: integer\n",
+                );
+                // A contract types every column.
+                replace(
+                    p,
+                    "models/schema.yml",
+                    "      - name: number_of_orders\n",
+                    "      - name: number_of_orders\n        data_type: integer\n",
                 )
             },
             "state:modified.contract",
@@ -511,6 +518,31 @@ fn each_state_method_on_the_demo() {
                     "models/coverage/coverage.yml",
                     "  - name: coverage_members\n",
                     "  - name: coverage_members\n    config:\n      contract:\n        enforced: true\n",
+                );
+                // A contract types every column.
+                for (name, rest, data_type) in [
+                    ("member_id", "description: The member., data_tests", "text"),
+                    ("api_eligibility", "", "text"),
+                    (
+                        "override_eligibility",
+                        "description: The manual override, if",
+                        "text",
+                    ),
+                    ("is_overridden", "", "integer"),
+                    ("last_checked_at", "", "text"),
+                ] {
+                    replace(
+                        p,
+                        "models/coverage/coverage.yml",
+                        &format!("      - {{name: {name}, {rest}"),
+                        &format!("      - {{name: {name}, data_type: {data_type}, {rest}"),
+                    );
+                }
+                replace(
+                    p,
+                    "models/coverage/coverage.yml",
+                    "      - name: eligibility\n",
+                    "      - name: eligibility\n        data_type: text\n",
                 )
             },
             "state:modified.contract",

@@ -56,7 +56,7 @@ pub fn columns_json(manifest: &Manifest, package: &str, columns: &[Column]) -> V
                 "description": renderer.render_description(&c.description),
                 "meta": c.meta,
                 "data_type": c.data_type,
-                "constraints": [],
+                "constraints": c.constraints.iter().map(|k| constraint_json(k, false)).collect::<Vec<_>>(),
                 "quote": c.quote,
                 "config": {"meta": c.meta, "tags": c.tags},
                 "tags": c.tags,
@@ -89,7 +89,13 @@ pub fn node_json(manifest: &Manifest, mn: &ManifestNode, keys: &PrimaryKeys) -> 
     match n.resource_type {
         ResourceType::Model => {
             v.insert("access".into(), access(&n.config));
-            v.insert("constraints".into(), json!([]));
+            v.insert(
+                "constraints".into(),
+                n.constraints
+                    .iter()
+                    .map(|k| constraint_json(k, true))
+                    .collect(),
+            );
             v.insert("version".into(), Value::Null);
             v.insert("latest_version".into(), Value::Null);
             v.insert("deprecation_date".into(), Value::Null);
@@ -347,11 +353,24 @@ impl PrimaryKeys {
 }
 
 fn contract_enforced(n: &crate::project::Node) -> bool {
-    n.config
-        .get("contract")
-        .and_then(|c| c.get("enforced"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
+    crate::contract::enforced(n)
+}
+
+/// A constraint in dbt's shape; only a model-level one has `columns`.
+fn constraint_json(k: &crate::project::Constraint, model_level: bool) -> Value {
+    let mut v = json!({
+        "type": k.kind,
+        "name": k.name,
+        "expression": k.expression,
+        "warn_unenforced": k.warn_unenforced,
+        "warn_unsupported": k.warn_unsupported,
+        "to": k.to,
+        "to_columns": k.to_columns,
+    });
+    if model_level {
+        v["columns"] = json!(k.columns);
+    }
+    v
 }
 
 /// dbt's checksum of an enforced model contract (`build_contract_checksum`): the columns
