@@ -57,6 +57,13 @@ pub(super) async fn run(ctx: &Ctx, mn: &ManifestNode) -> Result<Outcome, StepErr
     run_hooks(ctx, mn, "pre_hook", &mut statements, &sql).await?;
 
     let sqlgen = ctx.adapter.sql();
+    if materialized == "view" && crate::contract::enforced(&mn.node) {
+        // A view holds no constraints, but its columns keep the contract all the same.
+        let tmp = ctx.adapter.aside(&rel, Aside::Tmp);
+        check_contract(ctx, mn, &tmp, &sql, &mut statements)
+            .await
+            .map_err(|e| node_error(mn, e, statements.clone(), Some(sql.clone())))?;
+    }
     let result = match materialized.as_str() {
         "view" if ctx.adapter.dialect() == Dialect::Sqlite && reads_other_schema(ctx, mn, &rel) => {
             // SQLite cannot create a view in one schema file that reads another; a table gives
@@ -196,17 +203,16 @@ pub(crate) async fn build_table(
     row_count(ctx, rel).await
 }
 
-/// The statements that build a contracted model's table aside: first the model's columns are
-/// read from an empty build of its SQL and checked against the contract (a mismatch fails here,
-/// before anything replaces the old relation), then the table is created with the contract's
-/// types and constraints and the rows inserted into it, so the database holds every constraint.
-async fn contracted_table(
+/// Checks the model's result columns against its contract on an empty build of its SQL aside
+/// in `tmp` (dropped again); a mismatch is an error that names each column, before anything
+/// replaces the old relation.
+async fn check_contract(
     ctx: &Ctx,
     mn: &ManifestNode,
     tmp: &Relation,
     sql: &str,
     statements: &mut Vec<String>,
-) -> crate::error::Result<Vec<String>> {
+) -> crate::error::Result<()> {
     let sqlgen = ctx.adapter.sql();
     let dialect = ctx.adapter.dialect();
     let shape = vec![
@@ -240,6 +246,24 @@ async fn contracted_table(
             .with_hint("make the model's columns and types match `columns:` in its YAML, or change the contract"),
         ));
     }
+    Ok(())
+}
+
+/// The statements that build a contracted model's table aside: first the model's columns are
+/// read from an empty build of its SQL and checked against the contract (a mismatch fails here,
+/// before anything replaces the old relation), then the table is created with the contract's
+/// types and constraints and the rows inserted into it, so the database holds every constraint.
+async fn contracted_table(
+    ctx: &Ctx,
+    mn: &ManifestNode,
+    tmp: &Relation,
+    sql: &str,
+    statements: &mut Vec<String>,
+) -> crate::error::Result<Vec<String>> {
+    check_contract(ctx, mn, tmp, sql, statements).await?;
+    let sqlgen = ctx.adapter.sql();
+    let dialect = ctx.adapter.dialect();
+    let drop_tmp = sqlgen.drop_relation(tmp, false);
     // `to: ref('x')` or `to: source('s', 't')`: the relation the project builds or reads.
     let resolve = |to: &str| -> Option<String> {
         let (func, rest) = to.trim().split_once('(')?;

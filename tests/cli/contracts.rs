@@ -41,6 +41,13 @@ const SCHEMA: &str = "models:
             to_columns: [customer_id]
             warn_unenforced: false
             warn_unsupported: false
+  - name: order_ids
+    config:
+      materialized: view
+      contract: {enforced: true}
+    columns:
+      - name: order_id
+        data_type: integer
 ";
 
 const ORDERS: &str =
@@ -57,6 +64,10 @@ fn project(b: Backend) -> TempProject {
             ),
             ("models/orders.sql", ORDERS),
             ("models/schema.yml", SCHEMA),
+            (
+                "models/order_ids.sql",
+                "select order_id from {{ ref('orders') }}",
+            ),
         ],
         b,
     )
@@ -109,6 +120,21 @@ fn a_contract_violation_leaves_the_old_table_and_names_each_column(b: Backend) {
     assert_eq!(total(&p), 12.0);
     let columns = p.query("select * from orders");
     assert_eq!(columns[0].len(), 3);
+    // A view keeps its contract too, and the old view stays.
+    p.write(
+        "models/order_ids.sql",
+        "select order_id, 1 as more from {{ ref('orders') }}",
+    );
+    let run = p.kiln(&["run", "-s", "order_ids"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.contains("| more") && l.contains("missing in contract")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(p.query("select * from order_ids")[0].len(), 1);
     // A column the contract has and the model lost.
     p.write(
         "models/orders.sql",
