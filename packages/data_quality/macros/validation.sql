@@ -12,8 +12,9 @@
   ({{ only_digits(column) }} and {{ dbt.length(column) }} = 5)
 {%- endmacro %}
 
+{# Upper-case codes only: MySQL compares text without case, so there the match is binary. #}
 {% macro is_valid_state(column) -%}
-  ({{ column }} in ({% for s in var('valid_states') %}'{{ s }}'{% if not loop.last %}, {% endif %}{% endfor %}))
+  ({% if target.type == 'mysql' %}binary {% endif %}{{ column }} in ({% for s in var('valid_states') %}'{{ s }}'{% if not loop.last %}, {% endif %}{% endfor %}))
 {%- endmacro %}
 
 {# True when `column` is a real calendar date written as YYYY-MM-DD (so 2001-11-31 is not). #}
