@@ -473,7 +473,7 @@ fn csv_rows(text: &str) -> Result<QueryTable, csv::Error> {
                 .iter()
                 .map(|v| match v {
                     "" => Value::Null,
-                    v => Value::String(v.to_string()),
+                    v => csv_value(v),
                 })
                 .collect(),
         );
@@ -503,7 +503,7 @@ fn rows_sql(rows: &QueryTable, known: &[(String, Option<String>)], dialect: Dial
     let cell =
         |v: &Value, t: &Option<String>| match t.as_deref().and_then(|t| cast_type(t, dialect)) {
             Some(t) => format!("cast({} as {})", literal(v), t),
-            None => untyped_literal(v),
+            None => literal(v),
         };
     let select = |values: Vec<String>| {
         let items: Vec<String> = values
@@ -571,23 +571,21 @@ fn cast_type(t: &str, dialect: Dialect) -> Option<String> {
     }
 }
 
-/// A value of a column whose type Kiln does not know: text that is plainly a number (a CSV
-/// value, say) is written as one, as the database would read the upstream column; text with a
-/// leading zero (`02134`) stays text.
-fn untyped_literal(v: &Value) -> String {
-    if let Value::String(s) = v {
-        let digits = s.strip_prefix('-').unwrap_or(s);
-        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-        let numeric = !int.is_empty()
-            && int.bytes().all(|b| b.is_ascii_digit())
-            && frac.bytes().all(|b| b.is_ascii_digit())
-            && (int == "0" || !int.starts_with('0'))
-            && !(digits.contains('.') && frac.is_empty());
-        if numeric {
-            return s.clone();
-        }
+/// A CSV value: text that is plainly a number is read as one, as the database would read a
+/// seed's column; text with a leading zero (`02134`) stays text. (Dict rows keep YAML's own
+/// types: a quoted `'94110'` is text.)
+fn csv_value(s: &str) -> Value {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let numeric = !int.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+        && (int == "0" || !int.starts_with('0'))
+        && !(digits.contains('.') && frac.is_empty());
+    match numeric {
+        true => serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_string())),
+        false => Value::String(s.to_string()),
     }
-    literal(v)
 }
 
 /// A value as a SQL literal.
@@ -907,19 +905,25 @@ mod tests {
     }
 
     #[test]
-    fn untyped_text_that_is_a_number_is_written_as_one() {
-        assert_eq!(untyped_literal(&json!("42")), "42");
-        assert_eq!(untyped_literal(&json!("-1.5")), "-1.5");
-        assert_eq!(untyped_literal(&json!("0.25")), "0.25");
-        assert_eq!(untyped_literal(&json!("02134")), "'02134'");
-        assert_eq!(untyped_literal(&json!("1.")), "'1.'");
-        assert_eq!(untyped_literal(&json!("CA")), "'CA'");
+    fn csv_text_that_is_a_number_is_read_as_one() {
+        assert_eq!(csv_value("42"), json!(42));
+        assert_eq!(csv_value("-1.5"), json!(-1.5));
+        assert_eq!(csv_value("0.25"), json!(0.25));
+        assert_eq!(csv_value("02134"), json!("02134"));
+        assert_eq!(csv_value("1."), json!("1."));
+        assert_eq!(csv_value("CA"), json!("CA"));
+        // Dict rows keep YAML's types: quoted digits are text.
+        let rows = table(&["zip"], vec![vec![json!("94110")]]);
+        assert_eq!(
+            rows_sql(&rows, &[], Dialect::Postgres),
+            "select '94110' as \"zip\""
+        );
     }
 
     #[test]
     fn csv_fixtures_read_empty_values_as_null() {
         let t = csv_rows("id,name\n1,a\n2,\n").unwrap();
         assert_eq!(t.columns, vec!["id", "name"]);
-        assert_eq!(t.rows[1], vec![json!("2"), Value::Null]);
+        assert_eq!(t.rows[1], vec![json!(2), Value::Null]);
     }
 }

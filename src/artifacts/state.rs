@@ -252,6 +252,20 @@ fn compare_node(new: &Value, old: Option<&Value>, macros_modified: bool) -> Node
         }
         return state;
     };
+    if rt == "unit_test" {
+        // dbt compares a unit test by its checksum (given, expect and overrides).
+        let changed = !field_eq(new, old, "checksum");
+        return NodeState {
+            old: true,
+            modified: changed,
+            body: changed,
+            configs: false,
+            relation: false,
+            persisted_descriptions: false,
+            macros: false,
+            contract: false,
+        };
+    }
     if is_source {
         let relation = ["database", "schema", "identifier"]
             .iter()
@@ -401,7 +415,7 @@ pub fn compare(manifest: &Manifest, previous: &Value) -> BTreeMap<String, NodeSt
         .find_map(|section| previous.get(*section).and_then(|s| s.get(id)))
     };
     let mut out = BTreeMap::new();
-    for section in ["nodes", "sources"] {
+    for section in ["nodes", "sources", "unit_tests"] {
         let Some(entries) = current.get(section).and_then(Value::as_object) else {
             continue;
         };

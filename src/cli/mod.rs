@@ -600,6 +600,7 @@ fn cmd_ls(
                     node.source_name.clone().unwrap_or_default(),
                     node.name
                 ),
+                ResourceType::UnitTest => format!("unit_test:{}.{}", node.package_name, node.name),
                 _ => node.fqn.join("."),
             },
             ListOutput::Json => {

@@ -17,6 +17,7 @@ const METHODS: &[&str] = &[
     "config.<key>",
     "resource_type",
     "source",
+    "unit_test",
     "test_type",
     "test_name",
     "package",
@@ -51,6 +52,7 @@ enum Method {
     Config(String),
     ResourceType,
     Source,
+    UnitTest,
     TestType,
     TestName,
     Package,
@@ -268,6 +270,7 @@ impl Term {
                     "file" => Method::File,
                     "resource_type" => Method::ResourceType,
                     "source" => Method::Source,
+                    "unit_test" => Method::UnitTest,
                     "test_type" => Method::TestType,
                     "test_name" => Method::TestName,
                     "package" => Method::Package,
@@ -456,6 +459,17 @@ impl<'a> Matcher<'a> {
             Method::ResourceType => {
                 n.resource_type.as_str() == value
                     || (value == "data_test" && n.resource_type == ResourceType::Test)
+            }
+            // `unit_test:name`, `unit_test:package.name` (as `kiln ls` prints them).
+            Method::UnitTest => {
+                n.resource_type == ResourceType::UnitTest
+                    && match value.split_once('.') {
+                        Some((p, t)) => {
+                            Pattern::new(p).matches(&n.package_name)
+                                && Pattern::new(t).matches(&n.name)
+                        }
+                        None => Pattern::new(value).matches(&n.name),
+                    }
             }
             Method::Source => {
                 if n.resource_type != ResourceType::Source {

@@ -299,11 +299,11 @@ fn unit_tests_are_listed_and_selected_like_tests() {
     assert_eq!(
         listed.lines(),
         vec![
-            "shop.customer_totals.incremental_run_skips_known_customers",
-            "shop.customer_totals.totals_expect_a_wrong_sum",
-            "shop.customer_totals.totals_leave_out_returns",
-            "shop.customer_totals.totals_with_overrides",
-            "shop.stg_orders.stg_orders_lowers_status",
+            "unit_test:shop.incremental_run_skips_known_customers",
+            "unit_test:shop.stg_orders_lowers_status",
+            "unit_test:shop.totals_expect_a_wrong_sum",
+            "unit_test:shop.totals_leave_out_returns",
+            "unit_test:shop.totals_with_overrides",
         ]
     );
     let by_type = p.kiln(&["ls", "--resource-type", "unit_test"]).ok();
@@ -311,9 +311,14 @@ fn unit_tests_are_listed_and_selected_like_tests() {
     let one = p
         .kiln(&["ls", "-s", "stg_orders", "--resource-type", "unit_test"])
         .ok();
+    assert_eq!(one.lines(), vec!["unit_test:shop.stg_orders_lowers_status"]);
+    // What ls prints selects the unit test.
+    let again = p
+        .kiln(&["ls", "-s", "unit_test:shop.stg_orders_lowers_status"])
+        .ok();
     assert_eq!(
-        one.lines(),
-        vec!["shop.stg_orders.stg_orders_lowers_status"]
+        again.lines(),
+        vec!["unit_test:shop.stg_orders_lowers_status"]
     );
     // Selecting a model's unit tests runs only them.
     p.kiln(&["test", "-s", "stg_orders", "--resource-type", "unit_test"])
@@ -364,4 +369,41 @@ fn a_unit_test_of_a_missing_model_fails_at_its_line() {
         "{all}"
     );
     assert!(all.contains("models/unit_tests.yml:6"), "{all}");
+}
+
+#[test]
+fn an_edited_unit_test_is_state_modified_and_the_others_are_not() {
+    let p = project(Backend::Sqlite);
+    p.kiln(&["parse"]).ok();
+    let manifest = p.read("target/manifest.json");
+    p.write("prod-state/manifest.json", &manifest);
+    let modified = |p: &TempProject| {
+        p.kiln(&[
+            "ls",
+            "-s",
+            "state:modified",
+            "--state",
+            "prod-state",
+            "--indirect-selection",
+            "empty",
+        ])
+        .ok()
+        .lines()
+        .into_iter()
+        .map(String::from)
+        .filter(|l| !l.contains("nothing matched"))
+        .collect::<Vec<_>>()
+    };
+    assert!(modified(&p).is_empty(), "{:?}", modified(&p));
+    p.write(
+        "models/unit_tests.yml",
+        &UNIT_TESTS.replace(
+            "{order_id: 1, status: placed}",
+            "{order_id: 1, status: PLACED}",
+        ),
+    );
+    assert_eq!(
+        modified(&p),
+        vec!["unit_test:shop.stg_orders_lowers_status"]
+    );
 }
