@@ -841,32 +841,46 @@ pub fn compile(
                 mn.inferred_columns = a.columns;
                 mn.lineage = a.lineage;
             }
-            Err(e) => {
-                let template_line =
-                    sql::map_line_to_template(sql, &mn.node.raw_code, e.line) + mn.node.line_offset;
-                let file = &mn.node.original_file_path;
-                let location = manifest.project.location(file, template_line, 0);
-                let compiled_line = sql
-                    .lines()
-                    .nth(e.line.saturating_sub(1))
-                    .unwrap_or("")
-                    .trim();
-                diags.push(
-                    Diagnostic::new(
-                        ErrorKind::Sql,
-                        format!("SQL syntax error in {}: {}", mn.node.name, e.message),
-                    )
-                    .at(location)
-                    .with_hint(format!(
-                        "compiled line {} reads `{compiled_line}`; fix the SQL (see target/compiled/ for the full query)",
-                        e.line
-                    )),
-                );
-            }
+            Err(e) => diags.push(syntax_error(&manifest.project, mn, sql, &e)),
         }
         mn.compiled_sql = Some(sql.clone());
     }
     diags.finish(())
+}
+
+/// A node's compiled SQL that does not parse, reported at the line of its template.
+fn syntax_error(project: &Project, mn: &ManifestNode, sql: &str, e: &sql::SqlError) -> Diagnostic {
+    let template_line =
+        sql::map_line_to_template(sql, &mn.node.raw_code, e.line) + mn.node.line_offset;
+    let location = project.location(&mn.node.original_file_path, template_line, 0);
+    let compiled_line = sql
+        .lines()
+        .nth(e.line.saturating_sub(1))
+        .unwrap_or("")
+        .trim();
+    Diagnostic::new(
+        ErrorKind::Sql,
+        format!("SQL syntax error in {}: {}", mn.node.name, e.message),
+    )
+    .at(location)
+    .with_hint(format!(
+        "compiled line {} reads `{compiled_line}`; fix the SQL (see target/compiled/ for the full query)",
+        e.line
+    ))
+}
+
+/// Checks a node's SQL, rendered just before it runs, as `compile` does: a syntax error is
+/// reported at its template line before the database sees the statement.
+pub fn check_syntax(
+    manifest: &Manifest,
+    id: &str,
+    sql: &str,
+) -> std::result::Result<(), Diagnostic> {
+    let Some(mn) = manifest.nodes.get(id) else {
+        return Ok(());
+    };
+    sql::check_syntax(sql, manifest.dialect)
+        .map_err(|e| syntax_error(&manifest.project, mn, sql, &e))
 }
 
 pub(crate) fn seed_columns(manifest: &Manifest, mn: &ManifestNode) -> Option<Vec<String>> {

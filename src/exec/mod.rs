@@ -275,7 +275,9 @@ impl Ctx {
         let id = id.to_string();
         let key = id.clone();
         let sql = tokio::task::spawn_blocking(move || {
-            crate::compile::compile_node(&manifest, &id, Some(database), is_incremental)
+            let sql = crate::compile::compile_node(&manifest, &id, Some(database), is_incremental)?;
+            crate::compile::check_syntax(&manifest, &id, &sql)?;
+            Ok(sql)
         })
         .await
         .map_err(|e| Diagnostic::new(ErrorKind::Execution, format!("rendering stopped: {e}")))?;

@@ -164,14 +164,13 @@ fn normalize_ident(i: &Ident) -> String {
     }
 }
 
-/// Parses `sql` in `dialect` and infers output columns, lineage and relations. `resolve` maps a
-/// normalised relation name to its known columns.
-pub fn analyse(
-    sql: &str,
-    dialect: Dialect,
-    resolve: &dyn Fn(&str) -> Option<Vec<String>>,
-) -> Result<Analysis, SqlError> {
-    let statements = parse(sql, dialect).map_err(|e| {
+/// Checks that `sql` parses in `dialect`; the error has the line and column it stopped at.
+pub fn check_syntax(sql: &str, dialect: Dialect) -> Result<(), SqlError> {
+    parse_located(sql, dialect).map(|_| ())
+}
+
+fn parse_located(sql: &str, dialect: Dialect) -> Result<Vec<Statement>, SqlError> {
+    parse(sql, dialect).map_err(|e| {
         let mut e = sql_error(e);
         // sqlparser reports "end of input" errors at line 0.
         if e.line == 0 {
@@ -184,7 +183,17 @@ pub fn analyse(
                 .unwrap_or(1);
         }
         e
-    })?;
+    })
+}
+
+/// Parses `sql` in `dialect` and infers output columns, lineage and relations. `resolve` maps a
+/// normalised relation name to its known columns.
+pub fn analyse(
+    sql: &str,
+    dialect: Dialect,
+    resolve: &dyn Fn(&str) -> Option<Vec<String>>,
+) -> Result<Analysis, SqlError> {
+    let statements = parse_located(sql, dialect)?;
     let mut analysis = Analysis::default();
     let mut relations = BTreeSet::new();
     let mut cte_names = BTreeSet::new();

@@ -97,3 +97,33 @@ fn json_log_format_prints_one_event_per_error() {
         assert!(e["data"]["exc"].is_string());
     }
 }
+
+/// `build` checks each model's SQL as `compile` does, before the database sees it: the error is
+/// at the template's line, the model is not sent, and the rest builds.
+#[test]
+fn build_reports_a_sql_syntax_error_at_its_line_without_sending_it() {
+    let p = TempProject::fixture("errors/sql_syntax");
+    let run = p.kiln(&["build"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("SQL syntax error in broken: expected end of statement"),
+        "{all}"
+    );
+    assert!(all.contains("models/broken.sql:5"), "{all}");
+    assert!(!all.contains("Database Error"), "{all}");
+    // base built; broken was never created.
+    assert_eq!(p.relation_kind(&p.schema, "base").as_deref(), Some("view"));
+    assert_eq!(p.relation_kind(&p.schema, "broken"), None);
+    // Its run_results entry records no statement sent to the database.
+    let results: serde_json::Value =
+        serde_json::from_str(&p.read("target/run_results.json")).unwrap();
+    let broken = results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["unique_id"] == "model.sql_syntax.broken")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(broken["status"], "error", "{results}");
+}
