@@ -251,7 +251,11 @@ async fn docs_site_of_the_demo_works_in_chromium() {
     let bars = b
         .eval("return document.querySelectorAll('#timeline rect.bar').length")
         .await;
-    assert_eq!(bars, 58, "one bar per node of the build");
+    let results: serde_json::Value =
+        serde_json::from_str(&p.read("target/kiln/run_results.json")).unwrap();
+    let built = results["results"].as_array().unwrap().len();
+    assert!(built > 50, "{built}");
+    assert_eq!(bars, built, "one bar per node of the build");
     let critical = b
         .eval("return [...document.querySelectorAll('.critical-path li')].map(li => li.innerText)")
         .await;
