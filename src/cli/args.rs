@@ -397,6 +397,22 @@ pub enum Command {
         #[arg(long = "exclude-resource-type", value_enum, num_args = 1..)]
         exclude_resource_type: Vec<ResourceTypeArg>,
     },
+    /// Build the selection, then rebuild what each saved change touches, until Ctrl-C
+    ///
+    /// Every save re-reads the project and builds the changed nodes, their descendants and
+    /// their tests (`state:modified+` against the last good build), with what errored or was
+    /// skipped before. A broken edit prints its error, and the watch waits for the next save.
+    #[command(after_help = "Examples:
+  kiln watch                       rebuild what each save changes
+  kiln watch -s +orders            only within orders and its parents")]
+    Watch {
+        /// Selection.
+        #[command(flatten)]
+        select: SelectArgs,
+        /// Execution flags.
+        #[command(flatten)]
+        exec: ExecArgs,
+    },
     /// Re-run what errored, failed or was skipped in the last run
     ///
     /// Reads target/run_results.json (or the one in --state), and runs the same command again

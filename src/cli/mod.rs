@@ -7,6 +7,7 @@ mod docs;
 mod init;
 pub mod output;
 mod run;
+mod watch;
 
 use crate::artifacts;
 use crate::compile::{self, Manifest};
@@ -173,6 +174,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Seed { .. } => "seed",
         Command::Snapshot { .. } => "snapshot",
         Command::Build { .. } => "build",
+        Command::Watch { .. } => "watch",
         Command::Retry { .. } => "retry",
         Command::Clone { .. } => "clone",
         Command::Docs { .. } => "docs",
@@ -320,6 +322,7 @@ fn run_command(cli: &Cli, out: &Output) -> i32 {
             run::cmd_exec(&cli.global, &out, command, select, exec, Some(types))
         }
         Command::Retry { state } => run::cmd_retry(&cli.global, &out, state.as_deref()),
+        Command::Watch { select, exec } => watch::cmd_watch(&cli.global, &out, select, exec),
         Command::Clone { select, exec } => run::cmd_clone(&cli.global, &out, select, exec),
         Command::Docs { command } => docs::cmd_docs(&cli.global, &out, command),
         Command::Source {

@@ -24,3 +24,4 @@ mod slim;
 mod state;
 mod support;
 mod unit_tests;
+mod watch;
