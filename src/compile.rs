@@ -533,18 +533,10 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
             .chain(&mn.node.constraints)
             .filter_map(|k| k.to.as_deref())
         {
-            let name = to
-                .trim()
-                .strip_prefix("ref(")
-                .and_then(|r| r.strip_suffix(')'));
-            let name = name.map(|n| {
-                n.rsplit(',')
-                    .next()
-                    .unwrap_or(n)
-                    .trim()
-                    .trim_matches(['\'', '"'])
-            });
-            if let Some(id) = name.and_then(|n| ref_id(&from, None, n)) {
+            if let Some(crate::unit_test::Input::Ref { package, name }) =
+                crate::unit_test::Input::parse(to)
+                && let Some(id) = ref_id(&from, package.as_deref(), &name)
+            {
                 deps.push(id);
             }
         }

@@ -279,11 +279,7 @@ pub fn create_table(
         }
         let mut def = format!("{} {data_type}", dialect.quote(&c.name));
         for k in &c.constraints {
-            let name = k
-                .name
-                .as_deref()
-                .map(|n| format!("constraint {} ", dialect.quote(n)))
-                .unwrap_or_default();
+            let name = constraint_name(k, dialect);
             match k.kind.as_str() {
                 "not_null" => def.push_str(" not null"),
                 "unique" => def.push_str(&format!(" {name}unique")),
@@ -305,11 +301,7 @@ pub fn create_table(
         items.push(def);
     }
     for k in model_constraints {
-        let name = k
-            .name
-            .as_deref()
-            .map(|n| format!("constraint {} ", dialect.quote(n)))
-            .unwrap_or_default();
+        let name = constraint_name(k, dialect);
         let columns = k
             .columns
             .iter()
@@ -334,6 +326,14 @@ pub fn create_table(
     }
     items.extend(table_level);
     format!("create table {table} (\n    {}\n)", items.join(",\n    "))
+}
+
+/// `constraint "name" ` before a named constraint, nothing otherwise.
+fn constraint_name(k: &Constraint, dialect: Dialect) -> String {
+    k.name
+        .as_deref()
+        .map(|n| format!("constraint {} ", dialect.quote(n)))
+        .unwrap_or_default()
 }
 
 /// A foreign key's parent: `to:` with `to_columns`, or dbt's `expression: "parent (id)"`.

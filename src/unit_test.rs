@@ -58,9 +58,9 @@ fn error(unit: &UnitTest, message: String, hint: &str) -> Diagnostic {
         .with_hint(hint)
 }
 
-/// One `given:` input, as the model names it.
+/// A relation as YAML names it: a unit test's `given:` input, or a foreign key's `to:`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Input {
+pub(crate) enum Input {
     Ref {
         package: Option<String>,
         name: String,
@@ -74,7 +74,7 @@ enum Input {
 
 impl Input {
     /// Reads `ref('x')`, `ref('pkg', 'x')`, `source('s', 't')` or `this`.
-    fn parse(text: &str) -> Option<Input> {
+    pub(crate) fn parse(text: &str) -> Option<Input> {
         let text = text.trim();
         if text == "this" {
             return Some(Input::This);
@@ -173,14 +173,18 @@ pub fn input_relations(manifest: &Manifest, unit: &UnitTest) -> Vec<(String, Rel
     unit.given
         .iter()
         .filter_map(|g| {
-            let input = Input::parse(&g.input)?;
-            let relation = match upstream(manifest, &model_id, &input)? {
-                Upstream::Node(mn) => mn.relation.clone()?,
-                Upstream::Source(s) => manifest.source_relations.get(&s.unique_id)?.clone(),
-            };
+            let relation = input_relation(manifest, &model_id, &Input::parse(&g.input)?)?;
             Some((g.input.trim().to_string(), relation))
         })
         .collect()
+}
+
+/// The relation `input` names, read from the node `from`: a ref among its parents, or a source.
+pub(crate) fn input_relation(manifest: &Manifest, from: &str, input: &Input) -> Option<Relation> {
+    match upstream(manifest, from, input)? {
+        Upstream::Node(mn) => mn.relation.clone(),
+        Upstream::Source(s) => manifest.source_relations.get(&s.unique_id).cloned(),
+    }
 }
 
 /// Builds the SQL of `unit` and what it expects. `database` serves templates that query while

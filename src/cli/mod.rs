@@ -282,8 +282,17 @@ fn run_command(cli: &Cli, out: &Output) -> i32 {
             exec,
             resource_type,
             exclude_resource_type,
+        }
+        | Command::Build {
+            select,
+            exec,
+            resource_type,
+            exclude_resource_type,
         } => {
-            let command = run::ExecCommand::Test;
+            let command = match &cli.command {
+                Command::Test { .. } => run::ExecCommand::Test,
+                _ => run::ExecCommand::Build,
+            };
             let types = resource_types(
                 resource_type,
                 exclude_resource_type,
@@ -307,20 +316,6 @@ fn run_command(cli: &Cli, out: &Output) -> i32 {
             exec,
             None,
         ),
-        Command::Build {
-            select,
-            exec,
-            resource_type,
-            exclude_resource_type,
-        } => {
-            let command = run::ExecCommand::Build;
-            let types = resource_types(
-                resource_type,
-                exclude_resource_type,
-                &command.resource_types(),
-            );
-            run::cmd_exec(&cli.global, &out, command, select, exec, Some(types))
-        }
         Command::Retry { state } => run::cmd_retry(&cli.global, &out, state.as_deref()),
         Command::Watch { select, exec } => watch::cmd_watch(&cli.global, &out, select, exec),
         Command::Clone { select, exec } => run::cmd_clone(&cli.global, &out, select, exec),

@@ -264,32 +264,10 @@ async fn contracted_table(
     let sqlgen = ctx.adapter.sql();
     let dialect = ctx.adapter.dialect();
     let drop_tmp = sqlgen.drop_relation(tmp, false);
-    // `to: ref('x')` or `to: source('s', 't')`: the relation the project builds or reads.
+    // `to: ref('x')` or `to: source('s', 't')`: a parent of the model, or a source.
     let resolve = |to: &str| -> Option<String> {
-        let (func, rest) = to.trim().split_once('(')?;
-        let args: Vec<&str> = rest
-            .trim_end()
-            .strip_suffix(')')?
-            .split(',')
-            .map(|a| a.trim().trim_matches(|c| c == '\'' || c == '"'))
-            .collect();
-        let m = &ctx.manifest;
-        let rel = match (func.trim(), args.as_slice()) {
-            ("ref", [.., name]) => m
-                .nodes
-                .values()
-                .find(|n| n.node.name == *name && n.relation.is_some())?
-                .relation
-                .clone()?,
-            ("source", [source, table]) => m
-                .project
-                .sources
-                .values()
-                .find(|s| s.source_name == *source && s.name == *table)
-                .and_then(|s| m.source_relations.get(&s.unique_id))?
-                .clone(),
-            _ => return None,
-        };
+        let input = crate::unit_test::Input::parse(to)?;
+        let rel = crate::unit_test::input_relation(&ctx.manifest, &mn.node.unique_id, &input)?;
         // SQLite names a foreign key's parent without its schema (it must be in the same one).
         match dialect {
             Dialect::Sqlite => Some(dialect.quote(&rel.identifier)),

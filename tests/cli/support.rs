@@ -251,8 +251,17 @@ impl TempProject {
 
     /// `(unique_id, status)` of every result in the last `target/run_results.json`, sorted.
     pub fn statuses(&self) -> Vec<(String, String)> {
+        self.results()
+            .into_iter()
+            .map(|(id, status, _)| (id, status))
+            .collect()
+    }
+
+    /// `(unique_id, status, message)` of every result in the last `target/run_results.json`,
+    /// sorted.
+    pub fn results(&self) -> Vec<(String, String, String)> {
         let v: Value = serde_json::from_str(&self.read("target/run_results.json")).unwrap();
-        let mut out: Vec<(String, String)> = v["results"]
+        let mut out: Vec<(String, String, String)> = v["results"]
             .as_array()
             .unwrap()
             .iter()
@@ -260,6 +269,7 @@ impl TempProject {
                 (
                     r["unique_id"].as_str().unwrap().to_string(),
                     r["status"].as_str().unwrap().to_string(),
+                    r["message"].as_str().unwrap_or("").to_string(),
                 )
             })
             .collect();

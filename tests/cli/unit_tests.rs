@@ -2,7 +2,6 @@
 //! without building anything upstream.
 
 use crate::support::{Backend, TempProject, on_every_adapter};
-use serde_json::Value;
 
 on_every_adapter!(
     unit_tests_pass_and_fail_in_every_format_without_building_anything,
@@ -164,7 +163,7 @@ fn given_values_take_their_types_from_the_built_parents(b: Backend) {
     p.kiln(&["build", "-s", "+months", "--exclude", "months", "--empty"])
         .ok();
     p.kiln(&["test"]).ok();
-    let got = results(&p);
+    let got = p.results();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].1, "pass", "{got:?}");
     assert_eq!(
@@ -177,29 +176,11 @@ fn given_values_take_their_types_from_the_built_parents(b: Backend) {
     assert_eq!(p.one("select count(*) from months"), serde_json::json!(2.0));
 }
 
-fn results(p: &TempProject) -> Vec<(String, String, String)> {
-    let v: Value = serde_json::from_str(&p.read("target/run_results.json")).unwrap();
-    let mut out: Vec<(String, String, String)> = v["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["unique_id"].as_str().unwrap().to_string(),
-                r["status"].as_str().unwrap().to_string(),
-                r["message"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 fn unit_tests_pass_and_fail_in_every_format_without_building_anything(b: Backend) {
     let p = project(b);
     let run = p.kiln(&["test"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    let got = results(&p);
+    let got = p.results();
     let status = |name: &str| {
         got.iter()
             .find(|r| r.0.ends_with(name))
@@ -252,7 +233,7 @@ fn build_runs_unit_tests_first_and_skips_a_model_whose_unit_test_fails(b: Backen
     let p = project(b);
     let run = p.kiln(&["build"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    let got = results(&p);
+    let got = p.results();
     let status = |id: &str| got.iter().find(|r| r.0 == id).map(|r| r.1.clone());
     assert_eq!(status("model.shop.stg_orders").as_deref(), Some("success"));
     assert_eq!(
@@ -323,7 +304,7 @@ fn unit_tests_are_listed_and_selected_like_tests() {
     // Selecting a model's unit tests runs only them.
     p.kiln(&["test", "-s", "stg_orders", "--resource-type", "unit_test"])
         .ok();
-    let got = results(&p);
+    let got = p.results();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(
         got[0].0,

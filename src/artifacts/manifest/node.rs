@@ -231,7 +231,7 @@ fn compiled_fields(manifest: &Manifest, mn: &ManifestNode) -> Map<String, Value>
     put(
         "contract",
         json!({
-            "enforced": contract_enforced(&mn.node),
+            "enforced": crate::contract::enforced(&mn.node),
             "alias_types": true,
             "checksum": contract_checksum(mn),
         }),
@@ -352,10 +352,6 @@ impl PrimaryKeys {
     }
 }
 
-fn contract_enforced(n: &crate::project::Node) -> bool {
-    crate::contract::enforced(n)
-}
-
 /// A constraint in dbt's shape; only a model-level one has `columns`.
 fn constraint_json(k: &crate::project::Constraint, model_level: bool) -> Value {
     let mut v = json!({
@@ -378,7 +374,7 @@ fn constraint_json(k: &crate::project::Constraint, model_level: bool) -> Value {
 /// constraints, the materialization.
 fn contract_checksum(mn: &ManifestNode) -> Value {
     let n = &mn.node;
-    if n.resource_type != ResourceType::Model || !contract_enforced(n) {
+    if n.resource_type != ResourceType::Model || !crate::contract::enforced(n) {
         return Value::Null;
     }
     let mut columns: Vec<&Column> = n.columns.iter().collect();
