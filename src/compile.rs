@@ -12,8 +12,8 @@ use crate::project::profiles::{AdapterType, Target};
 use crate::project::{Config, Node, Project, ResourceType, TestTarget};
 use crate::sql::{self, Dialect};
 use crate::template::{
-    Database, RefCall, Relation, RelationKind, RenderRequest, Renderer, Resolve, TargetInfo,
-    Unresolved,
+    Database, RefCall, Relation, RelationKind, RenderRequest, Rendered, Renderer, Resolve,
+    TargetInfo, Unresolved,
 };
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -175,11 +175,7 @@ impl Names {
     }
 
     fn closest<'a>(&self, name: &str, options: impl Iterator<Item = &'a String>) -> Option<String> {
-        options
-            .map(|o| (strsim::jaro_winkler(name, o), o))
-            .filter(|(s, _)| *s > 0.75)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, o)| o.clone())
+        crate::error::closest(name, options).cloned()
     }
 }
 
@@ -748,7 +744,7 @@ pub fn compile(
     }
     let renderer = manifest.renderer.clone();
     let nodes = &manifest.nodes;
-    let results: Vec<(String, std::result::Result<String, Diagnostic>)> = wanted
+    let results: Vec<(String, std::result::Result<Rendered, Diagnostic>)> = wanted
         .par_iter()
         .filter_map(|id| nodes.get(id).map(|mn| (id, mn)))
         .filter(|(_, mn)| mn.node.resource_type != ResourceType::Seed)
@@ -763,15 +759,20 @@ pub fn compile(
                 database: database.clone(),
                 overrides: None,
             });
-            (id.clone(), r.map(|r| r.sql))
+            (id.clone(), r)
         })
         .collect();
     let mut diags = Collector::new();
     let mut raw_sql: BTreeMap<String, String> = BTreeMap::new();
+    // Nodes whose SQL depended on a database that is not connected.
+    let mut offline: BTreeSet<String> = BTreeSet::new();
     for (id, r) in results {
         match r {
-            Ok(sql) => {
-                raw_sql.insert(id, sql);
+            Ok(r) => {
+                if r.offline {
+                    offline.insert(id.clone());
+                }
+                raw_sql.insert(id, r.sql);
             }
             Err(d) => diags.push(d),
         }
@@ -785,6 +786,17 @@ pub fn compile(
             continue;
         };
         let ctes = ephemeral_ctes(manifest, id, &raw_sql);
+        let inlined_offline = ctes.iter().any(|(name, _)| {
+            offline.iter().any(|o| {
+                manifest
+                    .nodes
+                    .get(o)
+                    .is_some_and(|n| format!("__dbt__cte__{}", n.node.name) == *name)
+            })
+        });
+        if inlined_offline {
+            offline.insert(id.clone());
+        }
         let sql = if ctes.is_empty() {
             sql.clone()
         } else {
@@ -794,50 +806,170 @@ pub fn compile(
         final_sql.insert(id.clone(), sql);
     }
     // Analyse in graph order so `select *` resolves through upstream columns.
-    let mut known: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for mn in manifest.nodes.values() {
-        if let Some(rel) = &mn.relation {
-            let cols = seed_columns(manifest, mn).or_else(|| {
-                (!mn.node.columns.is_empty())
-                    .then(|| mn.node.columns.iter().map(|c| c.name.clone()).collect())
-            });
-            if let Some(cols) = cols {
-                known.insert(rel.normalized(), cols);
+    let mut known = known_columns(manifest);
+    for id in &order {
+        let Some(sql) = final_sql.get(id) else {
+            continue;
+        };
+        let Some(mn) = manifest.nodes.get(id) else {
+            continue;
+        };
+        match analyse_node(&manifest.project, manifest.dialect, mn, sql, &mut known) {
+            Ok(a) => {
+                // SQL rendered without the database it asked is not what will run: neither
+                // checked nor trusted downstream.
+                let problems = if offline.contains(id) {
+                    Vec::new()
+                } else {
+                    column_errors(&manifest.project, mn, sql, &a)
+                };
+                if !problems.is_empty() || offline.contains(id) {
+                    trust_less(mn, &mut known);
+                }
+                let mn = manifest.nodes.get_mut(id).expect("node exists");
+                mn.inferred_columns = a.columns;
+                mn.lineage = a.lineage;
+                for d in problems {
+                    diags.push(d);
+                }
             }
+            Err(d) => diags.push(d),
         }
+        if let Some(mn) = manifest.nodes.get_mut(id) {
+            mn.compiled_sql = Some(sql.clone());
+        }
+    }
+    diags.finish(())
+}
+
+/// The columns known before any node is analysed, by normalised relation name: seeds from
+/// their header and models under an enforced contract, exactly; sources from their YAML,
+/// exactly when every column has a `data_type` (a declared schema rather than documentation);
+/// other models' YAML columns as partial, for `select *` until their SQL is analysed.
+pub fn known_columns(manifest: &Manifest) -> BTreeMap<String, sql::Known> {
+    let mut known = BTreeMap::new();
+    for mn in manifest.nodes.values() {
+        let Some(rel) = &mn.relation else { continue };
+        let yaml = || mn.node.columns.iter().map(|c| c.name.clone()).collect();
+        let cols = if let Some(cols) = seed_columns(manifest, mn) {
+            sql::Known::exact(cols)
+        } else if crate::contract::enforced(&mn.node) && !mn.node.columns.is_empty() {
+            sql::Known::exact(yaml())
+        } else if !mn.node.columns.is_empty() {
+            sql::Known::partial(yaml())
+        } else {
+            continue;
+        };
+        known.insert(rel.normalized(), cols);
     }
     for (id, rel) in &manifest.source_relations {
         if let Some(s) = manifest.project.sources.get(id)
             && !s.columns.is_empty()
         {
-            known.insert(
-                rel.normalized(),
-                s.columns.iter().map(|c| c.name.clone()).collect(),
-            );
+            let cols = s.columns.iter().map(|c| c.name.clone()).collect();
+            let typed = s.columns.iter().all(|c| c.data_type.is_some());
+            let cols = if typed {
+                sql::Known::exact(cols)
+            } else {
+                sql::Known::partial(cols)
+            };
+            known.insert(rel.normalized(), cols);
         }
     }
-    let dialect = manifest.dialect;
-    for id in &order {
-        let Some(sql) = final_sql.get(id) else {
-            continue;
-        };
-        let Some(mn) = manifest.nodes.get_mut(id) else {
-            continue;
-        };
-        let resolve = |name: &str| known.get(name).cloned();
-        match sql::analyse(sql, dialect, &resolve) {
-            Ok(a) => {
-                if let (Some(cols), Some(rel)) = (&a.columns, &mn.relation) {
-                    known.insert(rel.normalized(), cols.clone());
-                }
-                mn.inferred_columns = a.columns;
-                mn.lineage = a.lineage;
-            }
-            Err(e) => diags.push(syntax_error(&manifest.project, mn, sql, &e)),
-        }
-        mn.compiled_sql = Some(sql.clone());
+    known
+}
+
+/// Analyses a node's compiled SQL against the columns known upstream, and records its output
+/// columns in `known` for its descendants. A syntax error is reported at the template's line.
+pub fn analyse_node(
+    project: &Project,
+    dialect: Dialect,
+    mn: &ManifestNode,
+    sql: &str,
+    known: &mut BTreeMap<String, sql::Known>,
+) -> std::result::Result<sql::Analysis, Diagnostic> {
+    let resolve = |name: &str| known.get(name).cloned();
+    let a = sql::analyse(sql, dialect, &resolve).map_err(|e| syntax_error(project, mn, sql, &e))?;
+    if let (Some(cols), Some(rel)) = (&a.columns, &mn.relation) {
+        known.insert(rel.normalized(), relation_columns(mn, cols, a.exact));
     }
-    diags.finish(())
+    Ok(a)
+}
+
+/// A node whose SQL has column errors: its output names are not trusted downstream, so one
+/// typo is reported once, not again in every descendant.
+pub fn trust_less(mn: &ManifestNode, known: &mut BTreeMap<String, sql::Known>) {
+    if let Some(k) = mn
+        .relation
+        .as_ref()
+        .and_then(|r| known.get_mut(&r.normalized()))
+    {
+        k.exact = false;
+    }
+}
+
+/// The columns of the relation a node builds from its query's output columns: a snapshot adds
+/// its four meta columns (uncertain when renamed or when deletions add a fifth).
+fn relation_columns(mn: &ManifestNode, cols: &[String], exact: bool) -> sql::Known {
+    if mn.node.resource_type != ResourceType::Snapshot {
+        return sql::Known {
+            columns: cols.to_vec(),
+            exact,
+        };
+    }
+    let config = &mn.node.config;
+    let plain = config.get("snapshot_meta_column_names").is_none()
+        && config.get_str("hard_deletes") != Some("new_record");
+    let mut columns = cols.to_vec();
+    columns.extend(
+        [
+            "dbt_scd_id",
+            "dbt_updated_at",
+            "dbt_valid_from",
+            "dbt_valid_to",
+        ]
+        .map(String::from),
+    );
+    sql::Known {
+        columns,
+        exact: exact && plain,
+    }
+}
+
+/// Whether a node's column references are checked: not for generic tests (their SQL comes
+/// from a macro, not from a file the user can fix at a line), nor where `column_checks: false`.
+pub fn checks_columns(mn: &ManifestNode) -> bool {
+    !mn.node.is_generic_test() && mn.node.config.get_bool("column_checks") != Some(false)
+}
+
+/// The unknown and ambiguous column references of an analysed node, as errors at its
+/// template's line and column, for the nodes [`checks_columns`] accepts.
+pub fn column_errors(
+    project: &Project,
+    mn: &ManifestNode,
+    sql: &str,
+    a: &sql::Analysis,
+) -> Vec<Diagnostic> {
+    if !checks_columns(mn) {
+        return Vec::new();
+    }
+    a.problems
+        .iter()
+        .map(|p| {
+            let (line, col) = sql::map_position_to_template(sql, &mn.node.raw_code, p.line, p.col);
+            let location =
+                project.location(&mn.node.original_file_path, line + mn.node.line_offset, col);
+            Diagnostic::new(
+                ErrorKind::Sql,
+                format!(
+                    "{} in {} {}",
+                    p.message, mn.node.resource_type, mn.node.name
+                ),
+            )
+            .at(location)
+            .with_hint(p.hint.clone())
+        })
+        .collect()
 }
 
 /// A node's compiled SQL that does not parse, reported at the line of its template.
@@ -861,38 +993,56 @@ fn syntax_error(project: &Project, mn: &ManifestNode, sql: &str, e: &sql::SqlErr
     ))
 }
 
-/// Checks a node's SQL, rendered just before it runs, as `compile` does: a syntax error is
-/// reported at its template line before the database sees the statement.
-pub fn check_syntax(
+/// Checks a node's SQL, rendered just before it runs, as `compile` does: a syntax error or an
+/// unknown or ambiguous column is reported at its template line before the database sees the
+/// statement. `known` holds the columns of what ran before it, and receives the node's own.
+pub fn check_node(
     manifest: &Manifest,
     id: &str,
     sql: &str,
+    known: &std::sync::Mutex<BTreeMap<String, sql::Known>>,
 ) -> std::result::Result<(), Diagnostic> {
     let Some(mn) = manifest.nodes.get(id) else {
         return Ok(());
     };
-    sql::check_syntax(sql, manifest.dialect)
-        .map_err(|e| syntax_error(&manifest.project, mn, sql, &e))
+    let mut known = known
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let a = analyse_node(&manifest.project, manifest.dialect, mn, sql, &mut known)?;
+    let mut errors = column_errors(&manifest.project, mn, sql, &a).into_iter();
+    let Some(mut first) = errors.next() else {
+        return Ok(());
+    };
+    trust_less(mn, &mut known);
+    let more: Vec<String> = errors
+        .map(|d| match &d.location {
+            Some(l) => format!("{} at line {}", d.message, l.line),
+            None => d.message,
+        })
+        .collect();
+    if !more.is_empty() {
+        let hint = first.hint.take().unwrap_or_default();
+        first.hint = Some(format!("{hint} (also: {})", more.join("; ")));
+    }
+    Err(first)
 }
 
+/// A seed's columns, from its header as the loader reads it (quoted names, a byte-order mark).
 pub(crate) fn seed_columns(manifest: &Manifest, mn: &ManifestNode) -> Option<Vec<String>> {
     if mn.node.resource_type != ResourceType::Seed {
         return None;
     }
-    let text = manifest.project.files.get(&mn.node.original_file_path)?;
-    let delimiter = mn
-        .node
-        .config
-        .get_str("delimiter")
-        .and_then(|d| d.bytes().next())
-        .unwrap_or(b',');
+    let file = &mn.node.original_file_path;
+    let text = manifest.project.files.get(file)?;
+    let delimiter = mn.node.config.seed_delimiter(file).ok()?;
     let header = text.lines().next()?;
-    Some(
-        header
-            .split(delimiter as char)
-            .map(|c| c.trim().trim_matches('"').to_string())
-            .collect(),
-    )
+    let header = header.strip_prefix('\u{feff}').unwrap_or(header);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .from_reader(header.as_bytes());
+    let record = reader.records().next()?.ok()?;
+    Some(record.iter().map(|c| c.trim().to_string()).collect())
 }
 
 /// The CTEs to inline for `id`: every ephemeral ancestor reached through ephemeral nodes,

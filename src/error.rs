@@ -127,6 +127,20 @@ impl fmt::Display for Location {
     }
 }
 
+/// The option closest to a misspelt `name` (Jaro-Winkler, ignoring case), for "did you mean".
+pub fn closest<'a, S: AsRef<str> + ?Sized + 'a>(
+    name: &str,
+    options: impl IntoIterator<Item = &'a S>,
+) -> Option<&'a S> {
+    let name = name.to_lowercase();
+    options
+        .into_iter()
+        .map(|o| (strsim::jaro_winkler(&name, &o.as_ref().to_lowercase()), o))
+        .filter(|(score, _)| *score > 0.75)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, o)| o)
+}
+
 /// Converts a byte offset in `source` to a 1-based (line, column) pair; columns count characters.
 pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(source.len());

@@ -265,6 +265,9 @@ pub(crate) struct Ctx {
     pub events: EventSink,
     /// When each node's SQL finished compiling, for the compile step of its timing.
     pub compiled_at: std::sync::Mutex<HashMap<String, String>>,
+    /// Columns of the relations known so far, by normalised name: each node's SQL is checked
+    /// against them and adds its own.
+    pub known_columns: Arc<std::sync::Mutex<BTreeMap<String, crate::sql::Known>>>,
 }
 
 impl Ctx {
@@ -272,11 +275,12 @@ impl Ctx {
     pub async fn compile(&self, id: &str, is_incremental: bool) -> Result<String, Diagnostic> {
         let manifest = self.manifest.clone();
         let database = self.database.clone();
+        let known = self.known_columns.clone();
         let id = id.to_string();
         let key = id.clone();
         let sql = tokio::task::spawn_blocking(move || {
             let sql = crate::compile::compile_node(&manifest, &id, Some(database), is_incremental)?;
-            crate::compile::check_syntax(&manifest, &id, &sql)?;
+            crate::compile::check_node(&manifest, &id, &sql, &known)?;
             Ok(sql)
         })
         .await
@@ -337,6 +341,69 @@ pub fn schemas_of(manifest: &Manifest) -> Vec<String> {
     out.into_iter().collect()
 }
 
+/// The columns each node's SQL is checked against before it runs: what the project declares
+/// (`compile::known_columns`), and for the relations the selection reads but does not build
+/// (sources, parents left out of the selection) their columns in the database, which are
+/// certain. A relation that does not exist, or cannot be read, stays unknown.
+async fn known_columns(
+    manifest: &Manifest,
+    selected: &BTreeSet<String>,
+    adapter: &Adapter,
+) -> BTreeMap<String, crate::sql::Known> {
+    let mut known = crate::compile::known_columns(manifest);
+    let mut outside: BTreeMap<String, &crate::template::Relation> = BTreeMap::new();
+    for id in selected {
+        let Some(mn) = manifest.nodes.get(id) else {
+            continue;
+        };
+        if !crate::compile::checks_columns(mn) {
+            continue;
+        }
+        for dep in &mn.depends_on {
+            let relation = match manifest.nodes.get(dep) {
+                Some(d) if !selected.contains(dep) && !d.is_ephemeral() => d.relation.as_ref(),
+                Some(_) => None,
+                None => manifest.source_relations.get(dep),
+            };
+            if let Some(r) = relation {
+                outside.insert(r.normalized(), r);
+            }
+        }
+    }
+    // A few relations are read one by one; many, a schema at a time.
+    if outside.len() <= 16 {
+        for (name, r) in outside {
+            if let Ok(cols) = adapter.columns(&r.schema, &r.identifier).await
+                && !cols.is_empty()
+            {
+                let names = cols.into_iter().map(|(c, _)| c).collect();
+                known.insert(name, crate::sql::Known::exact(names));
+            }
+        }
+        return known;
+    }
+    let by_name: HashMap<(&str, String), &String> = outside
+        .iter()
+        .map(|(name, r)| ((r.schema.as_str(), r.identifier.to_lowercase()), name))
+        .collect();
+    let schemas: BTreeSet<&str> = outside.values().map(|r| r.schema.as_str()).collect();
+    for schema in schemas {
+        let Ok(tables) = adapter.catalog(schema).await else {
+            continue;
+        };
+        for t in tables {
+            let Some(name) = by_name.get(&(schema, t.name.to_lowercase())) else {
+                continue;
+            };
+            if !t.columns.is_empty() {
+                let names = t.columns.into_iter().map(|c| c.name).collect();
+                known.insert((*name).clone(), crate::sql::Known::exact(names));
+            }
+        }
+    }
+    known
+}
+
 /// Runs the selected nodes in dependency order with `opts.threads` workers.
 pub async fn run(
     manifest: Arc<Manifest>,
@@ -352,6 +419,7 @@ pub async fn run(
         adapter: adapter.clone(),
         handle: tokio::runtime::Handle::current(),
     });
+    let known = known_columns(&manifest, selected, &adapter).await;
     let ctx = Arc::new(Ctx {
         manifest: manifest.clone(),
         adapter,
@@ -360,6 +428,7 @@ pub async fn run(
         run_started,
         events: events.clone(),
         compiled_at: std::sync::Mutex::new(HashMap::new()),
+        known_columns: Arc::new(std::sync::Mutex::new(known)),
     });
 
     // Ephemeral models are inlined into their children; they never run on their own.

@@ -58,24 +58,6 @@ pub fn parse(file: &str, bytes: &[u8], config: &Config) -> Result<SeedData> {
     Ok(SeedData { scan, rows })
 }
 
-fn delimiter(file: &str, config: &Config) -> Result<u8> {
-    Ok(match config.get_str("delimiter") {
-        Some(d) if d.len() == 1 => d.as_bytes()[0],
-        Some("\\t") | Some("tab") => b'\t',
-        Some(d) => {
-            return Err(Error::from(
-                Diagnostic::new(
-                    ErrorKind::Project,
-                    format!("seed delimiter must be one character, got `{d}`"),
-                )
-                .at(Location::file(file))
-                .with_hint("set `delimiter: \";\"` (or `\\t` for tabs) in the seed's config"),
-            ));
-        }
-        None => b',',
-    })
-}
-
 fn csv_reader<R: Read>(input: R, delimiter: u8) -> csv::Reader<R> {
     // The csv reader buffers its input and drops a UTF-8 byte-order mark.
     csv::ReaderBuilder::new()
@@ -111,7 +93,7 @@ pub fn scan<R: Read>(
     open: &dyn Fn() -> std::io::Result<R>,
     config: &Config,
 ) -> Result<SeedScan> {
-    let delimiter = delimiter(file, config)?;
+    let delimiter = config.seed_delimiter(file)?;
     let io_error = |e: std::io::Error| {
         Error::from(
             Diagnostic::new(ErrorKind::Io, format!("cannot read seed {file}: {e}"))

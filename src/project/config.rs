@@ -93,6 +93,26 @@ impl Config {
         self.get(key).and_then(Value::as_str)
     }
 
+    /// A seed's `delimiter` as one byte (`,` by default; `\t` or `tab` for tabs).
+    pub fn seed_delimiter(&self, file: &str) -> crate::error::Result<u8> {
+        use crate::error::{Diagnostic, Error, ErrorKind, Location};
+        Ok(match self.get_str("delimiter") {
+            Some(d) if d.len() == 1 => d.as_bytes()[0],
+            Some("\\t") | Some("tab") => b'\t',
+            Some(d) => {
+                return Err(Error::from(
+                    Diagnostic::new(
+                        ErrorKind::Project,
+                        format!("seed delimiter must be one character, got `{d}`"),
+                    )
+                    .at(Location::file(file))
+                    .with_hint("set `delimiter: \";\"` (or `\\t` for tabs) in the seed's config"),
+                ));
+            }
+            None => b',',
+        })
+    }
+
     /// A boolean-valued key (accepts `true`/`false` strings as YAML users write them).
     pub fn get_bool(&self, key: &str) -> Option<bool> {
         match self.get(key)? {

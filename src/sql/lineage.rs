@@ -2,11 +2,13 @@
 //! CTEs, subqueries, joins, unions and `select *` to the columns of the base relations it is
 //! computed from, each edge labelled with the kind of step ([`LineageKind`]).
 
-use super::{ColumnSource, LineageKind, normalize_ident, normalize_name};
+use super::columns::{self, ColumnProblem, Known, Level};
+use super::{ColumnSource, Dialect, LineageKind, normalize_ident, normalize_name};
 use sqlparser::ast::{
-    Expr, Join, JoinConstraint, JoinOperator, ObjectNamePart, Query, Select, SelectItem,
-    SelectItemQualifiedWildcardKind, SetExpr, TableFactor, Visit, Visitor,
+    Distinct, Expr, GroupByExpr, Ident, Join, JoinConstraint, JoinOperator, ObjectNamePart, Query,
+    Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, TableFactor, Visit, Visitor,
 };
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
 
@@ -20,11 +22,19 @@ pub(super) struct RelInfo {
     /// A base relation whose columns are unknown: a reference to one of its columns still
     /// traces to it by name.
     base: Option<String>,
+    /// The column names are certain (as the database will name them), so a reference to
+    /// another name is an error. Unaliased expressions are named differently by each database.
+    pub exact: bool,
 }
 
 impl RelInfo {
     fn unknown() -> RelInfo {
         RelInfo::default()
+    }
+
+    /// The columns a reference can be checked against: known and certain.
+    pub(super) fn checkable(&self) -> Option<&[String]> {
+        self.columns.as_deref().filter(|_| self.exact)
     }
 
     fn position(&self, column: &str) -> Option<usize> {
@@ -50,18 +60,40 @@ impl RelInfo {
 }
 
 /// A relation in the FROM clause of one SELECT: its name in scope and what it holds.
-type Scope = Vec<(String, RelInfo)>;
+pub(super) type Scope = Vec<(String, RelInfo)>;
 
-/// Walks a query with the columns of upstream relations at hand.
+/// The prefix of dbt's ephemeral CTEs: problems inside them belong to the ephemeral model and
+/// are reported there.
+const EPHEMERAL_PREFIX: &str = "__dbt__cte__";
+
+/// Walks a query with the columns of upstream relations at hand, checking each column
+/// reference against the relations in scope on the way.
 pub(super) struct Ctx<'a> {
     /// Known columns of a base relation, by normalised name.
-    pub resolve: &'a dyn Fn(&str) -> Option<Vec<String>>,
+    pub resolve: &'a dyn Fn(&str) -> Option<Known>,
+    pub dialect: Dialect,
+    /// Unknown and ambiguous column references found so far.
+    pub problems: RefCell<Vec<ColumnProblem>>,
+    /// Inside an inlined ephemeral model: nothing is reported.
+    quiet: Cell<usize>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    pub fn new(resolve: &'a dyn Fn(&str) -> Option<Known>, dialect: Dialect) -> Ctx<'a> {
+        Ctx {
+            resolve,
+            dialect,
+            problems: RefCell::new(Vec::new()),
+            quiet: Cell::new(0),
+        }
+    }
+
     fn base_relation(&self, name: &str) -> RelInfo {
         match (self.resolve)(name) {
-            Some(cols) => RelInfo {
+            Some(Known {
+                columns: cols,
+                exact,
+            }) => RelInfo {
                 lineage: cols
                     .iter()
                     .map(|c| {
@@ -74,21 +106,37 @@ impl Ctx<'_> {
                     .collect(),
                 columns: Some(cols),
                 base: None,
+                exact,
             },
             None => RelInfo {
                 columns: None,
                 lineage: Vec::new(),
                 base: Some(name.to_string()),
+                exact: false,
             },
         }
     }
 
-    /// Columns and lineage of a query, with the CTEs of enclosing queries in scope.
-    pub fn query(&self, q: &Query, ctes: &HashMap<String, RelInfo>) -> RelInfo {
+    /// Columns and lineage of a query, with the CTEs of enclosing queries in scope and the
+    /// FROM scopes of enclosing queries (for correlated references), innermost last.
+    pub fn query(
+        &self,
+        q: &Query,
+        ctes: &HashMap<String, RelInfo>,
+        outer: &[Level<'_>],
+    ) -> RelInfo {
         let mut scope = ctes.clone();
         if let Some(with) = &q.with {
             for cte in &with.cte_tables {
-                let mut info = self.query(&cte.query, &scope);
+                let name = normalize_ident(&cte.alias.name);
+                let ephemeral = name.starts_with(EPHEMERAL_PREFIX);
+                if ephemeral {
+                    self.quiet.set(self.quiet.get() + 1);
+                }
+                let mut info = self.query(&cte.query, &scope, outer);
+                if ephemeral {
+                    self.quiet.set(self.quiet.get() - 1);
+                }
                 if !cte.alias.columns.is_empty() {
                     info.columns = Some(
                         cte.alias
@@ -97,22 +145,40 @@ impl Ctx<'_> {
                             .map(|c| c.name.value.clone())
                             .collect(),
                     );
+                    info.exact = true;
                 }
-                scope.insert(normalize_ident(&cte.alias.name), info);
+                scope.insert(name, info);
             }
         }
-        self.set_expr(&q.body, &scope)
+        let order_by = match &q.order_by {
+            Some(o) => match &o.kind {
+                sqlparser::ast::OrderByKind::Expressions(e) => e.iter().map(|e| &e.expr).collect(),
+                sqlparser::ast::OrderByKind::All(_) => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        match &*q.body {
+            // ORDER BY of a plain SELECT sees its FROM clause; over a union it sees only the
+            // output columns, which are not checked.
+            SetExpr::Select(s) => self.select(s, &scope, outer, &order_by),
+            body => self.set_expr(body, &scope, outer),
+        }
     }
 
-    fn set_expr(&self, body: &SetExpr, ctes: &HashMap<String, RelInfo>) -> RelInfo {
+    fn set_expr(
+        &self,
+        body: &SetExpr,
+        ctes: &HashMap<String, RelInfo>,
+        outer: &[Level<'_>],
+    ) -> RelInfo {
         match body {
-            SetExpr::Select(s) => self.select(s, ctes),
-            SetExpr::Query(q) => self.query(q, ctes),
+            SetExpr::Select(s) => self.select(s, ctes, outer, &[]),
+            SetExpr::Query(q) => self.query(q, ctes, outer),
             SetExpr::SetOperation { left, right, .. } => {
                 // Columns are named by the left branch; each output column comes from the
                 // matching column of every branch.
-                let mut l = self.set_expr(left, ctes);
-                let r = self.set_expr(right, ctes);
+                let mut l = self.set_expr(left, ctes, outer);
+                let r = self.set_expr(right, ctes, outer);
                 for (i, lin) in l.lineage.iter_mut().enumerate() {
                     if let Some(extra) = r.lineage.get(i) {
                         merge_sources(lin, extra.iter().cloned());
@@ -124,10 +190,12 @@ impl Ctx<'_> {
         }
     }
 
+    /// A relation of a FROM clause; `outer` is what a `lateral` subquery may refer to.
     fn factor(
         &self,
         f: &TableFactor,
         ctes: &HashMap<String, RelInfo>,
+        outer: &[Level<'_>],
     ) -> Option<(String, RelInfo)> {
         match f {
             TableFactor::Table { name, alias, .. } => {
@@ -153,13 +221,20 @@ impl Ctx<'_> {
                 {
                     info.columns = Some(a.columns.iter().map(|c| c.name.value.clone()).collect());
                     info.base = None;
+                    info.exact = true;
                 }
                 Some((key, info))
             }
             TableFactor::Derived {
                 subquery, alias, ..
             } => {
-                let info = self.query(subquery, ctes);
+                let mut info = self.query(subquery, ctes, outer);
+                if let Some(a) = alias
+                    && !a.columns.is_empty()
+                {
+                    info.columns = Some(a.columns.iter().map(|c| c.name.value.clone()).collect());
+                    info.exact = true;
+                }
                 let key = alias
                     .as_ref()
                     .map(|a| normalize_ident(&a.name))
@@ -171,32 +246,58 @@ impl Ctx<'_> {
         }
     }
 
-    fn select(&self, s: &Select, ctes: &HashMap<String, RelInfo>) -> RelInfo {
+    fn select(
+        &self,
+        s: &Select,
+        ctes: &HashMap<String, RelInfo>,
+        outer: &[Level<'_>],
+        order_by: &[&Expr],
+    ) -> RelInfo {
         let mut sources: Scope = Vec::new();
         let mut complete = true;
         // Columns a join matches by name (`using (id)`, natural joins): an unqualified
         // reference to one of them comes from every side that has it.
         let mut shared = SharedColumns::default();
+        let mut on: Vec<&Expr> = Vec::new();
         for twj in &s.from {
-            match self.factor(&twj.relation, ctes) {
-                Some(x) => sources.push(x),
-                None => complete = false,
-            }
-            for j in &twj.joins {
+            let factors = std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| {
                 shared.add(j);
-                match self.factor(&j.relation, ctes) {
+                if let Some(JoinConstraint::On(e)) = join_constraint(j) {
+                    on.push(e);
+                }
+                &j.relation
+            }));
+            for f in factors.collect::<Vec<_>>() {
+                match self.lateral_factor(f, ctes, outer, &sources, &shared) {
                     Some(x) => sources.push(x),
                     None => complete = false,
                 }
             }
         }
+        let aliases: Vec<String> = s
+            .projection
+            .iter()
+            .filter_map(|item| match item {
+                SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut chain = outer.to_vec();
+        chain.push(Level {
+            rels: &sources,
+            complete,
+            aliases: &aliases,
+            shared: &shared,
+        });
         let mut columns: Vec<String> = Vec::new();
         let mut lineage: Vec<Vec<ColumnSource>> = Vec::new();
         let mut known = complete;
+        let mut exact = true;
         for item in &s.projection {
             match item {
                 SelectItem::Wildcard(_) => {
                     for (_, info) in &sources {
+                        exact &= info.exact;
                         if !push_all(info, &mut columns, &mut lineage) {
                             known = false;
                         }
@@ -215,26 +316,96 @@ impl Ctx<'_> {
                         SelectItemQualifiedWildcardKind::Expr(_) => String::new(),
                     };
                     let found = sources.iter().find(|(k, _)| *k == qualifier);
+                    exact &= found.is_some_and(|(_, info)| info.exact);
                     if !found.is_some_and(|(_, info)| push_all(info, &mut columns, &mut lineage)) {
                         known = false;
                     }
                 }
                 SelectItem::UnnamedExpr(expr) => {
+                    exact &= is_reference(expr);
                     columns.push(expr_name(expr));
-                    lineage.push(self.expr_lineage(expr, &sources, &shared, ctes));
+                    lineage.push(self.expr_lineage(expr, &chain, ctes));
                 }
                 SelectItem::ExprWithAlias { expr, alias } => {
                     columns.push(alias.value.clone());
-                    lineage.push(self.expr_lineage(expr, &sources, &shared, ctes));
+                    lineage.push(self.expr_lineage(expr, &chain, ctes));
                 }
                 _ => known = false,
             }
+        }
+        let mut clauses: Vec<&Expr> = on;
+        clauses.extend(s.prewhere.iter().chain(&s.selection));
+        clauses.extend(s.having.iter().chain(&s.qualify));
+        if let GroupByExpr::Expressions(exprs, _) = &s.group_by {
+            clauses.extend(exprs);
+        }
+        if let Some(Distinct::On(exprs)) = &s.distinct {
+            clauses.extend(exprs);
+        }
+        clauses.extend(order_by.iter().copied());
+        for e in clauses {
+            self.expr_refs(e, &chain, ctes);
         }
         RelInfo {
             columns: known.then_some(columns),
             lineage,
             base: None,
+            exact: known && exact,
         }
+    }
+
+    /// A FROM item; a `lateral` one also sees the items before it.
+    fn lateral_factor(
+        &self,
+        f: &TableFactor,
+        ctes: &HashMap<String, RelInfo>,
+        outer: &[Level<'_>],
+        before: &Scope,
+        shared: &SharedColumns,
+    ) -> Option<(String, RelInfo)> {
+        let lateral = matches!(
+            f,
+            TableFactor::Derived { lateral: true, .. }
+                | TableFactor::Function { lateral: true, .. }
+        );
+        if !lateral {
+            return self.factor(f, ctes, outer);
+        }
+        let mut chain = outer.to_vec();
+        chain.push(Level {
+            rels: before,
+            complete: true,
+            aliases: &[],
+            shared,
+        });
+        self.factor(f, ctes, &chain)
+    }
+
+    /// Checks an expression's column references against the scopes around it, and walks its
+    /// subqueries; returns its references and the columns of its scalar subqueries.
+    fn expr_refs(
+        &self,
+        expr: &Expr,
+        chain: &[Level<'_>],
+        ctes: &HashMap<String, RelInfo>,
+    ) -> (ColumnRefs, Vec<RelInfo>) {
+        let mut refs = ColumnRefs::default();
+        let _ = expr.visit(&mut refs);
+        if self.quiet.get() == 0 {
+            let found = refs
+                .columns
+                .iter()
+                .filter_map(|(q, ident)| columns::check(chain, q.as_deref(), ident, self.dialect));
+            self.problems.borrow_mut().extend(found);
+        }
+        let mut scalars = Vec::new();
+        for (q, scalar) in &refs.subqueries {
+            let info = self.query(q, ctes, chain);
+            if *scalar {
+                scalars.push(info);
+            }
+        }
+        (refs, scalars)
     }
 
     /// The upstream columns an expression is computed from, with the kind of this step
@@ -242,12 +413,13 @@ impl Ctx<'_> {
     fn expr_lineage(
         &self,
         expr: &Expr,
-        sources: &Scope,
-        shared: &SharedColumns,
+        chain: &[Level<'_>],
         ctes: &HashMap<String, RelInfo>,
     ) -> Vec<ColumnSource> {
-        let mut refs = ColumnRefs::default();
-        let _ = expr.visit(&mut refs);
+        let (refs, scalars) = self.expr_refs(expr, chain, ctes);
+        let Some(here) = chain.last() else {
+            return Vec::new();
+        };
         let step = if is_reference(expr) {
             LineageKind::Passthrough
         } else if refs.aggregate {
@@ -256,22 +428,42 @@ impl Ctx<'_> {
             LineageKind::Expression
         };
         let mut out: Vec<ColumnSource> = Vec::new();
-        for (qualifier, col) in &refs.columns {
-            for info in candidates(qualifier.as_deref(), col, sources, shared) {
+        for (qualifier, ident) in &refs.columns {
+            let col = ident.value.as_str();
+            for info in candidates(qualifier.as_deref(), col, here.rels, here.shared) {
                 if let Some(found) = info.sources_of(col) {
                     merge_sources(&mut out, found.into_iter().map(|s| s.through(step)));
                 }
             }
         }
-        for q in &refs.subqueries {
+        for info in scalars {
             // A scalar subquery yields its first column.
-            let info = self.query(q, ctes);
             if let Some(first) = info.lineage.first() {
                 let step = step.max(LineageKind::Expression);
                 merge_sources(&mut out, first.iter().map(|s| s.clone().through(step)));
             }
         }
         out
+    }
+}
+
+fn join_constraint(join: &Join) -> Option<&JoinConstraint> {
+    match &join.join_operator {
+        JoinOperator::Join(c)
+        | JoinOperator::Inner(c)
+        | JoinOperator::Left(c)
+        | JoinOperator::LeftOuter(c)
+        | JoinOperator::Right(c)
+        | JoinOperator::RightOuter(c)
+        | JoinOperator::FullOuter(c)
+        | JoinOperator::Semi(c)
+        | JoinOperator::LeftSemi(c)
+        | JoinOperator::RightSemi(c)
+        | JoinOperator::Anti(c)
+        | JoinOperator::LeftAnti(c)
+        | JoinOperator::RightAnti(c)
+        | JoinOperator::StraightJoin(c) => Some(c),
+        _ => None,
     }
 }
 
@@ -349,22 +541,15 @@ fn merge_sources(into: &mut Vec<ColumnSource>, from: impl IntoIterator<Item = Co
 
 /// Columns that joins match by name.
 #[derive(Debug, Default)]
-struct SharedColumns {
+pub(super) struct SharedColumns {
     names: BTreeSet<String>,
     natural: bool,
 }
 
 impl SharedColumns {
     fn add(&mut self, join: &Join) {
-        let constraint = match &join.join_operator {
-            JoinOperator::Join(c)
-            | JoinOperator::Inner(c)
-            | JoinOperator::Left(c)
-            | JoinOperator::LeftOuter(c)
-            | JoinOperator::Right(c)
-            | JoinOperator::RightOuter(c)
-            | JoinOperator::FullOuter(c) => c,
-            _ => return,
+        let Some(constraint) = join_constraint(join) else {
+            return;
         };
         match constraint {
             JoinConstraint::Using(cols) => {
@@ -377,7 +562,7 @@ impl SharedColumns {
         }
     }
 
-    fn contains(&self, col: &str) -> bool {
+    pub(super) fn contains(&self, col: &str) -> bool {
         self.natural || self.names.contains(&col.to_lowercase())
     }
 }
@@ -448,20 +633,27 @@ const AGGREGATES: &[&str] = &[
     "variance",
 ];
 
-/// Column references, scalar subqueries and aggregate calls in an expression, not looking
-/// inside subqueries (their columns belong to their own scope).
+/// Column references, subqueries and aggregate calls in an expression, not looking inside
+/// subqueries (their columns belong to their own scope).
 #[derive(Default)]
 struct ColumnRefs {
-    columns: Vec<(Option<String>, String)>,
-    subqueries: Vec<Query>,
+    /// Each reference: its qualifier (the relation's name in scope) and the column's name.
+    columns: Vec<(Option<String>, Ident)>,
+    /// Each subquery, and whether it is scalar (yields a value, not a set or a test).
+    subqueries: Vec<(Query, bool)>,
     aggregate: bool,
     depth: usize,
+    scalar_next: bool,
 }
 
 impl Visitor for ColumnRefs {
     type Break = ();
 
-    fn pre_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+    fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+        if self.depth == 0 {
+            self.subqueries
+                .push((q.clone(), std::mem::take(&mut self.scalar_next)));
+        }
         self.depth += 1;
         ControlFlow::Continue(())
     }
@@ -477,14 +669,13 @@ impl Visitor for ColumnRefs {
         }
         match expr {
             Expr::Identifier(i) if i.quote_style != Some('\'') => {
-                self.columns.push((None, i.value.clone()));
+                self.columns.push((None, i.clone()));
             }
             Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
-                let col = parts[parts.len() - 1].value.clone();
                 let q = normalize_ident(&parts[parts.len() - 2]);
-                self.columns.push((Some(q), col));
+                self.columns.push((Some(q), parts[parts.len() - 1].clone()));
             }
-            Expr::Subquery(q) => self.subqueries.push((**q).clone()),
+            Expr::Subquery(_) => self.scalar_next = true,
             Expr::Function(f) => {
                 let name = f
                     .name

@@ -2,8 +2,11 @@
 //! output columns (resolving `select *` through CTEs, subqueries and upstream models), column
 //! lineage, the relations a query reads, and dbt's ephemeral CTE injection.
 
+mod columns;
 mod lineage;
 mod quoting;
+
+pub use columns::{ColumnProblem, Known};
 
 use serde::Serialize;
 use sqlparser::ast::{Ident, ObjectName, ObjectNamePart, Query, Statement, Visit, Visitor};
@@ -90,6 +93,11 @@ pub struct Analysis {
     pub lineage: BTreeMap<String, Vec<ColumnSource>>,
     /// Relations the query reads (not CTEs), normalised and sorted.
     pub relations: Vec<String>,
+    /// The output column names are certain (no unaliased expression, no `*` over a relation
+    /// whose columns are uncertain), so a downstream reference can be checked against them.
+    pub exact: bool,
+    /// Column references that match no column in scope, or more than one; sorted by position.
+    pub problems: Vec<ColumnProblem>,
 }
 
 /// A syntax error with its 1-based position in the analysed SQL.
@@ -164,11 +172,6 @@ fn normalize_ident(i: &Ident) -> String {
     }
 }
 
-/// Checks that `sql` parses in `dialect`; the error has the line and column it stopped at.
-pub fn check_syntax(sql: &str, dialect: Dialect) -> Result<(), SqlError> {
-    parse_located(sql, dialect).map(|_| ())
-}
-
 fn parse_located(sql: &str, dialect: Dialect) -> Result<Vec<Statement>, SqlError> {
     parse(sql, dialect).map_err(|e| {
         let mut e = sql_error(e);
@@ -186,12 +189,12 @@ fn parse_located(sql: &str, dialect: Dialect) -> Result<Vec<Statement>, SqlError
     })
 }
 
-/// Parses `sql` in `dialect` and infers output columns, lineage and relations. `resolve` maps a
-/// normalised relation name to its known columns.
+/// Parses `sql` in `dialect`, infers output columns, lineage and relations, and checks every
+/// column reference. `resolve` maps a normalised relation name to its known columns.
 pub fn analyse(
     sql: &str,
     dialect: Dialect,
-    resolve: &dyn Fn(&str) -> Option<Vec<String>>,
+    resolve: &dyn Fn(&str) -> Option<Known>,
 ) -> Result<Analysis, SqlError> {
     let statements = parse_located(sql, dialect)?;
     let mut analysis = Analysis::default();
@@ -209,8 +212,13 @@ pub fn analyse(
         .filter(|r| !cte_names.contains(r))
         .collect();
     if let [Statement::Query(q)] = statements.as_slice() {
-        let ctx = lineage::Ctx { resolve };
-        let info = ctx.query(q, &HashMap::new());
+        let ctx = lineage::Ctx::new(resolve, dialect);
+        let info = ctx.query(q, &HashMap::new(), &[]);
+        let mut problems = ctx.problems.into_inner();
+        problems.sort();
+        problems.dedup();
+        analysis.problems = problems;
+        analysis.exact = info.exact && info.columns.is_some();
         if let Some(cols) = &info.columns {
             for (i, c) in cols.iter().enumerate() {
                 let mut l = info.lineage.get(i).cloned().unwrap_or_default();
@@ -453,16 +461,16 @@ pub fn inject_ctes(sql: &str, ctes: &[(String, String)]) -> String {
 mod tests {
     use super::*;
 
-    fn none(_: &str) -> Option<Vec<String>> {
+    fn none(_: &str) -> Option<Known> {
         None
     }
 
-    fn cols(
-        sql: &str,
-        d: Dialect,
-        resolve: &dyn Fn(&str) -> Option<Vec<String>>,
-    ) -> Option<Vec<String>> {
+    fn cols(sql: &str, d: Dialect, resolve: &dyn Fn(&str) -> Option<Known>) -> Option<Vec<String>> {
         analyse(sql, d, resolve).unwrap().columns
+    }
+
+    fn known(cols: &[&str]) -> Option<Known> {
+        Some(Known::exact(cols.iter().map(|c| c.to_string()).collect()))
     }
 
     #[test]
@@ -482,7 +490,7 @@ mod tests {
     #[test]
     fn star_resolves_through_ctes_subqueries_and_upstream() {
         let resolve = |name: &str| match name {
-            "main.orders" => Some(vec!["id".to_string(), "amount".to_string()]),
+            "main.orders" => known(&["id", "amount"]),
             _ => None,
         };
         let sql = r#"with o as (select * from "main"."orders"), s as (select id, amount * 2 as double from o)
@@ -513,13 +521,8 @@ mod tests {
     /// Lineage of `sql` over two upstream relations with known columns.
     fn lineage_of(sql: &str) -> BTreeMap<String, Vec<ColumnSource>> {
         let resolve = |name: &str| match name {
-            "orders" => Some(vec![
-                "id".to_string(),
-                "a".to_string(),
-                "customer_id".to_string(),
-                "ordered_at".to_string(),
-            ]),
-            "customers" => Some(vec!["id".to_string(), "name".to_string(), "b".to_string()]),
+            "orders" => known(&["id", "a", "customer_id", "ordered_at"]),
+            "customers" => known(&["id", "name", "b"]),
             _ => None,
         };
         analyse(sql, Dialect::Postgres, &resolve).unwrap().lineage
@@ -650,6 +653,177 @@ mod tests {
         let l = lineage_of("select r.x as y, upper(r.z) as z from raw.events r");
         assert_eq!(l["y"], vec![src("raw.events", "x", Rename)]);
         assert_eq!(l["z"], vec![src("raw.events", "z", Expression)]);
+    }
+
+    /// Column problems of `sql` over `orders(id, a, customer_id, ordered_at)`,
+    /// `customers(id, name, b)` and `raw.events` (columns unknown), as (line, col, message, hint).
+    fn problems(sql: &str, d: Dialect) -> Vec<(usize, usize, String, String)> {
+        let resolve = |name: &str| match name {
+            "orders" => known(&["id", "a", "customer_id", "ordered_at"]),
+            "customers" => known(&["id", "name", "b"]),
+            "docs" => Some(Known::partial(vec!["id".into()])),
+            _ => None,
+        };
+        analyse(sql, d, &resolve)
+            .unwrap()
+            .problems
+            .into_iter()
+            .map(|p| (p.line, p.col, p.message, p.hint))
+            .collect()
+    }
+
+    fn messages(sql: &str, d: Dialect) -> Vec<String> {
+        problems(sql, d).into_iter().map(|p| p.2).collect()
+    }
+
+    #[test]
+    fn unknown_columns_are_reported_at_their_position_with_the_closest_name() {
+        let p = problems("select id,\n  customer_idd\nfrom orders", Dialect::Postgres);
+        assert_eq!(
+            p,
+            vec![(
+                2,
+                3,
+                "unknown column `customer_idd`".to_string(),
+                "did you mean `customer_id`?".to_string()
+            )]
+        );
+        let p = problems(
+            "select o.id, c.nme from orders o join customers c on c.id = o.customer_id",
+            Dialect::Sqlite,
+        );
+        assert_eq!(p[0].2, "unknown column `c.nme`");
+        assert_eq!(p[0].3, "did you mean `c.name`?");
+        assert_eq!((p[0].0, p[0].1), (1, 16));
+        // Without a close name, the hint lists what the query reads.
+        let p = problems("select zzz from customers", Dialect::MySql);
+        assert_eq!(p[0].3, "the query reads customers (id, name, b)");
+    }
+
+    #[test]
+    fn every_clause_is_checked_through_ctes_and_subqueries() {
+        for d in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
+            let sql = "with o as (select id as order_id, a from orders)
+                select order_id, sum(a) as total from o
+                join customers c on c.idd = o.order_id
+                where o.b > 1 and exists (select 1 from customers x where x.name = o.nam)
+                group by order_idd
+                having max(aa) > 0
+                order by totl";
+            assert_eq!(
+                messages(sql, d),
+                vec![
+                    "unknown column `c.idd`",
+                    "unknown column `o.b`",
+                    "unknown column `o.nam`",
+                    "unknown column `order_idd`",
+                    "unknown column `aa`",
+                    "unknown column `totl`",
+                ],
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ambiguous_columns_are_reported_unless_joined_by_name() {
+        let p = problems(
+            "select id from orders o join customers c on o.customer_id = c.id",
+            Dialect::Postgres,
+        );
+        assert_eq!(p[0].2, "ambiguous column `id`");
+        assert_eq!(p[0].3, "o and c each have it; qualify it, as in `o.id`");
+        assert!(
+            messages(
+                "select id from orders join customers using (id)",
+                Dialect::Postgres
+            )
+            .is_empty()
+        );
+        assert!(
+            messages(
+                "select id from orders natural join customers",
+                Dialect::MySql
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn nothing_is_reported_where_a_column_might_exist() {
+        let silent = [
+            // A relation whose columns are unknown, or only documented.
+            "select anything from orders o join raw.events e on e.x = o.id",
+            "select whatever from docs",
+            "select e.x, o.id from raw.events e join orders o on true",
+            // Output aliases in later clauses.
+            "select a * 2 as doubled from orders group by doubled order by doubled",
+            // Correlated and lateral references.
+            "select (select max(c.b) from customers c where c.id = o.customer_id) from orders o",
+            "select * from orders o, lateral (select c.name from customers c where c.id = o.customer_id) x",
+            // Column lists on CTEs and derived tables, and a recursive CTE.
+            "with t(x, y) as (select id, a from orders) select x, y from t",
+            "select p, q from (select id, a from orders) as s(p, q)",
+            "with recursive r as (select 1 as n union all select n + 1 from r where n < 3) select n from r",
+            // The ORDER BY of a union names output columns.
+            "select id as k from orders union all select id from customers order by k",
+            // Values, system columns, date parts, whole-row references.
+            "select true, false, null, current_date, current_timestamp from orders",
+            "select ctid, xmin from orders",
+            "select orders from orders",
+            "select row_number() over (partition by customer_id order by ordered_at) from orders",
+            // Names computed by an expression: every database names them differently.
+            "with t as (select lower(name), count(*) from customers group by 1) select lower, count from t",
+            // An unknown relation in a nested join.
+            "select q from (orders o join raw.events e on true)",
+        ];
+        for sql in silent {
+            assert!(
+                messages(sql, Dialect::Postgres).is_empty(),
+                "{sql}: {:?}",
+                messages(sql, Dialect::Postgres)
+            );
+        }
+        assert!(
+            messages(
+                "select timestampdiff(day, ordered_at, now()) from orders",
+                Dialect::MySql
+            )
+            .is_empty()
+        );
+        assert!(messages("select \"literal\", rowid from orders", Dialect::Sqlite).is_empty());
+        assert!(messages("select @x from orders", Dialect::MySql).is_empty());
+        // But PostgreSQL's double quotes are identifiers.
+        assert_eq!(
+            messages("select \"nope\" from orders", Dialect::Postgres),
+            vec!["unknown column `nope`"]
+        );
+    }
+
+    #[test]
+    fn problems_inside_inlined_ephemeral_models_belong_to_them() {
+        let sql =
+            "with __dbt__cte__eph as (select nope from orders) select id from __dbt__cte__eph";
+        assert_eq!(
+            messages(sql, Dialect::Postgres),
+            vec!["unknown column `id`"]
+        );
+    }
+
+    #[test]
+    fn output_names_are_exact_only_when_every_database_agrees() {
+        let exact = |sql: &str| {
+            let resolve = |name: &str| match name {
+                "orders" => known(&["id", "a"]),
+                "docs" => Some(Known::partial(vec!["id".into()])),
+                _ => None,
+            };
+            analyse(sql, Dialect::Postgres, &resolve).unwrap().exact
+        };
+        assert!(exact("select id, a + 1 as b, o.* from orders o"));
+        assert!(!exact("select lower(a) from orders"));
+        assert!(!exact("select * from docs"));
+        assert!(!exact("select * from raw.events"));
     }
 
     #[test]

@@ -383,12 +383,8 @@ fn closest_hint<'a>(
     options: impl Iterator<Item = &'a String>,
     otherwise: &str,
 ) -> String {
-    let best = options
-        .map(|o| (strsim::jaro_winkler(name, o), o))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    match best {
-        Some((_, o)) => format!("did you mean `{o}`?"),
+    match crate::error::closest(name, options) {
+        Some(o) => format!("did you mean `{o}`?"),
         None => otherwise.to_string(),
     }
 }
@@ -505,7 +501,7 @@ impl Object for Exceptions {
 
 fn run_query_fn(state: &State, sql: String) -> Result<Value, Error> {
     let scope = scope(state)?;
-    match (&scope.database, scope.execute) {
+    match (scope.database(), scope.execute) {
         (Some(db), true) => db
             .run_query(&sql)
             .map(|t| super::agate::table(&t))
@@ -626,7 +622,7 @@ fn load_relation(state: &State, rel: &Value) -> Result<Value, Error> {
     let Some(relation) = rel.downcast_object_ref::<Relation>() else {
         return Ok(Value::from(()));
     };
-    match &scope.database {
+    match scope.database() {
         Some(db) if scope.execute => db
             .get_relation(
                 relation.database.as_deref(),
@@ -685,7 +681,7 @@ impl Object for Adapter {
             "get_relation" => {
                 let (database, schema, identifier) = relation_args(args)?;
                 let scope = scope(state)?;
-                match &scope.database {
+                match scope.database() {
                     Some(db) if scope.execute => db
                         .get_relation(database.as_deref(), &schema, &identifier)
                         .map(|r| r.map(Relation::into_value).unwrap_or(Value::from(())))
@@ -702,7 +698,7 @@ impl Object for Adapter {
                         "get_columns_in_relation() takes a relation, e.g. ref('model')",
                     ));
                 };
-                match &scope.database {
+                match scope.database() {
                     Some(db) if scope.execute => {
                         let cols = db
                             .get_columns(relation)
@@ -724,7 +720,7 @@ impl Object for Adapter {
                 let _: Option<Value> = kwargs.get("auto_begin")?;
                 let _: Option<Value> = kwargs.get("limit")?;
                 let scope = scope(state)?;
-                let (response, table) = match &scope.database {
+                let (response, table) = match scope.database() {
                     Some(db) if scope.execute => {
                         db.execute(&sql, fetch.unwrap_or(false)).map_err(db_error)?
                     }
@@ -741,7 +737,7 @@ impl Object for Adapter {
                 let (rel,): (Value,) = from_args(args)?;
                 let scope = scope(state)?;
                 if let (Some(db), true, Some(r)) = (
-                    &scope.database,
+                    scope.database(),
                     scope.execute,
                     rel.downcast_object_ref::<Relation>(),
                 ) {
@@ -758,7 +754,7 @@ impl Object for Adapter {
                 let (from, to): (Value, Value) = from_args(args)?;
                 let scope = scope(state)?;
                 if let (Some(db), true, Some(f), Some(t)) = (
-                    &scope.database,
+                    scope.database(),
                     scope.execute,
                     from.downcast_object_ref::<Relation>(),
                     to.downcast_object_ref::<Relation>(),
@@ -774,7 +770,7 @@ impl Object for Adapter {
                     .get_attr("schema")
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string));
-                if let (Some(db), true, Some(schema)) = (&scope.database, scope.execute, schema) {
+                if let (Some(db), true, Some(schema)) = (scope.database(), scope.execute, schema) {
                     db.create_schema(&schema).map_err(db_error)?;
                 }
                 Ok(Value::from(()))

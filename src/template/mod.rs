@@ -110,6 +110,9 @@ pub struct Rendered {
     pub config_call: serde_json::Map<String, serde_json::Value>,
     /// Macros called (unique_ids), for `depends_on.macros`.
     pub macros: BTreeSet<String>,
+    /// The template asked the database while rendering with `execute` but without a
+    /// connection (`kiln compile`), so its SQL may differ from what will run.
+    pub offline: bool,
 }
 
 /// What a render needs besides the node itself.
@@ -171,6 +174,18 @@ impl std::fmt::Debug for Scope {
 impl Object for Scope {}
 
 impl Scope {
+    /// The database templates query; asking for it while rendering with `execute` but
+    /// without a connection marks the render as offline.
+    pub fn database(&self) -> &Option<Arc<dyn Database>> {
+        if self.database.is_none()
+            && self.execute
+            && let Ok(mut r) = self.recorded.lock()
+        {
+            r.offline = true;
+        }
+        &self.database
+    }
+
     /// The config as templates see it now: base config plus `config()` calls so far.
     pub fn current_config(&self) -> Config {
         let mut c = self.base_config.clone();

@@ -183,7 +183,7 @@ fn json_build_logs_seeds_snapshots_tests_skips_and_the_recap() {
     // A model that errors, and a model downstream of it.
     p.write(
         "models/broken.sql",
-        "select no_such_column from {{ ref('orders') }}",
+        "select no_such_function(1) from {{ ref('orders') }}",
     );
     p.write(
         "models/after_broken.sql",
@@ -454,7 +454,10 @@ fn the_recap_lists_every_failure_and_warning_with_its_files() {
             "version: 2\nmodels:\n  - name: m\n    columns:\n      - name: id\n        data_tests:\n          - accepted_values:\n              values: [2]\n      - name: name\n        data_tests:\n          - accepted_values:\n              values: ['b']\n              config:\n                severity: warn\n",
         ),
         ("models/other.sql", "select 1 as id"),
-        ("models/bad.sql", "select\n  nme\nfrom {{ ref('other') }}\n"),
+        (
+            "models/bad.sql",
+            "select\n  lenght(id)\nfrom {{ ref('other') }}\n",
+        ),
     ]);
     let run = p.kiln(&["build"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
@@ -471,7 +474,7 @@ fn the_recap_lists_every_failure_and_warning_with_its_files() {
         out.contains("Database Error in model bad (models/bad.sql)"),
         "{out}"
     );
-    assert!(out.contains("no such column: nme"), "{out}");
+    assert!(out.contains("no such function: lenght"), "{out}");
     assert!(
         out.contains("  compiled code at target/compiled/shop/models/bad.sql"),
         "{out}"
@@ -501,7 +504,7 @@ fn the_recap_lists_every_failure_and_warning_with_its_files() {
     // The compiled SQL the recap points at is there.
     assert_eq!(
         p.read("target/compiled/shop/models/bad.sql").trim(),
-        "select\n  nme\nfrom \"main\".\"other\""
+        "select\n  lenght(id)\nfrom \"main\".\"other\""
     );
 }
 
@@ -512,7 +515,7 @@ fn postgres_errors_are_mapped_to_the_model_line_with_hint() {
     let Some(b) = Backend::postgres() else {
         return;
     };
-    let model = "{{ config(materialized='table') }}\n{% set cols = ['id', 'name'] %}\nselect\n{% for c in cols %}\n  {{ c }},\n{% endfor %}\n  nme\nfrom {{ ref('m') }}\n";
+    let model = "{{ config(materialized='table') }}\n{% set cols = ['id', 'name'] %}\nselect\n{% for c in cols %}\n  {{ c }},\n{% endfor %}\n  lenght(name)\nfrom {{ ref('m') }}\n";
     let p = TempProject::with_files_on(
         &[
             ("project.yml", PROJECT),
@@ -529,11 +532,14 @@ fn postgres_errors_are_mapped_to_the_model_line_with_hint() {
         out.contains("Failure in model bad (models/bad.sql)"),
         "{out}"
     );
-    assert!(out.contains("column \"nme\" does not exist"), "{out}");
-    assert!(out.contains("--> models/bad.sql:7:3"), "{out}");
-    assert!(out.contains(" 7 |   nme"), "{out}");
     assert!(
-        out.contains("HINT:  Perhaps you meant to reference the column \"m.name\"."),
+        out.contains("function lenght(text) does not exist"),
+        "{out}"
+    );
+    assert!(out.contains("--> models/bad.sql:7:3"), "{out}");
+    assert!(out.contains(" 7 |   lenght(name)"), "{out}");
+    assert!(
+        out.contains("HINT:  No function matches the given name and argument types."),
         "{out}"
     );
     // The compiled file's line differs from the model's; the recap names both.
@@ -541,11 +547,11 @@ fn postgres_errors_are_mapped_to_the_model_line_with_hint() {
     let (line, text) = compiled
         .lines()
         .enumerate()
-        .find(|(_, l)| l.trim() == "nme")
+        .find(|(_, l)| l.trim() == "lenght(name)")
         .map(|(i, l)| (i + 1, l))
         .unwrap();
     assert_ne!(line, 7, "{compiled}");
-    assert_eq!(text, "  nme");
+    assert_eq!(text, "  lenght(name)");
     assert!(
         out.contains(&format!(
             "compiled code at target/compiled/shop/models/bad.sql:{line}:3"
@@ -561,12 +567,12 @@ fn postgres_errors_are_mapped_to_the_model_line_with_hint() {
     assert_eq!(error["data"]["file"], "models/bad.sql");
     assert_eq!(error["data"]["line"], 7);
     assert_eq!(error["data"]["col"], 3);
-    assert_eq!(error["data"]["database_code"], "42703");
+    assert_eq!(error["data"]["database_code"], "42883");
     assert!(
         error["data"]["database_hint"]
             .as_str()
             .unwrap()
-            .contains("Perhaps you meant"),
+            .contains("No function matches"),
         "{error}"
     );
 }

@@ -4,6 +4,7 @@
 mod artifacts;
 mod browser;
 mod chrome;
+mod columns;
 mod compile;
 mod contracts;
 mod demo;

@@ -204,14 +204,14 @@ fn a_failing_model_keeps_the_previous_table_and_skips_children(b: Backend) {
     );
     p.kiln(&["run"]).ok();
     assert_eq!(p.one("select total from report"), n(30.0));
-    // New SQL that fails at run time (unknown column), not at parse time.
+    // New SQL that fails at run time (unknown function), not at parse time.
     p.write(
         "models/totals.sql",
-        "select 1 as id, no_such_column as amount",
+        "select 1 as id, no_such_function(1) as amount",
     );
     let run = p.kiln(&["run"]);
     assert_eq!(run.code, 1);
-    assert!(run.stdout.contains("no_such_column"), "{}", run.stdout);
+    assert!(run.stdout.contains("no_such_function"), "{}", run.stdout);
     assert!(run.stdout.contains("models/totals.sql"), "{}", run.stdout);
     // The old table and its rows are still there; no temp table is left behind.
     assert_eq!(p.one("select sum(amount) from totals"), n(30.0));
@@ -228,7 +228,7 @@ fn a_failing_model_keeps_the_previous_table_and_skips_children(b: Backend) {
         message.starts_with("Database Error in model totals (models/totals.sql)\n  "),
         "{message}"
     );
-    assert!(message.contains("no_such_column"), "{message}");
+    assert!(message.contains("no_such_function"), "{message}");
     let kiln: Value = serde_json::from_str(&p.read("target/kiln_run_results.json")).unwrap();
     let error = kiln["results"]
         .as_array()
