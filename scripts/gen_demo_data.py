@@ -4,7 +4,9 @@
 The data is realistic and deliberately dirty where the domain is dirty: two healthcare clients
 whose member files differ in naming and date formats, with invalid state codes, malformed zip
 codes, impossible dates and duplicate rows; product events as nested API JSON; coverage-API call
-logs with manual overrides; and hiring records.
+logs with manual overrides; hiring records; and a fragrance catalogue exported from a CMS and
+from the product library, which disagree: items on one side only, fields that differ, duplicate
+rows, edits made late on either side, and SKUs and prices typed differently.
 
 Usage: python3 scripts/gen_demo_data.py   (writes into seeds/)
 """
@@ -161,9 +163,78 @@ def hiring():
     write("hired_employees.csv", ["id", "name", "hired_at", "department_id", "job_id"], rows)
 
 
+HOUSES = ["Maison Lune", "Atelier Cedre", "Nordic Bloom", "Ambre Noir", "Vetiver & Co", "Casa Neroli"]
+NOTES = ["bergamot", "rose", "oud", "vanilla", "vetiver", "neroli", "amber", "iris", "fig", "cedar",
+         "tonka", "saffron", "musk", "jasmine", "pepper"]
+STRENGTHS = ["EDT", "EDP", "PARFUM"]
+CMS_STRENGTH = {"EDT": ["Eau de Toilette", "EDT", "edt"], "EDP": ["Eau de Parfum", "EDP", "edp "],
+                "PARFUM": ["Parfum", "parfum", "Extrait"]}
+
+
+def fragrances():
+    """The CMS export and the product library export of one catalogue of 300 products."""
+    cms, library = [], []
+    base = dt.datetime(2024, 5, 1)
+    for i in range(1, 301):
+        sku = f"FR-{i:04d}"
+        name = f"{R.choice(NOTES).title()} {R.choice(['No.', 'Nuit', 'Absolu', 'Intense', 'Eau'])} {i}"
+        house = R.choice(HOUSES)
+        strength = R.choice(STRENGTHS)
+        size = R.choice([30, 50, 100])
+        price = round(R.uniform(45, 320), 2)
+        lib_at = base + dt.timedelta(minutes=R.randrange(60 * 24 * 30))
+        roll = R.random()
+        in_cms = roll >= 0.07  # 7% exist only in the library
+        in_library = roll < 0.93  # 7% exist only in the CMS
+        # Fields the CMS has changed since the library last synced.
+        cms_name, cms_house, cms_size, cms_price = name, house, size, price
+        cms_at = lib_at - dt.timedelta(days=R.randrange(1, 20))
+        if R.random() < 0.25:
+            field = R.choice(["name", "house", "size", "price", "price"])
+            if field == "name":
+                cms_name = name + " Edition"
+            elif field == "house":
+                cms_house = R.choice([h for h in HOUSES if h != house])
+            elif field == "size":
+                cms_size = R.choice([s for s in [30, 50, 100] if s != size])
+            else:
+                cms_price = round(price * R.choice([0.9, 1.1, 1.15]), 2)
+            # Either side may hold the later edit.
+            cms_at = lib_at + dt.timedelta(days=R.randrange(-10, 11) or 1)
+        if in_cms:
+            # Prices as editors type them, SKUs with stray case and spaces.
+            shown = R.choice([f"${cms_price:.2f}", f"{cms_price:.2f}", f"{cms_price:.2f}".replace(".", ",")])
+            shown_sku = R.choice([sku, sku, sku.lower(), f" {sku}"])
+            status = "published" if R.random() < 0.9 else "draft"
+            notes = ", ".join(R.sample(NOTES, 3))
+            row = [f"cms-{i:05d}", shown_sku, cms_name, cms_house, R.choice(CMS_STRENGTH[strength]),
+                   cms_size, shown, notes, status, cms_at.strftime("%Y-%m-%dT%H:%M:%SZ")]
+            # A late edit: an earlier version of the entry is exported too.
+            if R.random() < 0.08:
+                old = row.copy()
+                old[2] = cms_name + " (draft)"
+                old[9] = (cms_at - dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                cms.append(old)
+            cms.append(row)
+        if in_library:
+            row = [sku, name, house, strength, R.choice([f"{size}ml", f"{size} ml", f"{size} ML"]),
+                   f"{price:.2f}", "Y" if R.random() < 0.05 else "N", lib_at.strftime("%Y-%m-%d %H:%M:%S")]
+            library.append(row)
+            if R.random() < 0.03:
+                library.append(row.copy())  # exact duplicate from a double export
+    R.shuffle(cms)
+    write("cms_fragrances.csv",
+          ["entry_id", "sku", "title", "brand", "concentration", "size_ml", "price", "notes", "status",
+           "updated_at"], cms)
+    write("library_products.csv",
+          ["product_code", "product_name", "house", "strength", "volume", "list_price", "discontinued",
+           "modified_at"], library)
+
+
 if __name__ == "__main__":
     ids = members()
     claims(ids)
     events()
     coverage()
     hiring()
+    fragrances()

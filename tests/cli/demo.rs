@@ -100,6 +100,62 @@ fn demo_builds_with_the_same_figures(b: Backend) {
         figure("select sum(q1) from hires_by_quarter_2021"),
         n(180.0)
     );
+    // The fragrance catalogue: CMS and library reconciled (figures computed from the CSVs).
+    assert_eq!(figure("select count(*) from stg_cms_fragrances"), n(286.0));
+    assert_eq!(
+        figure("select count(*) from stg_library_products"),
+        n(281.0)
+    );
+    let by = |column: &str, value: &str| {
+        figure(&format!(
+            "select count(*) from catalog_reconciliation where {column} = '{value}'"
+        ))
+    };
+    assert_eq!(by("match_status", "matched"), n(207.0));
+    assert_eq!(by("match_status", "mismatched"), n(60.0));
+    assert_eq!(by("match_status", "only_in_cms"), n(19.0));
+    assert_eq!(by("match_status", "only_in_library"), n(14.0));
+    assert_eq!(by("sync_action", "create_in_library"), n(14.0));
+    assert_eq!(by("sync_action", "create_in_cms"), n(13.0));
+    assert_eq!(by("sync_action", "update_library"), n(31.0));
+    assert_eq!(by("sync_action", "update_cms"), n(29.0));
+    assert_eq!(
+        figure("select count(*) from catalog_field_differences where field = 'price'"),
+        n(27.0)
+    );
+    assert_eq!(
+        figure("select count(*) from catalog_field_differences"),
+        n(60.0)
+    );
+    assert_eq!(
+        figure(&format!(
+            "select count(*) from {}.cms_fragrances_snapshot where dbt_valid_to is null",
+            p.custom_schema("snapshots")
+        )),
+        n(286.0)
+    );
+    // A late edit in the CMS becomes a second version in the snapshot's history.
+    let mut cms = p.read("seeds/cms_fragrances.csv");
+    cms.push_str("cms-99999,FR-0111,Cedar No. 111 Reformulated,Maison Lune,EDP,30,$70.00,vetiver,published,2024-12-31T00:00:00Z\n");
+    p.write("seeds/cms_fragrances.csv", &cms);
+    p.kiln(&["build", "-s", "cms_fragrances+"]).ok();
+    let snapshot = format!("{}.cms_fragrances_snapshot", p.custom_schema("snapshots"));
+    assert_eq!(
+        figure(&format!(
+            "select count(*) from {snapshot} where sku = 'FR-0111'"
+        )),
+        n(2.0)
+    );
+    assert_eq!(
+        figure(&format!(
+            "select name from {snapshot} where sku = 'FR-0111' and dbt_valid_to is null"
+        )),
+        Value::from("Cedar No. 111 Reformulated")
+    );
+    assert_eq!(
+        figure("select sync_action from catalog_reconciliation where sku = 'FR-0111'"),
+        Value::from("update_library")
+    );
     // The snapshot captured every member once.
     assert_eq!(
         figure(&format!(
