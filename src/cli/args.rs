@@ -402,9 +402,12 @@ pub enum Command {
     /// Every save re-reads the project and builds the changed nodes, their descendants and
     /// their tests (`state:modified+` against the last good build), with what errored or was
     /// skipped before. A broken edit prints its error, and the watch waits for the next save.
+    /// With --docs, the docs site is written after each build and served, and an open page
+    /// reloads itself.
     #[command(after_help = "Examples:
   kiln watch                       rebuild what each save changes
-  kiln watch -s +orders            only within orders and its parents")]
+  kiln watch -s +orders            only within orders and its parents
+  kiln watch --docs --port 8081    and serve the docs, reloaded after each build")]
     Watch {
         /// Selection.
         #[command(flatten)]
@@ -412,6 +415,15 @@ pub enum Command {
         /// Execution flags.
         #[command(flatten)]
         exec: ExecArgs,
+        /// Also write the docs site after each build and serve it (as `kiln docs serve`)
+        #[arg(long)]
+        docs: bool,
+        /// Port of the docs server (0 picks a free one)
+        #[arg(long, default_value_t = 8080, requires = "docs")]
+        port: u16,
+        /// Address of the docs server
+        #[arg(long, default_value = "127.0.0.1", requires = "docs")]
+        host: String,
     },
     /// Re-run what errored, failed or was skipped in the last run
     ///

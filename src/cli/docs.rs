@@ -49,6 +49,18 @@ fn catalog_schemas(manifest: &Manifest) -> BTreeSet<String> {
 }
 
 fn generate(g: &GlobalArgs, out: &Output, static_page: bool, empty_catalog: bool) -> Result<i32> {
+    write_docs(g, out, static_page, empty_catalog)?.release();
+    Ok(EXIT_OK)
+}
+
+/// Parses and compiles the project, reads the catalog (unless `empty_catalog`) and writes the
+/// site; returns the compiled manifest, which the server's selection filters read.
+pub(super) fn write_docs(
+    g: &GlobalArgs,
+    out: &Output,
+    static_page: bool,
+    empty_catalog: bool,
+) -> Result<Manifest> {
     let start = Instant::now();
     let mut manifest = parse_project(g, out, "generate")?;
     let schemas = catalog_schemas(&manifest);
@@ -107,8 +119,7 @@ fn generate(g: &GlobalArgs, out: &Output, static_page: bool, empty_catalog: bool
         pages.join(" and "),
         start.elapsed().as_millis()
     ));
-    manifest.release();
-    Ok(EXIT_OK)
+    Ok(manifest)
 }
 
 fn serve(g: &GlobalArgs, out: &Output, host: &str, port: u16, open: bool) -> Result<i32> {
@@ -127,31 +138,7 @@ fn serve(g: &GlobalArgs, out: &Output, host: &str, port: u16, open: bool) -> Res
         ));
     }
     let m = manifest.clone();
-    let selector: docs::server::Selector = Arc::new(move |select: &str, exclude: &str| {
-        let args = SelectArgs {
-            select: vec![select.to_string()],
-            exclude: if exclude.trim().is_empty() {
-                Vec::new()
-            } else {
-                vec![exclude.to_string()]
-            },
-            state: None,
-            indirect_selection: IndirectSelectionArg::Empty,
-            selector: None,
-        };
-        select_with_warnings(&m, &args, &ResourceType::ALL)
-            .map(|(ids, _)| ids.into_iter().collect())
-            .map_err(|e| {
-                e.diagnostics()
-                    .iter()
-                    .map(|d| match &d.hint {
-                        Some(h) => format!("{}: {h}", d.message),
-                        None => d.message.clone(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
-    });
+    let selector = selector(move || m.clone());
     let rt = runtime()?;
     rt.block_on(async {
         let listener = docs::server::bind(host, port).await?;
@@ -171,13 +158,89 @@ fn serve(g: &GlobalArgs, out: &Output, host: &str, port: u16, open: bool) -> Res
         };
         docs::server::serve(
             listener,
-            docs::server::ServeOptions { site, selector },
+            docs::server::ServeOptions {
+                site,
+                selector,
+                version: None,
+            },
             shutdown,
         )
         .await
     })?;
     out.info("Stopped the docs server.");
     Ok(EXIT_OK)
+}
+
+/// The page's selection filters, answered with the CLI's grammar over the manifest `current`
+/// returns (the one the site was written from).
+pub(super) fn selector(
+    current: impl Fn() -> Arc<Manifest> + Send + Sync + 'static,
+) -> docs::server::Selector {
+    Arc::new(move |select: &str, exclude: &str| {
+        let args = SelectArgs {
+            select: vec![select.to_string()],
+            exclude: if exclude.trim().is_empty() {
+                Vec::new()
+            } else {
+                vec![exclude.to_string()]
+            },
+            state: None,
+            indirect_selection: IndirectSelectionArg::Empty,
+            selector: None,
+        };
+        select_with_warnings(&current(), &args, &ResourceType::ALL)
+            .map(|(ids, _)| ids.into_iter().collect())
+            .map_err(|e| {
+                e.diagnostics()
+                    .iter()
+                    .map(|d| match &d.hint {
+                        Some(h) => format!("{}: {h}", d.message),
+                        None => d.message.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+    })
+}
+
+/// Serves the site from a thread of its own until the process ends; returns its URL once it
+/// listens (a port in use is an error here, before anything else starts).
+pub(super) fn spawn_server(
+    host: &str,
+    port: u16,
+    opts: docs::server::ServeOptions,
+) -> Result<String> {
+    let (tx, rx) = std::sync::mpsc::channel::<Result<String>>();
+    let host = host.to_string();
+    std::thread::spawn(move || {
+        let rt = match runtime() {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        rt.block_on(async move {
+            let listener = match docs::server::bind(&host, port).await {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            let url = match listener.local_addr() {
+                Ok(a) => format!("http://{a}/"),
+                Err(e) => {
+                    let _ = tx.send(Err(Error::new(ErrorKind::Io, e.to_string())));
+                    return;
+                }
+            };
+            let _ = tx.send(Ok(url));
+            let _ = docs::server::serve(listener, opts, std::future::pending()).await;
+        });
+    });
+    rx.recv()
+        .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "the docs server did not start")))
 }
 
 /// Opens `url` in the user's browser (`$BROWSER`, else the platform's opener).

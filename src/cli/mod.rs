@@ -317,7 +317,16 @@ fn run_command(cli: &Cli, out: &Output) -> i32 {
             None,
         ),
         Command::Retry { state } => run::cmd_retry(&cli.global, &out, state.as_deref()),
-        Command::Watch { select, exec } => watch::cmd_watch(&cli.global, &out, select, exec),
+        Command::Watch {
+            select,
+            exec,
+            docs,
+            port,
+            host,
+        } => {
+            let docs = docs.then_some((host.as_str(), *port));
+            watch::cmd_watch(&cli.global, &out, select, exec, docs)
+        }
         Command::Clone { select, exec } => run::cmd_clone(&cli.global, &out, select, exec),
         Command::Docs { command } => docs::cmd_docs(&cli.global, &out, command),
         Command::Source {

@@ -10,10 +10,13 @@ use super::args::{ExecArgs, GlobalArgs, SelectArgs};
 use super::output::Output;
 use super::run::{self, ExecCommand};
 use super::{EXIT_OK, Settings, load_project, settings};
+use crate::compile::Manifest;
+use crate::docs::server::ServeOptions;
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use notify::{RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, mpsc};
 use std::time::Duration;
 
 /// How long the files must be quiet before a round starts.
@@ -24,12 +27,14 @@ enum Signal {
     Stop,
 }
 
-/// Runs the watch until Ctrl-C.
+/// Runs the watch until Ctrl-C; with `docs` (host, port), the docs site is rewritten after each
+/// build and served.
 pub fn cmd_watch(
     g: &GlobalArgs,
     out: &Output,
     select: &SelectArgs,
     exec: &ExecArgs,
+    docs: Option<(&str, u16)>,
 ) -> Result<i32> {
     let s = settings(g)?;
     let (root, target) = dirs(&s)?;
@@ -63,6 +68,10 @@ pub fn cmd_watch(
 
     // The first round builds the whole selection.
     round(g, out, select, exec, &target, &state_dir, None);
+    let site = match docs {
+        Some((host, port)) => Some(Site::start(g, out, host, port, &target)?),
+        None => None,
+    };
     loop {
         out.info("Watching for changes (Ctrl-C to stop)");
         let Some(changed) = next_burst(&rx) else {
@@ -79,9 +88,65 @@ pub fn cmd_watch(
             .exists()
             .then_some(state_dir.as_path());
         round(g, out, select, exec, &target, &state_dir, since);
+        if let Some(site) = &site {
+            site.rewrite(g, out);
+        }
     }
     out.info("Stopped watching.");
     Ok(EXIT_OK)
+}
+
+/// The docs site of `kiln watch --docs`: rewritten after each round, served throughout, and
+/// its version bumped so open pages reload.
+struct Site {
+    manifest: Arc<RwLock<Arc<Manifest>>>,
+    version: Arc<AtomicU64>,
+}
+
+impl Site {
+    fn start(g: &GlobalArgs, out: &Output, host: &str, port: u16, target: &Path) -> Result<Site> {
+        let first = super::docs::write_docs(g, out, false, false)?;
+        let manifest = Arc::new(RwLock::new(Arc::new(first)));
+        let version = Arc::new(AtomicU64::new(1));
+        let current = manifest.clone();
+        let selector = super::docs::selector(move || {
+            current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        });
+        let url = super::docs::spawn_server(
+            host,
+            port,
+            ServeOptions {
+                site: target.to_path_buf(),
+                selector,
+                version: Some(version.clone()),
+            },
+        )?;
+        out.info(&format!(
+            "Serving the docs at {url}; the page reloads after each build"
+        ));
+        Ok(Site { manifest, version })
+    }
+
+    /// Writes the site again; a project that does not load keeps the last site.
+    fn rewrite(&self, g: &GlobalArgs, out: &Output) {
+        match super::docs::write_docs(g, out, false, false) {
+            Ok(m) => {
+                let old = std::mem::replace(
+                    &mut *self
+                        .manifest
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                    Arc::new(m),
+                );
+                drop(old);
+                self.version.fetch_add(1, Ordering::SeqCst);
+            }
+            Err(e) => out.error(&e),
+        }
+    }
 }
 
 /// The project's root and its target path.

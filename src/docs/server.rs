@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Answers a selection: `(select, exclude)` → unique_ids, or an error to show.
 pub type Selector =
@@ -26,6 +27,9 @@ pub struct ServeOptions {
     pub site: PathBuf,
     /// The selection grammar.
     pub selector: Selector,
+    /// How many times the site was rebuilt (`kiln watch --docs`), answered at `/api/version`
+    /// so the page reloads after each rebuild; None for a site that does not change.
+    pub version: Option<Arc<AtomicU64>>,
 }
 
 /// Files of the site at the top of the target path.
@@ -94,6 +98,16 @@ fn content_type(path: &str) -> &'static str {
 struct Shared {
     site: PathBuf,
     selector: Selector,
+    version: Option<Arc<AtomicU64>>,
+}
+
+async fn version(State(s): State<Arc<Shared>>) -> Response {
+    match &s.version {
+        Some(v) => {
+            axum::Json(serde_json::json!({ "version": v.load(Ordering::SeqCst) })).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
 }
 
 async fn file(State(s): State<Arc<Shared>>, uri: Uri) -> Response {
@@ -133,10 +147,11 @@ async fn select(
     }
 }
 
-/// The router: `/api/select`, then the site's files.
+/// The router: `/api/select`, `/api/version`, then the site's files.
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/select", get(select))
+        .route("/api/version", get(version))
         .fallback(get(file))
         .with_state(shared)
 }
@@ -184,6 +199,7 @@ pub async fn serve(
     let shared = Arc::new(Shared {
         site: opts.site,
         selector: opts.selector,
+        version: opts.version,
     });
     axum::serve(listener, router(shared))
         .with_graceful_shutdown(shutdown)

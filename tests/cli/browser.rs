@@ -319,3 +319,63 @@ async fn docs_site_of_the_demo_works_in_chromium() {
     assert_eq!(errors, json!([]));
     b.client.clone().close().await.unwrap();
 }
+
+/// Under `kiln watch --docs` an open page reloads itself after a save rebuilt the site, and
+/// shows the edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_served_by_a_watch_reloads_after_an_edit() {
+    let Some((chromium, chromedriver)) = browser() else {
+        return;
+    };
+    let p = TempProject::with_files_on(
+        &[
+            ("dbt_project.yml", "name: w\nprofile: w\n"),
+            ("models/a.sql", "select 1 as x"),
+            (
+                "models/a.yml",
+                "models:\n  - name: a\n    description: The first version.\n",
+            ),
+        ],
+        crate::support::Backend::Sqlite,
+    );
+    let mut child = p.spawn(&["watch", "--docs", "--port", "0"]);
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let addr = std::io::BufRead::lines(stdout)
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.contains("Serving the docs at")
+                .then(|| {
+                    l.split("http://")
+                        .nth(1)?
+                        .split('/')
+                        .next()
+                        .map(String::from)
+                })
+                .flatten()
+        })
+        .expect("the watch serves the docs");
+    let b = Browser::start(&chromium, &chromedriver, 1000, 700).await;
+    b.client
+        .goto(&format!("http://{addr}/#!/node/model.w.a"))
+        .await
+        .unwrap();
+    b.until(
+        "the first version",
+        "return document.body.innerText.includes('The first version.')",
+    )
+    .await;
+    b.eval("window.notReloaded = true; return 1").await;
+    p.write(
+        "models/a.yml",
+        "models:\n  - name: a\n    description: The second version.\n",
+    );
+    b.until(
+        "the reloaded page",
+        "return window.notReloaded === undefined && document.body.innerText.includes('The second version.')",
+    )
+    .await;
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

@@ -4,7 +4,7 @@
 
 use crate::support::{Backend, TempProject};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 mod sqlite {
@@ -270,23 +270,7 @@ impl Server {
     /// Sends a raw GET (the path exactly as given, no client normalisation) and returns the
     /// status code and body.
     pub fn get(&self, path: &str) -> (u16, String) {
-        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        )
-        .unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let status = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-        (status, body)
+        crate::support::http_get(&self.addr, path)
     }
 }
 
@@ -311,6 +295,8 @@ fn docs_serve_serves_only_the_site_and_answers_selections() {
     assert!(body.contains("model.jaffle.customers"));
     assert_eq!(server.get("/docs/app.js").0, 200);
     assert_eq!(server.get("/manifest.json").0, 200);
+    // Only `kiln watch --docs` counts rebuilds.
+    assert_eq!(server.get("/api/version").0, 404);
     for bad in [
         "/../profiles.yml",
         "/docs/../../profiles.yml",

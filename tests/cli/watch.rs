@@ -112,3 +112,65 @@ fn a_watch_rebuilds_after_an_edit_recovers_from_a_broken_one_and_stops_on_ctrl_c
             .any(|l| l.contains("Stopped watching."))
     });
 }
+
+#[test]
+fn a_watch_with_docs_serves_the_site_and_rewrites_it_after_each_build() {
+    let p = TempProject::with_files_on(
+        &[
+            ("dbt_project.yml", "name: w\nprofile: w\n"),
+            ("models/a.sql", "select 1 as x"),
+            (
+                "models/a.yml",
+                "models:\n  - name: a\n    description: The first version.\n",
+            ),
+        ],
+        Backend::Sqlite,
+    );
+    let mut child = p.spawn(&["watch", "--docs", "--port", "0"]);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    collect(child.stdout.take().unwrap(), log.clone());
+    collect(child.stderr.take().unwrap(), log.clone());
+    let addr = || {
+        log.lock().unwrap().iter().find_map(|l| {
+            l.contains("Serving the docs at")
+                .then(|| {
+                    l.split("http://")
+                        .nth(1)?
+                        .split('/')
+                        .next()
+                        .map(String::from)
+                })
+                .flatten()
+        })
+    };
+    wait_for("the docs server", &log, || addr().is_some());
+    let addr = addr().unwrap();
+    let get = |path: &str| crate::support::http_get(&addr, path);
+    assert_eq!(get("/api/version"), (200, "{\"version\":1}".to_string()));
+    let (code, index) = get("/docs/index.json");
+    assert_eq!(code, 200);
+    assert!(index.contains("The first version."), "{index}");
+    let (code, page) = get("/");
+    assert_eq!(code, 200);
+    assert!(page.contains("<title>w · Kiln docs</title>"), "{page}");
+
+    // An edit rebuilds, rewrites the site and bumps its version, so the page reloads.
+    p.write(
+        "models/a.yml",
+        "models:\n  - name: a\n    description: The second version.\n",
+    );
+    wait_for("the new version", &log, || {
+        get("/api/version").1.contains(":2")
+    });
+    assert!(get("/docs/index.json").1.contains("The second version."));
+    // Selection filters read the new manifest.
+    let (code, body) = get("/api/select?select=a");
+    assert_eq!(code, 200);
+    assert!(body.contains("model.w.a"), "{body}");
+
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}

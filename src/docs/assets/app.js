@@ -740,6 +740,24 @@
     renderSidebar('project');
   }
 
+  // Under `kiln watch --docs` the server counts the site's rebuilds: the page reloads after
+  // each one (plain `kiln docs serve` answers 404, and the page stops asking).
+  async function followRebuilds() {
+    if (STATIC || location.protocol === 'file:') return;
+    let seen = null;
+    for (;;) {
+      let v = seen;
+      try {
+        const r = await fetch('api/version', { cache: 'no-cache' });
+        if (r.status === 404) return;
+        v = (await r.json()).version;
+      } catch (e) { /* the server is busy or restarting: ask again */ }
+      if (seen !== null && v !== seen) { location.reload(); return; }
+      seen = v;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
   window.kilnDocs = { cy: null, state, errors: [] };
   window.addEventListener('error', (e) => window.kilnDocs.errors.push(String(e.message)));
   window.addEventListener('unhandledrejection', (e) => window.kilnDocs.errors.push(String(e.reason)));
@@ -751,6 +769,7 @@
       await route();
       await afterPaint();
       mark('kiln:usable');
+      followRebuilds();
       (window.requestIdleCallback || setTimeout)(() => { if (!state.haystack) buildHaystack(); });
     } catch (e) {
       $('#app').replaceChildren(el('div', { class: 'page' }, el('h1', null, 'The docs could not load'), el('p', null, String(e.message || e)),
