@@ -230,7 +230,16 @@ async fn check_contract(
     };
     let columns = read.await;
     let _ = ctx.adapter.execute(&drop_tmp).await;
-    let mismatches = crate::contract::check(&mn.node.columns, &columns?, dialect);
+    contract_holds(mn, &columns?, dialect)
+}
+
+/// A model's result columns against its contract: a mismatch is an error that names each column.
+fn contract_holds(
+    mn: &ManifestNode,
+    columns: &[(String, String)],
+    dialect: crate::sql::Dialect,
+) -> crate::error::Result<()> {
+    let mismatches = crate::contract::check(&mn.node.columns, columns, dialect);
     if !mismatches.is_empty() {
         return Err(crate::error::Error::from(
             Diagnostic::new(
@@ -322,7 +331,11 @@ async fn incremental(
             .await;
         return Err(e);
     }
-    let result = merge_in(ctx, mn, rel, &tmp, config, statements).await;
+    // Later runs of a contracted model check the new rows' columns before merging them.
+    let result = match incremental_contract(ctx, mn, &tmp).await {
+        Ok(()) => merge_in(ctx, mn, rel, &tmp, config, statements).await,
+        Err(e) => Err(e),
+    };
     if result.is_err() {
         let _ = ctx
             .adapter
@@ -330,6 +343,18 @@ async fn incremental(
             .await;
     }
     result
+}
+
+async fn incremental_contract(
+    ctx: &Ctx,
+    mn: &ManifestNode,
+    tmp: &Relation,
+) -> crate::error::Result<()> {
+    if !crate::contract::enforced(&mn.node) {
+        return Ok(());
+    }
+    let columns = ctx.adapter.columns(&tmp.schema, &tmp.identifier).await?;
+    contract_holds(mn, &columns, ctx.adapter.dialect())
 }
 
 async fn merge_in(

@@ -5,6 +5,7 @@ use crate::support::{Backend, TempProject, on_every_adapter};
 
 on_every_adapter!(
     a_contract_violation_leaves_the_old_table_and_names_each_column,
+    an_incremental_run_checks_the_contract_before_merging,
     constraints_are_enforced_by_the_database,
 );
 
@@ -229,4 +230,48 @@ fn constraints_are_enforced_by_the_database(b: Backend) {
             .any(|d| d == "model.shop.customers"),
         "{deps}"
     );
+}
+
+fn an_incremental_run_checks_the_contract_before_merging(b: Backend) {
+    let p = TempProject::with_files_on(
+        &[
+            ("dbt_project.yml", "name: shop\nprofile: shop\n"),
+            ("seeds/raw_orders.csv", "id,amount\n1,5\n2,7\n"),
+            (
+                "models/events.sql",
+                "{{ config(materialized='incremental', unique_key='id') }}\nselect id, amount from {{ ref('raw_orders') }}",
+            ),
+            (
+                "models/schema.yml",
+                "models:\n  - name: events\n    config:\n      contract: {enforced: true}\n    columns:\n      - {name: id, data_type: integer}\n      - {name: amount, data_type: integer}\n",
+            ),
+        ],
+        b,
+    );
+    p.kiln(&["build"]).ok();
+    // The next run's rows carry a column the contract does not have.
+    p.write(
+        "models/events.sql",
+        "{{ config(materialized='incremental', unique_key='id') }}\nselect id, amount, 3 * id as extra from {{ ref('raw_orders') }}",
+    );
+    let run = p.kiln(&["run", "-s", "events"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("model `events` has an enforced contract that failed"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.contains("| extra") && l.contains("missing in contract")),
+        "{}",
+        run.stdout
+    );
+    // Nothing was merged: the table keeps its rows and columns, and nothing is left aside.
+    let rows = p.query("select * from events");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].len(), 2);
+    assert_eq!(p.leftovers(&p.schema), Vec::<String>::new());
 }
