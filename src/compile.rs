@@ -814,18 +814,16 @@ pub fn compile(
         let Some(mn) = manifest.nodes.get(id) else {
             continue;
         };
-        match analyse_node(&manifest.project, manifest.dialect, mn, sql, &mut known) {
-            Ok(a) => {
-                // SQL rendered without the database it asked is not what will run: neither
-                // checked nor trusted downstream.
-                let problems = if offline.contains(id) {
-                    Vec::new()
-                } else {
-                    column_errors(&manifest.project, mn, sql, &a)
-                };
-                if !problems.is_empty() || offline.contains(id) {
-                    trust_less(mn, &mut known);
-                }
+        let analysed = analyse_node(
+            &manifest.project,
+            manifest.dialect,
+            mn,
+            sql,
+            &mut known,
+            offline.contains(id),
+        );
+        match analysed {
+            Ok((a, problems)) => {
                 let mn = manifest.nodes.get_mut(id).expect("node exists");
                 mn.inferred_columns = a.columns;
                 mn.lineage = a.lineage;
@@ -880,32 +878,29 @@ pub fn known_columns(manifest: &Manifest) -> BTreeMap<String, sql::Known> {
 }
 
 /// Analyses a node's compiled SQL against the columns known upstream, and records its output
-/// columns in `known` for its descendants. A syntax error is reported at the template's line.
+/// columns in `known` for its descendants. A syntax error is the `Err`; unknown and ambiguous
+/// columns come with the analysis, and a node that has them is not trusted downstream, so one
+/// typo is reported once. SQL rendered `offline` (without the database it asked for) is not what
+/// will run: it is neither checked nor trusted.
 pub fn analyse_node(
     project: &Project,
     dialect: Dialect,
     mn: &ManifestNode,
     sql: &str,
     known: &mut BTreeMap<String, sql::Known>,
-) -> std::result::Result<sql::Analysis, Diagnostic> {
+    offline: bool,
+) -> std::result::Result<(sql::Analysis, Vec<Diagnostic>), Diagnostic> {
     let resolve = |name: &str| known.get(name).cloned();
     let a = sql::analyse(sql, dialect, &resolve).map_err(|e| syntax_error(project, mn, sql, &e))?;
+    let errors = match offline {
+        true => Vec::new(),
+        false => column_errors(project, mn, sql, &a),
+    };
     if let (Some(cols), Some(rel)) = (&a.columns, &mn.relation) {
-        known.insert(rel.normalized(), relation_columns(mn, cols, a.exact));
+        let exact = a.exact && !offline && errors.is_empty();
+        known.insert(rel.normalized(), relation_columns(mn, cols, exact));
     }
-    Ok(a)
-}
-
-/// A node whose SQL has column errors: its output names are not trusted downstream, so one
-/// typo is reported once, not again in every descendant.
-pub fn trust_less(mn: &ManifestNode, known: &mut BTreeMap<String, sql::Known>) {
-    if let Some(k) = mn
-        .relation
-        .as_ref()
-        .and_then(|r| known.get_mut(&r.normalized()))
-    {
-        k.exact = false;
-    }
+    Ok((a, errors))
 }
 
 /// The columns of the relation a node builds from its query's output columns: a snapshot adds
@@ -944,7 +939,7 @@ pub fn checks_columns(mn: &ManifestNode) -> bool {
 
 /// The unknown and ambiguous column references of an analysed node, as errors at its
 /// template's line and column, for the nodes [`checks_columns`] accepts.
-pub fn column_errors(
+fn column_errors(
     project: &Project,
     mn: &ManifestNode,
     sql: &str,
@@ -1008,12 +1003,18 @@ pub fn check_node(
     let mut known = known
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let a = analyse_node(&manifest.project, manifest.dialect, mn, sql, &mut known)?;
-    let mut errors = column_errors(&manifest.project, mn, sql, &a).into_iter();
+    let (_, errors) = analyse_node(
+        &manifest.project,
+        manifest.dialect,
+        mn,
+        sql,
+        &mut known,
+        false,
+    )?;
+    let mut errors = errors.into_iter();
     let Some(mut first) = errors.next() else {
         return Ok(());
     };
-    trust_less(mn, &mut known);
     let more: Vec<String> = errors
         .map(|d| match &d.location {
             Some(l) => format!("{} at line {}", d.message, l.line),

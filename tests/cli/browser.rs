@@ -340,20 +340,12 @@ async fn the_page_served_by_a_watch_reloads_after_an_edit() {
     );
     let mut child = p.spawn(&["watch", "--docs", "--port", "0"]);
     let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let addr = std::io::BufRead::lines(stdout)
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.contains("Serving the docs at")
-                .then(|| {
-                    l.split("http://")
-                        .nth(1)?
-                        .split('/')
-                        .next()
-                        .map(String::from)
-                })
-                .flatten()
-        })
+    let mut lines = std::io::BufRead::lines(stdout).map_while(Result::ok);
+    let addr = lines
+        .find_map(|l| crate::support::served_addr(&l))
         .expect("the watch serves the docs");
+    // Keep draining its output so the watch never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
     let b = Browser::start(&chromium, &chromedriver, 1000, 700).await;
     b.client
         .goto(&format!("http://{addr}/#!/node/model.w.a"))

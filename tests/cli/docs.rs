@@ -258,8 +258,8 @@ impl Server {
                 .next()
                 .expect("kiln docs serve stopped before serving")
                 .unwrap();
-            if let Some(rest) = line.split("http://").nth(1) {
-                break rest.split('/').next().unwrap().to_string();
+            if let Some(addr) = crate::support::served_addr(&line) {
+                break addr;
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.

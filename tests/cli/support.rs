@@ -571,3 +571,9 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     (status, body)
 }
+
+/// The `host:port` of the server a log line announces (`... at http://127.0.0.1:4321/ ...`).
+pub fn served_addr(line: &str) -> Option<String> {
+    let rest = line.split("http://").nth(1)?;
+    rest.split('/').next().map(String::from)
+}

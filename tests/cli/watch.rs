@@ -131,17 +131,10 @@ fn a_watch_with_docs_serves_the_site_and_rewrites_it_after_each_build() {
     collect(child.stdout.take().unwrap(), log.clone());
     collect(child.stderr.take().unwrap(), log.clone());
     let addr = || {
-        log.lock().unwrap().iter().find_map(|l| {
-            l.contains("Serving the docs at")
-                .then(|| {
-                    l.split("http://")
-                        .nth(1)?
-                        .split('/')
-                        .next()
-                        .map(String::from)
-                })
-                .flatten()
-        })
+        log.lock()
+            .unwrap()
+            .iter()
+            .find_map(|l| crate::support::served_addr(l))
     };
     wait_for("the docs server", &log, || addr().is_some());
     let addr = addr().unwrap();
