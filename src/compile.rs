@@ -6,6 +6,7 @@
 //! and in-file `config()`; relation names can only be computed once every node's config is known,
 //! so the compile pass renders again with real relation names.
 
+use crate::artifacts::parse_cache::ParseCache;
 use crate::error::{Collector, Diagnostic, Error, ErrorKind, Location, Result};
 use crate::graph::{Dag, GraphNode, TestKind};
 use crate::project::profiles::{AdapterType, Target};
@@ -133,18 +134,15 @@ struct Names {
 }
 
 impl Names {
-    fn new(project: &Project, target: &Target) -> Names {
+    /// The names of `nodes` (the enabled ones) and of the project's sources.
+    fn new<'a>(project: &Project, nodes: impl Iterator<Item = &'a Node>, target: &Target) -> Names {
         let refable_types = [
             ResourceType::Model,
             ResourceType::Seed,
             ResourceType::Snapshot,
         ];
         let mut refable: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-        for n in project
-            .nodes
-            .values()
-            .filter(|n| refable_types.contains(&n.resource_type))
-        {
+        for n in nodes.filter(|n| refable_types.contains(&n.resource_type)) {
             refable
                 .entry(n.name.clone())
                 .or_default()
@@ -302,11 +300,13 @@ impl Resolve for Names {
 }
 
 /// Options for parsing.
-pub struct ParseOptions {
+pub struct ParseOptions<'a> {
     /// Reads environment variables for `env_var()` in templates.
     pub env: crate::template::EnvLookup,
     /// The command being run, for `flags` in templates.
     pub invocation: crate::template::Invocation,
+    /// Renders an earlier parse kept, reused where nothing they read has changed.
+    pub cache: Option<&'a ParseCache>,
 }
 
 /// Parses a loaded project: renders every node once to learn refs and config, computes
@@ -319,7 +319,7 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
         opts.env.clone(),
         &opts.invocation,
     ));
-    let names = Arc::new(Names::new(&project, &target));
+    let names = Arc::new(Names::new(&project, project.nodes.values(), &target));
 
     // Parse pass: render every node with execute = false.
     let results: Vec<(
@@ -330,6 +330,12 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
         .par_iter()
         .filter(|(_, n)| n.resource_type != ResourceType::Seed)
         .map(|(id, node)| {
+            let key = opts.cache.map(|c| c.node_key(node));
+            if let (Some(cache), Some(key)) = (opts.cache, &key)
+                && let Some(kept) = cache.get(id, key)
+            {
+                return (id.clone(), Ok(kept));
+            }
             // `this` during parsing uses the config known before rendering, as in dbt.
             let this = Some(relation_for(node, &target, dialect));
             let r = renderer.render(RenderRequest {
@@ -342,6 +348,11 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
                 database: None,
                 overrides: None,
             });
+            if let (Some(cache), Some(key), Ok(r)) = (opts.cache, key, &r)
+                && !renderer.reads_invocation(node, &r.macros)
+            {
+                cache.put(id, key, r);
+            }
             (id.clone(), r)
         })
         .collect();
@@ -359,9 +370,9 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
 
     let mut nodes: BTreeMap<String, ManifestNode> = BTreeMap::new();
     let mut disabled_by_call: Vec<Node> = Vec::new();
-    for (id, node) in &project.nodes {
-        let mut node = node.clone();
-        let r = rendered.remove(id);
+    // The nodes move into the manifest: nothing reads the project's list after this pass.
+    for (id, mut node) in std::mem::take(&mut project.nodes) {
+        let r = rendered.remove(&id);
         if let Some(r) = &r {
             node.config.merge(&r.config);
             // dbt records the config() call with its rendered values.
@@ -379,7 +390,7 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
             None => (Vec::new(), Vec::new(), Vec::new()),
         };
         nodes.insert(
-            id.clone(),
+            id,
             ManifestNode {
                 node,
                 relation: None,
@@ -395,7 +406,6 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
     }
 
     for node in disabled_by_call {
-        project.nodes.remove(&node.unique_id);
         project.disabled.insert(node.unique_id.clone(), node);
     }
 
@@ -1095,12 +1105,9 @@ impl Manifest {
 
     /// A resolver that returns each node's real relation (ephemeral models as CTE names).
     pub fn compile_resolver(&self) -> impl Resolve + 'static {
-        let mut names = Names::new(&self.project, &self.target);
         // Only enabled nodes are refable after parsing (in-file config may disable some).
-        for ids in names.refable.values_mut() {
-            ids.retain(|(_, id)| self.nodes.contains_key(id));
-        }
-        names.refable.retain(|_, ids| !ids.is_empty());
+        let nodes = self.nodes.values().map(|mn| &mn.node);
+        let mut names = Names::new(&self.project, nodes, &self.target);
         for (id, mn) in &self.nodes {
             if let Some(r) = &mn.relation {
                 let mut r = r.clone();
@@ -1273,7 +1280,8 @@ pub fn render_operation_with(
     };
     let resolver: Arc<dyn Resolve> = Arc::new(manifest.compile_resolver());
     if template.contains("graph") {
-        manifest.renderer.provide_graph(&manifest.project);
+        let nodes = manifest.nodes.values().map(|mn| &mn.node);
+        manifest.renderer.provide_graph(&manifest.project, nodes);
     }
     manifest
         .renderer

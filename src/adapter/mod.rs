@@ -633,7 +633,7 @@ impl Adapter {
                 .await?
                 .map(Held::Postgres),
             Pool::MySql(p) => {
-                let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+                let hex = crate::project::identity::hex(&key);
                 mysql::lock(p, &format!("kiln_target_{hex}"), wait, waiting)
                     .await?
                     .map(Held::MySql)

@@ -145,7 +145,7 @@ impl SqlGen {
             Some(max) if base.len() + suffix > max => {
                 use sha2::Digest;
                 let digest = sha2::Sha256::digest(base.as_bytes());
-                let hash: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+                let hash = crate::project::identity::hex(&digest[..4]);
                 let mut keep = max - suffix - 1 - hash.len();
                 while keep > 0 && !base.is_char_boundary(keep) {
                     keep -= 1;

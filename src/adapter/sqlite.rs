@@ -165,10 +165,7 @@ async fn register_md5(conn: &mut sqlx::SqliteConnection) -> std::result::Result<
             } else {
                 std::slice::from_raw_parts(text, len.max(0) as usize)
             };
-            let hex: String = md5::Md5::digest(bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let hex = crate::project::identity::hex(&md5::Md5::digest(bytes));
             // SQLITE_TRANSIENT (-1) makes SQLite copy the text before `hex` is dropped.
             ffi::sqlite3_result_text(
                 ctx,

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod docs;
 pub mod events;
 pub mod manifest;
+pub mod parse_cache;
 pub mod run_results;
 pub mod sources;
 pub mod state;

@@ -99,6 +99,12 @@ pub struct GlobalArgs {
     #[arg(short = 'd', long, global = true, env = "KILN_DEBUG")]
     pub debug: bool,
 
+    /// Render every node while parsing instead of reusing what the last parse kept in
+    /// <target-path>/kiln_partial_parse.json (which is used only where nothing a render read has
+    /// changed) [env: KILN_NO_PARTIAL_PARSE]
+    #[arg(long, global = true, env = "KILN_NO_PARTIAL_PARSE", hide_env = true)]
+    pub no_partial_parse: bool,
+
     /// Colour the console output even when it is not a terminal (CLICOLOR_FORCE=1 does too)
     #[arg(long, global = true, overrides_with = "no_use_colors")]
     pub use_colors: bool,

@@ -10,6 +10,7 @@ mod run;
 mod watch;
 
 use crate::artifacts;
+use crate::artifacts::parse_cache::ParseCache;
 use crate::compile::{self, Manifest};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use crate::graph::{self, IndirectSelection, SelectOptions, Selection};
@@ -488,19 +489,34 @@ pub(crate) fn parse_project(g: &GlobalArgs, out: &Output, which: &str) -> Result
     let s = settings(g)?;
     let project = load_project(&s)?;
     let target = load_target(g, out, &s, &project)?;
+    let env: crate::template::EnvLookup = Arc::new(env_lookup);
+    let cache = (!g.no_partial_parse)
+        .then(|| ParseCache::open(&project, &compile::target_info(&target), env.clone()));
     let manifest = compile::parse(
         project,
         target,
         &compile::ParseOptions {
-            env: Arc::new(env_lookup),
+            env,
             invocation: crate::template::Invocation {
                 which: which.to_string(),
                 debug: out.settings().debug,
                 invocation_id: Some(out.invocation_id().to_string()),
                 ..Default::default()
             },
+            cache: cache.as_ref(),
         },
-    )?;
+    );
+    // Kept even when the parse failed: after a fix, only what changed renders again.
+    if let Some(cache) = cache {
+        match cache.save() {
+            Ok(used) => out.debug(&format!(
+                "Partial parse: {} nodes reused, {} rendered",
+                used.reused, used.rendered
+            )),
+            Err(e) => out.debug(&format!("Partial parse: the cache was not written: {e}")),
+        }
+    }
+    let manifest = manifest?;
     escalate(out, &manifest.warnings, &|d| d.kind.as_str().to_string())?;
     Ok(manifest)
 }

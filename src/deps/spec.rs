@@ -475,7 +475,7 @@ pub fn sha1_hash(entries: &[Value]) -> String {
     let mut texts: Vec<String> = entries.iter().map(python_json).collect();
     texts.sort();
     let digest = Sha1::digest(texts.join("\n").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::project::identity::hex(&digest)
 }
 
 /// JSON text as Python's `json.dumps(value, sort_keys=True)` writes it: `", "` and `": "`

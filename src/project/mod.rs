@@ -22,7 +22,6 @@ use project_file::ProjectFile;
 use properties::{Properties, TestDefinition};
 use rayon::prelude::*;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -45,7 +44,8 @@ pub struct Project {
     pub file: ProjectFile,
     /// `--vars` given on the command line.
     pub cli_vars: BTreeMap<String, Value>,
-    /// Models, seeds, snapshots, analyses, singular and generic tests, by unique_id.
+    /// Models, seeds, snapshots, analyses, singular and generic tests, by unique_id. Parsing
+    /// moves them into the manifest (`Manifest::nodes`), leaving this empty.
     pub nodes: BTreeMap<String, Node>,
     /// Nodes switched off with `enabled: false` in the project file or YAML.
     pub disabled: BTreeMap<String, Node>,
@@ -602,12 +602,7 @@ pub fn checksum(text: &str) -> String {
 
 /// Hex SHA-256 of bytes.
 pub fn checksum_bytes(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    identity::sha256_hex(bytes)
 }
 
 /// Builds the project's resources from discovered files.

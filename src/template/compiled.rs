@@ -56,6 +56,11 @@ impl Source {
             text: Box::leak(text.to_string().into_boxed_str()),
         }
     }
+
+    /// The template's text.
+    pub fn text(&self) -> &'static str {
+        self.text
+    }
 }
 
 /// Compiles `source` (named `name` in errors) and rewrites it for mutable lists and dicts.

@@ -83,7 +83,13 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
             {
                 return Ok(Value::from(v));
             }
-            match (s.env)(&name) {
+            let value = (s.env)(&name);
+            if let Ok(sc) = scope(state) {
+                record(&sc, |r| {
+                    r.env.insert(name.clone(), value.clone());
+                });
+            }
+            match value {
                 Some(v) => Ok(Value::from(v)),
                 None => match default {
                     Some(d) => Ok(d),
@@ -169,10 +175,7 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: &Arc<Shared>) {
     );
     env.add_function("local_md5", |s: String| -> String {
         use md5::{Digest, Md5};
-        Md5::digest(s.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::project::identity::hex(&Md5::digest(s.as_bytes()))
     });
     env.add_function("load_relation", |state: &State, rel: Value| {
         load_relation(state, &rel)

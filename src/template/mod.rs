@@ -113,6 +113,8 @@ pub struct Rendered {
     /// The template asked the database while rendering with `execute` but without a
     /// connection (`kiln compile`), so its SQL may differ from what will run.
     pub offline: bool,
+    /// Environment variables `env_var()` read, with the values it saw (None when unset).
+    pub env: BTreeMap<String, Option<String>>,
 }
 
 /// What a render needs besides the node itself.
@@ -370,7 +372,38 @@ fn macro_template(unique_id: &str) -> String {
     format!("macro:{unique_id}")
 }
 
+/// Words through which a template reaches what differs between two invocations on the same
+/// files, target, vars and environment (the command and its flags, the clock, the whole
+/// project's graph), or prints. A render whose node and macros spell none of them is a function
+/// of those inputs alone, which is what lets the parse cache keep it.
+const INVOCATION_WORDS: &[&str] = &[
+    "graph",
+    "flags",
+    "invocation",
+    "run_started_at",
+    "selected_resources",
+    "modules",
+    "dbt_metadata_envs",
+    "log(",
+    "print(",
+    "warn(",
+];
+
 impl Renderer {
+    /// Whether a render of `node` that called `macros` may have read something that differs
+    /// between invocations (see [`INVOCATION_WORDS`]): checked on the text of the node and of
+    /// each macro it called.
+    pub fn reads_invocation(&self, node: &Node, macros: &BTreeSet<String>) -> bool {
+        let spells = |text: &str| INVOCATION_WORDS.iter().any(|w| text.contains(w));
+        spells(&node.raw_code)
+            || macros.iter().any(|id| {
+                self.shared
+                    .sources
+                    .get(&macro_template(id))
+                    .is_none_or(|s| spells(s.text()))
+            })
+    }
+
     /// Builds the environment for `project` on `target`.
     pub fn new(
         project: &Project,
@@ -492,7 +525,9 @@ impl Renderer {
         });
 
         if mentions_graph(project) {
-            shared.graph.get_or_init(|| graph_value(project));
+            shared
+                .graph
+                .get_or_init(|| graph_value(project, project.nodes.values()));
         }
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Lenient);
@@ -628,8 +663,10 @@ impl Renderer {
 
     /// Builds `graph` for a free-standing template that names it (hooks and inline SQL are not
     /// among the project's templates when the renderer is made).
-    pub fn provide_graph(&self, project: &Project) {
-        self.shared.graph.get_or_init(|| graph_value(project));
+    pub fn provide_graph<'a>(&self, project: &Project, nodes: impl Iterator<Item = &'a Node>) {
+        self.shared
+            .graph
+            .get_or_init(|| graph_value(project, nodes));
     }
 
     /// Sets what `selected_resources` holds: the unique_ids the command selected.
@@ -835,7 +872,7 @@ pub fn invocation_id() -> String {
     }
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::project::identity::hex(&bytes);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],
@@ -859,8 +896,9 @@ fn mentions_graph(project: &Project) -> bool {
         || project.nodes.values().any(|n| n.raw_code.contains(WORD))
 }
 
-/// `graph` as templates read it: `graph.nodes`, `graph.sources`, `graph.macros` by unique_id.
-fn graph_value(project: &Project) -> Value {
+/// `graph` as templates read it: `graph.nodes` (of `nodes`), `graph.sources`, `graph.macros` by
+/// unique_id.
+fn graph_value<'a>(project: &Project, nodes: impl Iterator<Item = &'a Node>) -> Value {
     let node = |n: &Node| {
         serde_json::json!({
             "unique_id": n.unique_id,
@@ -877,11 +915,8 @@ fn graph_value(project: &Project) -> Value {
             "raw_code": n.raw_code,
         })
     };
-    let nodes: serde_json::Map<String, serde_json::Value> = project
-        .nodes
-        .values()
-        .map(|n| (n.unique_id.clone(), node(n)))
-        .collect();
+    let nodes: serde_json::Map<String, serde_json::Value> =
+        nodes.map(|n| (n.unique_id.clone(), node(n))).collect();
     let sources: serde_json::Map<String, serde_json::Value> = project
         .sources
         .values()

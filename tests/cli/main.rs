@@ -17,6 +17,7 @@ mod lenient;
 mod logs;
 mod newcomer;
 mod packages;
+mod partial_parse;
 mod reliability;
 mod run;
 mod secrets;

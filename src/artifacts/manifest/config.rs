@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 /// The config class a node's config is written as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
 pub enum ConfigKind {
     /// `ModelConfig`.
     Model,
@@ -39,8 +40,18 @@ fn docs_default() -> Value {
     json!({"show": true, "node_color": null})
 }
 
-/// The defaults of a config class, in dbt's field order.
+/// The defaults of a config class, built once per process: every node of the class starts from
+/// a copy.
 fn defaults(kind: ConfigKind) -> Map<String, Value> {
+    static BUILT: [std::sync::OnceLock<Map<String, Value>>; 5] =
+        [const { std::sync::OnceLock::new() }; 5];
+    BUILT[kind as usize]
+        .get_or_init(|| build_defaults(kind))
+        .clone()
+}
+
+/// The defaults of a config class, in dbt's field order.
+fn build_defaults(kind: ConfigKind) -> Map<String, Value> {
     let mut m = Map::new();
     let mut put = |k: &str, v: Value| {
         m.insert(k.to_string(), v);
