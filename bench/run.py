@@ -277,6 +277,9 @@ def main():
     ap.add_argument("--big-seed-rows", type=int, default=1_000_000)
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--quick", action="store_true",
+                    help="only the figures that need no build (parse, compile, ls, docs, re-parse, "
+                         "the large project's parse and compile): a minute instead of half an hour")
     args = ap.parse_args()
     if args.smoke:
         args.models, args.seed_rows, args.big_models, args.big_seed_rows = 20, 100, 0, 0
@@ -299,20 +302,30 @@ def main():
         k = lambda *a: sh([kiln, *a], cwd=proj, env=env)
         quick = 1 if args.smoke else 3
 
-        parse = median_of(quick, lambda: k("parse"))
+        # Cold: every node rendered, as dbt's `parse --no-partial-parse`. Warm: the partial-parse
+        # cache of the run before, nothing changed. The other commands use the cache as users do.
+        parse = median_of(quick, lambda: k("parse", "--no-partial-parse"))
+        k("parse")
+        warm = median_of(quick, lambda: k("parse"))
         compile_ = median_of(quick, lambda: k("compile"))
         ls = median_of(quick, lambda: k("ls", "-s", "m_0_0000+"))
-        seed = k("seed")
-        run = k("run")
-        test = k("test")
+        if not args.quick:
+            seed = k("seed")
+            run = k("run")
+            test = k("test")
         docs = median_of(quick, lambda: k("docs", "generate"))
-        # A warm re-parse: one model edited, everything else as before.
+        # A warm re-parse: one model edited before each sample, everything else as before.
         first = os.path.join(proj, "models", "layer_5", "m_5_0000.sql")
-        with open(first, "a") as f:
-            f.write("-- edited\n")
-        reparse = median_of(quick, lambda: k("parse"))
-        jobs, deps, tests = run_statements(proj)
-        columns = seed_columns(url, SCHEMA, "raw_events")
+        edits = iter(range(quick))
+
+        def edit_and_parse():
+            with open(first, "a") as f:
+                f.write(f"-- edit {next(edits)}\n")
+            return k("parse")
+        reparse = median_of(quick, edit_and_parse)
+        if not args.quick:
+            jobs, deps, tests = run_statements(proj)
+            columns = seed_columns(url, SCHEMA, "raw_events")
 
         d = {}
         dbt_version = None
@@ -326,51 +339,60 @@ def main():
             d["parse"] = dd("parse", "--no-partial-parse")
             d["compile"] = dd("compile")
             d["ls"] = dd("ls", "-s", "m_0_0000+")
-            d["seed"] = dd("seed")
-            d["run"] = dd("run")
-            d["test"] = dd("test")
+            if not args.quick:
+                d["seed"] = dd("seed")
+                d["run"] = dd("run")
+                d["test"] = dd("test")
             d["docs"] = dd("docs", "generate")
 
         # The raw database: the same schema rebuilt from nothing with Kiln's own statements.
-        drop_schemas(url, SCHEMA)
-        psql(url, f'create schema "{SCHEMA}"')
-        raw_seed = raw_copy(url, SCHEMA, "raw_events", columns,
-                            os.path.join(proj, "seeds", "raw_events.csv"))
-        raw_run = run_parallel(url, jobs, deps, threads)
-        raw_test = run_parallel(url, tests, {}, threads)
+        if not args.quick:
+            drop_schemas(url, SCHEMA)
+            psql(url, f'create schema "{SCHEMA}"')
+            raw_seed = raw_copy(url, SCHEMA, "raw_events", columns,
+                                os.path.join(proj, "seeds", "raw_events.csv"))
+            raw_run = run_parallel(url, jobs, deps, threads)
+            raw_test = run_parallel(url, tests, {}, threads)
 
         dv = lambda key, i=0: d[key][i] if key in d else None
         n = args.models
-        table.add(f"parse, {n} models", parse[0], dv("parse"), None, "≤ 0.10 s", parse[0] <= 0.10)
+        table.add(f"parse, {n} models, no cache", parse[0], dv("parse"), None, "≤ 0.10 s",
+                  parse[0] <= 0.10)
         table.add("parse, peak memory", parse[1], dv("parse", 1), None, "≤ 60 MB", parse[1] <= 60, "MB")
+        table.add("parse, cache warm, nothing changed", warm[0], None, None, "≤ 0.10 s",
+                  warm[0] <= 0.10)
         table.add("compile", compile_[0], dv("compile"), None, "≤ 0.25 s", compile_[0] <= 0.25)
         table.add("compile, peak memory", compile_[1], dv("compile", 1), None, "≤ 100 MB",
                   compile_[1] <= 100, "MB")
         table.add("`ls -s m_0_0000+`", ls[0], dv("ls"), None, "≤ 0.05 s", ls[0] <= 0.05)
-        seed_target = 1.2 * raw_seed + parse[0]
-        table.add(f"seed, {args.seed_rows:,} rows", seed[0], dv("seed"), raw_seed,
-                  f"≤ 1.2 × `\\copy` + parse = {seed_target:.2f} s", seed[0] <= seed_target)
-        table.add(f"run, {len(jobs)} models", run[0], dv("run"), raw_run,
-                  f"≤ 1.1 × raw = {1.1 * raw_run:.2f} s", run[0] <= 1.1 * raw_run)
-        table.add(f"test, {len(tests)} tests", test[0], dv("test"), raw_test,
-                  f"≤ 1.1 × raw = {1.1 * raw_test:.2f} s", test[0] <= 1.1 * raw_test)
+        if not args.quick:
+            seed_target = 1.2 * raw_seed + parse[0]
+            table.add(f"seed, {args.seed_rows:,} rows", seed[0], dv("seed"), raw_seed,
+                      f"≤ 1.2 × `\\copy` + parse = {seed_target:.2f} s", seed[0] <= seed_target)
+            table.add(f"run, {len(jobs)} models", run[0], dv("run"), raw_run,
+                      f"≤ 1.1 × raw = {1.1 * raw_run:.2f} s", run[0] <= 1.1 * raw_run)
+            table.add(f"test, {len(tests)} tests", test[0], dv("test"), raw_test,
+                      f"≤ 1.1 × raw = {1.1 * raw_test:.2f} s", test[0] <= 1.1 * raw_test)
         table.add("docs generate", docs[0], dv("docs"), None, "≤ 0.5 s", docs[0] <= 0.5)
         table.add("warm re-parse after editing one model", reparse[0], None, None, "≤ 0.02 s",
                   reparse[0] <= 0.02)
-        notes.append("Kiln keeps no partial-parse cache yet: the warm re-parse is a full parse.")
+        notes.append("dbt-core parses with `--no-partial-parse`, beside Kiln's parse without its cache; "
+                     "Kiln's compile, ls, docs generate and re-parse use the partial-parse cache "
+                     "the parse before left, as a user's next command does.")
 
         if args.big_models:
             big = os.path.join(work, "big")
             generate(big, args.big_models, 100, args.tested)
             profiles(big, url, SCHEMA + "_big", threads)
             b = lambda *a: sh([kiln, *a], cwd=big, env=env)
-            bp = median_of(quick, lambda: b("parse"))
+            bp = median_of(quick, lambda: b("parse", "--no-partial-parse"))
             bc = median_of(quick, lambda: b("compile"))
-            table.add(f"parse, {args.big_models:,} models", bp[0], None, None, "≤ 0.5 s", bp[0] <= 0.5)
+            table.add(f"parse, {args.big_models:,} models, no cache", bp[0], None, None, "≤ 0.5 s",
+                      bp[0] <= 0.5)
             table.add(f"parse, {args.big_models:,} models, peak memory", bp[1], None, None,
                       "≤ 200 MB", bp[1] <= 200, "MB")
             table.add(f"compile, {args.big_models:,} models", bc[0], None, None, "≤ 1 s", bc[0] <= 1)
-        if args.big_seed_rows:
+        if args.big_seed_rows and not args.quick:
             bs = os.path.join(work, "bigseed")
             os.makedirs(os.path.join(bs, "seeds"))
             with open(os.path.join(bs, "dbt_project.yml"), "w") as f:
@@ -401,7 +423,8 @@ def main():
     header = [
         "# Kiln benchmark results",
         "",
-        f"Produced by `bench/run.py{' --dbt' if args.dbt else ''}` in one run on "
+        f"Produced by `bench/run.py{' --dbt' if args.dbt else ''}{' --quick' if args.quick else ''}`"
+        f" in one run on "
         f"{datetime.date.today().isoformat()}.",
         "",
         f"- Machine: {machine()}",
