@@ -815,39 +815,66 @@ pub fn compile(
         let _ = mn;
         final_sql.insert(id.clone(), sql);
     }
-    // Analyse in graph order so `select *` resolves through upstream columns.
+    // Analyse in graph order so `select *` resolves through upstream columns: level by level,
+    // each level's nodes in parallel, since a node reads only the columns of levels before it.
     let mut known = known_columns(manifest);
-    for id in &order {
-        let Some(sql) = final_sql.get(id) else {
-            continue;
-        };
-        let Some(mn) = manifest.nodes.get(id) else {
-            continue;
-        };
-        let analysed = analyse_node(
-            &manifest.project,
-            manifest.dialect,
-            mn,
-            sql,
-            &mut known,
-            offline.contains(id),
-        );
-        match analysed {
-            Ok((a, problems)) => {
-                let mn = manifest.nodes.get_mut(id).expect("node exists");
-                mn.inferred_columns = a.columns;
-                mn.lineage = a.lineage;
-                for d in problems {
-                    diags.push(d);
+    for level in levels(manifest, &order) {
+        let analysed: Vec<_> = level
+            .par_iter()
+            .filter_map(|id| Some((*id, final_sql.get(*id)?, manifest.nodes.get(*id)?)))
+            .map(|(id, sql, mn)| {
+                let offline = offline.contains(id);
+                let a = analyse_with(
+                    &manifest.project,
+                    manifest.dialect,
+                    mn,
+                    sql,
+                    &known,
+                    offline,
+                );
+                (id, a)
+            })
+            .collect();
+        for (id, a) in analysed {
+            let mn = manifest.nodes.get_mut(id).expect("node exists");
+            match a {
+                Ok((a, problems, columns)) => {
+                    mn.inferred_columns = a.columns;
+                    mn.lineage = a.lineage;
+                    known.extend(columns);
+                    for d in problems {
+                        diags.push(d);
+                    }
                 }
+                Err(d) => diags.push(d),
             }
-            Err(d) => diags.push(d),
-        }
-        if let Some(mn) = manifest.nodes.get_mut(id) {
-            mn.compiled_sql = Some(sql.clone());
+            mn.compiled_sql = final_sql.get(id).cloned();
         }
     }
     diags.finish(())
+}
+
+/// `order` (a topological order) cut into levels: each node one level after the deepest of its
+/// parents in `order`, so the nodes of one level never read each other.
+fn levels<'a>(manifest: &Manifest, order: &'a [String]) -> Vec<Vec<&'a String>> {
+    let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut out: Vec<Vec<&String>> = Vec::new();
+    for id in order {
+        let parents = manifest.nodes.get(id).map(|mn| &mn.depends_on[..]);
+        let level = parents
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| depth.get(p.as_str()))
+            .map(|d| d + 1)
+            .max()
+            .unwrap_or(0);
+        depth.insert(id, level);
+        if out.len() <= level {
+            out.resize_with(level + 1, Vec::new);
+        }
+        out[level].push(id);
+    }
+    out
 }
 
 /// The columns known before any node is analysed, by normalised relation name: seeds from
@@ -900,17 +927,38 @@ pub fn analyse_node(
     known: &mut BTreeMap<String, sql::Known>,
     offline: bool,
 ) -> std::result::Result<(sql::Analysis, Vec<Diagnostic>), Diagnostic> {
+    let (a, errors, columns) = analyse_with(project, dialect, mn, sql, known, offline)?;
+    known.extend(columns);
+    Ok((a, errors))
+}
+
+/// A node's analysis, its column errors, and the columns its relation is now known to have (by
+/// normalised name).
+type Analysed = (sql::Analysis, Vec<Diagnostic>, Option<(String, sql::Known)>);
+
+/// [`analyse_node`] without recording: the caller adds the columns it returns.
+fn analyse_with(
+    project: &Project,
+    dialect: Dialect,
+    mn: &ManifestNode,
+    sql: &str,
+    known: &BTreeMap<String, sql::Known>,
+    offline: bool,
+) -> std::result::Result<Analysed, Diagnostic> {
     let resolve = |name: &str| known.get(name).cloned();
     let a = sql::analyse(sql, dialect, &resolve).map_err(|e| syntax_error(project, mn, sql, &e))?;
     let errors = match offline {
         true => Vec::new(),
         false => column_errors(project, mn, sql, &a),
     };
-    if let (Some(cols), Some(rel)) = (&a.columns, &mn.relation) {
-        let exact = a.exact && !offline && errors.is_empty();
-        known.insert(rel.normalized(), relation_columns(mn, cols, exact));
-    }
-    Ok((a, errors))
+    let columns = match (&a.columns, &mn.relation) {
+        (Some(cols), Some(rel)) => {
+            let exact = a.exact && !offline && errors.is_empty();
+            Some((rel.normalized(), relation_columns(mn, cols, exact)))
+        }
+        _ => None,
+    };
+    Ok((a, errors, columns))
 }
 
 /// The columns of the relation a node builds from its query's output columns: a snapshot adds
