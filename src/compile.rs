@@ -330,8 +330,8 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
         .par_iter()
         .filter(|(_, n)| n.resource_type != ResourceType::Seed)
         .map(|(id, node)| {
-            let key = opts.cache.map(|c| c.node_key(node));
-            if let (Some(cache), Some(key)) = (opts.cache, &key)
+            let cached = opts.cache.map(|c| (c, c.node_key(node)));
+            if let Some((cache, key)) = &cached
                 && let Some(kept) = cache.get(id, key)
             {
                 return (id.clone(), Ok(kept));
@@ -348,7 +348,7 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
                 database: None,
                 overrides: None,
             });
-            if let (Some(cache), Some(key), Ok(r)) = (opts.cache, key, &r)
+            if let (Some((cache, key)), Ok(r)) = (cached, &r)
                 && !renderer.reads_invocation(node, &r.macros)
             {
                 cache.put(id, key, r);
@@ -848,7 +848,7 @@ pub fn compile(
                 }
                 Err(d) => diags.push(d),
             }
-            mn.compiled_sql = final_sql.get(id).cloned();
+            mn.compiled_sql = final_sql.remove(id);
         }
     }
     diags.finish(())

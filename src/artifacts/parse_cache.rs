@@ -5,7 +5,8 @@
 //! The cache is never stale. An entry is used only when everything its render could have read
 //! is as it was:
 //! - the project key: every file of the project and its packages except the nodes' own SQL
-//!   files (so macros, properties, docs, the project files, seeds' headers), the list of nodes,
+//!   files (so macros, properties, docs, the project files, seeds' headers: all in
+//!   `Project::files`), the list of nodes,
 //!   `--vars`, what templates see of the target, and the Kiln binary itself;
 //! - the node key: the project key and the whole node as loaded (its SQL, its config from the
 //!   project file and properties, its columns, ...);
@@ -37,7 +38,7 @@ const FORMAT: u32 = 1;
 struct Entry {
     /// The node key this render was made under.
     key: String,
-    refs: Vec<(Option<String>, String)>,
+    refs: Vec<RefCall>,
     sources: Vec<(String, String)>,
     config: Config,
     config_call: serde_json::Map<String, serde_json::Value>,
@@ -49,7 +50,6 @@ struct Entry {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct CacheFile {
     format: u32,
-    kiln_version: String,
     project_key: String,
     entries: BTreeMap<String, Entry>,
 }
@@ -82,11 +82,7 @@ impl ParseCache {
         let old = std::fs::read(&path)
             .ok()
             .and_then(|bytes| serde_json::from_slice::<CacheFile>(&bytes).ok())
-            .filter(|f| {
-                f.format == FORMAT
-                    && f.kiln_version == env!("CARGO_PKG_VERSION")
-                    && f.project_key == project_key
-            })
+            .filter(|f| f.format == FORMAT && f.project_key == project_key)
             .map(|f| f.entries.into_iter().collect())
             .unwrap_or_default();
         ParseCache {
@@ -120,14 +116,7 @@ impl ParseCache {
         self.keep(id, e.clone());
         Some(Rendered {
             sql: String::new(),
-            refs: e
-                .refs
-                .iter()
-                .map(|(package, name)| RefCall {
-                    package: package.clone(),
-                    name: name.clone(),
-                })
-                .collect(),
+            refs: e.refs.clone(),
             sources: e.sources.clone(),
             config: e.config.clone(),
             config_call: e.config_call.clone(),
@@ -141,11 +130,7 @@ impl ParseCache {
     pub fn put(&self, id: &str, key: String, r: &Rendered) {
         let entry = Entry {
             key,
-            refs: r
-                .refs
-                .iter()
-                .map(|c| (c.package.clone(), c.name.clone()))
-                .collect(),
+            refs: r.refs.clone(),
             sources: r.sources.clone(),
             config: r.config.clone(),
             config_call: r.config_call.clone(),
@@ -182,7 +167,6 @@ impl ParseCache {
         }
         let file = CacheFile {
             format: FORMAT,
-            kiln_version: env!("CARGO_PKG_VERSION").to_string(),
             project_key: self.project_key,
             entries,
         };
@@ -218,10 +202,6 @@ fn project_key(project: &Project, target: &TargetInfo) -> String {
             part(rel.as_bytes());
             part(text.as_bytes());
         }
-    }
-    for m in project.macros.values() {
-        part(m.unique_id.as_bytes());
-        part(m.template_sql.as_bytes());
     }
     for (id, n) in project.nodes.iter().chain(&project.disabled) {
         part(id.as_bytes());

@@ -595,16 +595,6 @@ fn seed_checksum(rel: &str, bytes: &[u8], size: u64) -> Checksum {
     }
 }
 
-/// Hex SHA-256 of a text.
-pub fn checksum(text: &str) -> String {
-    checksum_bytes(text.as_bytes())
-}
-
-/// Hex SHA-256 of bytes.
-pub fn checksum_bytes(bytes: &[u8]) -> String {
-    identity::sha256_hex(bytes)
-}
-
 /// Builds the project's resources from discovered files.
 struct Builder<'a> {
     project: &'a mut Project,

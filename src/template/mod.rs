@@ -86,7 +86,7 @@ pub trait Database: Send + Sync {
 }
 
 /// A `ref()` call seen while rendering.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct RefCall {
     /// Package, for two-argument `ref('pkg', 'model')`.
     pub package: Option<String>,
