@@ -286,19 +286,22 @@ impl SiteData {
     /// Writes `index.json`, `details-<n>.json` and `timeline.json` into `dir`, removing shards
     /// of an earlier, larger site.
     pub fn write(&self, dir: &Path) -> Result<()> {
-        write_file(&dir.join("index.json"), &json_bytes(&self.index))?;
         let shards: Vec<BTreeMap<&str, &NodeDetail>> =
             self.details.chunks(SHARD_SIZE).map(Self::shard).collect();
-        let written: Vec<Result<()>> = {
-            use rayon::prelude::*;
-            shards
-                .par_iter()
-                .enumerate()
-                .map(|(i, shard)| {
-                    write_file(&dir.join(format!("details-{i}.json")), &json_bytes(shard))
-                })
-                .collect()
-        };
+        let (index, written) = rayon::join(
+            || write_file(&dir.join("index.json"), &json_bytes(&self.index)),
+            || {
+                use rayon::prelude::*;
+                shards
+                    .par_iter()
+                    .enumerate()
+                    .map(|(i, shard)| {
+                        write_file(&dir.join(format!("details-{i}.json")), &json_bytes(shard))
+                    })
+                    .collect::<Vec<Result<()>>>()
+            },
+        );
+        index?;
         for w in written {
             w?;
         }

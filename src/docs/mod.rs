@@ -180,13 +180,13 @@ pub fn site_data(manifest: &Manifest, catalog: &[CatalogTable], last: &LastResul
         tests_of: &tests_of,
         callers: &callers,
     };
-    let mut nodes = Vec::with_capacity(entries.len());
-    let mut details = Vec::with_capacity(entries.len());
-    for (id, entry) in &entries {
-        let (n, d) = ctx.entry(id, entry);
-        nodes.push(n);
-        details.push(d);
-    }
+    let (nodes, details): (Vec<_>, Vec<_>) = {
+        use rayon::prelude::*;
+        entries
+            .par_iter()
+            .map(|(id, entry)| ctx.entry(id, entry))
+            .unzip()
+    };
     let timeline = match &last.run {
         Some(run) => timeline::build(
             run,

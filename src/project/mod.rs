@@ -387,87 +387,123 @@ fn load_package(
     // Read every file in parallel; a file that cannot be read is reported, the rest go on.
     // Seeds are read as bytes: only their checksum and header line are kept here, since the CSV
     // itself is parsed (and validated) when the seed is loaded.
-    let texts: Vec<(String, Result<String>, Option<Checksum>)> = found
-        .par_iter()
-        .map(|f| {
-            let path = pkg.dir.join(&f.rel[pkg.prefix.len()..]);
-            if f.rel.ends_with(".csv") {
-                match read_seed_head(&path) {
-                    Ok((bytes, size)) => {
-                        let header_end = bytes
-                            .iter()
-                            .position(|b| *b == b'\n')
-                            .unwrap_or(bytes.len());
-                        let header = String::from_utf8_lossy(&bytes[..header_end])
-                            .trim_end_matches('\r')
-                            .to_string();
-                        (
-                            f.rel.clone(),
-                            Ok(header),
-                            Some(seed_checksum(&f.rel, &bytes, size)),
-                        )
-                    }
-                    Err(_) => (f.rel.clone(), read_file(&path, &f.rel), None),
+    let read = |f: &Found| -> (String, Result<String>, Option<Checksum>) {
+        let path = pkg.dir.join(&f.rel[pkg.prefix.len()..]);
+        if f.rel.ends_with(".csv") {
+            match read_seed_head(&path) {
+                Ok((bytes, size)) => {
+                    let header_end = bytes
+                        .iter()
+                        .position(|b| *b == b'\n')
+                        .unwrap_or(bytes.len());
+                    let header = String::from_utf8_lossy(&bytes[..header_end])
+                        .trim_end_matches('\r')
+                        .to_string();
+                    (
+                        f.rel.clone(),
+                        Ok(header),
+                        Some(seed_checksum(&f.rel, &bytes, size)),
+                    )
                 }
-            } else {
-                (f.rel.clone(), read_file(&path, &f.rel), None)
+                Err(_) => (f.rel.clone(), read_file(&path, &f.rel), None),
             }
-        })
-        .collect();
-    let mut seed_checksums: BTreeMap<String, Checksum> = BTreeMap::new();
-    let mut files = BTreeMap::new();
-    for (rel, text, sum) in texts {
-        if let Some(text) = diags.take(text) {
-            if let Some(sum) = sum {
-                seed_checksums.insert(rel.clone(), sum);
-            }
-            files.insert(rel, text);
+        } else {
+            (f.rel.clone(), read_file(&path, &f.rel), None)
         }
-    }
+    };
+    let is_properties = |f: &Found| is_yaml(&f.rel) && f.role != Role::Docs;
+    let package = pkg.file.name.clone();
+    // Properties files are read and parsed while the other files are read and turned into
+    // nodes: a large properties file takes as long to parse as all the SQL files to read.
+    let (props, (files, diags)) = rayon::join(
+        || -> Vec<ReadProperties> {
+            found
+                .par_iter()
+                .filter(|f| is_properties(f))
+                .map(|f| {
+                    let (rel, text, _) = read(f);
+                    let parsed = match &text {
+                        Ok(text) => Some(properties::parse_properties(&rel, text, &package)),
+                        Err(_) => None,
+                    };
+                    (rel, text, parsed)
+                })
+                .collect()
+        },
+        || {
+            let texts: Vec<(String, Result<String>, Option<Checksum>)> = found
+                .par_iter()
+                .filter(|f| !is_properties(f))
+                .map(read)
+                .collect();
+            let mut seed_checksums: BTreeMap<String, Checksum> = BTreeMap::new();
+            let mut files = BTreeMap::new();
+            for (rel, text, sum) in texts {
+                if let Some(text) = diags.take(text) {
+                    if let Some(sum) = sum {
+                        seed_checksums.insert(rel.clone(), sum);
+                    }
+                    files.insert(rel, text);
+                }
+            }
+            let root_file = project.file.clone();
+            let mut builder = Builder {
+                project: &mut *project,
+                diags: &mut *diags,
+                names: &mut *names,
+                seed_checksums,
+                package_file: &pkg.file,
+                root_file: &root_file,
+                prefix: &pkg.prefix,
+            };
+            for f in &found {
+                if let Some(text) = files.get(&f.rel) {
+                    builder.add_file(f, text);
+                }
+            }
+            (files, diags)
+        },
+    );
+    project.files.extend(files);
     if !pkg.prefix.is_empty()
         && let Ok(text) = std::fs::read_to_string(
             pkg.dir
                 .join(pkg.file.file_name.trim_start_matches(&pkg.prefix)),
         )
     {
-        files.insert(pkg.file.file_name.clone(), text);
+        project.files.insert(pkg.file.file_name.clone(), text);
     }
-
-    // Properties are parsed in parallel too: they are independent per file.
-    let package = pkg.file.name.clone();
-    let props: Vec<(String, Properties, Vec<Diagnostic>)> = found
-        .par_iter()
-        .filter(|f| is_yaml(&f.rel) && f.role != Role::Docs)
-        .filter_map(|f| {
-            let text = files.get(&f.rel)?;
-            let (p, d) = properties::parse_properties(&f.rel, text, &package);
-            Some((f.rel.clone(), p, d))
-        })
-        .collect();
-    project.files.extend(files.clone());
+    let mut parsed = Vec::new();
+    for (rel, text, p) in props {
+        if let Some(text) = diags.take(text) {
+            project.files.insert(rel.clone(), text);
+        }
+        parsed.extend(p.map(|p| (rel, p)));
+    }
     let root_file = project.file.clone();
     let mut builder = Builder {
         project,
         diags,
         names,
-        seed_checksums,
+        seed_checksums: BTreeMap::new(),
         package_file: &pkg.file,
         root_file: &root_file,
         prefix: &pkg.prefix,
     };
-    for f in &found {
-        let Some(text) = files.get(&f.rel) else {
-            continue;
-        };
-        builder.add_file(f, text);
-    }
-    for (rel, p, d) in props {
+    for (rel, (p, d)) in parsed {
         for diag in d {
             builder.diags.push(diag);
         }
         builder.apply_properties(&rel, p);
     }
 }
+
+/// A properties file as read, and parsed when it could be read.
+type ReadProperties = (
+    String,
+    Result<String>,
+    Option<(Properties, Vec<Diagnostic>)>,
+);
 
 /// A seed's size and the bytes its checksum and header need: the whole file when it is small
 /// enough to be checksummed, else only its first line (larger seeds are compared by path, as
