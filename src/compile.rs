@@ -6,6 +6,7 @@
 //! and in-file `config()`; relation names can only be computed once every node's config is known,
 //! so the compile pass renders again with real relation names.
 
+use crate::artifacts::compile_cache::{CompileCache, Recorder};
 use crate::artifacts::parse_cache::ParseCache;
 use crate::error::{Collector, Diagnostic, Error, ErrorKind, Location, Result};
 use crate::graph::{Dag, GraphNode, TestKind};
@@ -13,8 +14,8 @@ use crate::project::profiles::{AdapterType, Target};
 use crate::project::{Config, Node, Project, ResourceType, TestTarget};
 use crate::sql::{self, Dialect};
 use crate::template::{
-    Database, RefCall, Relation, RelationKind, RenderRequest, Rendered, Renderer, Resolve,
-    TargetInfo, Unresolved,
+    Database, RefCall, Relation, RelationKind, RenderRequest, Renderer, Resolve, TargetInfo,
+    Unresolved,
 };
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,7 +41,7 @@ pub struct ManifestNode {
     /// Output columns inferred from the compiled SQL.
     pub inferred_columns: Option<Vec<String>>,
     /// Column-level lineage: output column → the upstream columns it is computed from.
-    pub lineage: BTreeMap<String, Vec<sql::ColumnSource>>,
+    pub lineage: Arc<BTreeMap<String, Vec<sql::ColumnSource>>>,
 }
 
 impl ManifestNode {
@@ -85,6 +86,9 @@ pub struct Manifest {
     pub warnings: Vec<Diagnostic>,
     /// `--empty`: refs and sources read as zero rows when nodes are compiled.
     pub empty_refs: bool,
+    /// The partial-parse cache's key of everything but the nodes (None when parsed without
+    /// the cache): the compile cache keys its entries under it.
+    pub cache_key: Option<String>,
 }
 
 /// The dialect of an adapter type.
@@ -400,7 +404,7 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
                 depends_on_macros: macros,
                 compiled_sql: None,
                 inferred_columns: None,
-                lineage: BTreeMap::new(),
+                lineage: Default::default(),
             },
         );
     }
@@ -602,6 +606,7 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
         renderer,
         warnings,
         empty_refs: false,
+        cache_key: opts.cache.map(|c| c.project_key().to_string()),
     })
 }
 
@@ -733,6 +738,7 @@ pub fn compile(
     manifest: &mut Manifest,
     only: Option<&BTreeSet<String>>,
     database: Option<Arc<dyn Database>>,
+    cache: Option<&CompileCache>,
 ) -> Result<()> {
     let resolver: Arc<dyn Resolve> = Arc::new(manifest.compile_resolver());
     // Ephemeral parents of selected nodes are compiled too, since they are inlined.
@@ -754,22 +760,41 @@ pub fn compile(
     }
     let renderer = manifest.renderer.clone();
     let nodes = &manifest.nodes;
-    let results: Vec<(String, std::result::Result<Rendered, Diagnostic>)> = wanted
+    // Each node's SQL, and whether it asked a database that is not connected.
+    type Compiled = std::result::Result<(String, bool), Diagnostic>;
+    let results: Vec<(String, Compiled)> = wanted
         .par_iter()
         .filter_map(|id| nodes.get(id).map(|mn| (id, mn)))
         .filter(|(_, mn)| mn.node.resource_type != ResourceType::Seed)
         .map(|(id, mn)| {
+            let key = cache.map(|c| c.node_key(mn));
+            if let (Some(c), Some(key)) = (cache, &key)
+                && let Some(sql) = c.render(id, key, resolver.as_ref())
+            {
+                return (id.clone(), Ok((sql, false)));
+            }
+            let recorder = cache.map(|_| Arc::new(Recorder::new(resolver.clone())));
             let r = renderer.render(RenderRequest {
                 node: &mn.node,
                 config: &mn.node.config,
                 this: mn.relation.clone(),
                 execute: true,
                 is_incremental: false,
-                resolver: resolver.clone(),
+                resolver: match &recorder {
+                    Some(rec) => rec.clone() as Arc<dyn Resolve>,
+                    None => resolver.clone(),
+                },
                 database: database.clone(),
                 overrides: None,
             });
-            (id.clone(), r)
+            if let (Some(c), Some(key), Some(rec), Ok(r)) = (cache, key, &recorder, &r) {
+                if r.asked_database || renderer.reads_invocation(&mn.node, &r.macros) {
+                    c.forget(id);
+                } else {
+                    c.put_render(id, key, rec.calls(), &r.env, &r.sql);
+                }
+            }
+            (id.clone(), r.map(|r| (r.sql, r.offline)))
         })
         .collect();
     let mut diags = Collector::new();
@@ -778,45 +803,47 @@ pub fn compile(
     let mut offline: BTreeSet<String> = BTreeSet::new();
     for (id, r) in results {
         match r {
-            Ok(r) => {
-                if r.offline {
+            Ok((sql, off)) => {
+                if off {
                     offline.insert(id.clone());
                 }
-                raw_sql.insert(id, r.sql);
+                raw_sql.insert(id, sql);
             }
-            Err(d) => diags.push(d),
+            Err(d) => {
+                if let Some(c) = cache {
+                    c.forget(&id);
+                }
+                diags.push(d)
+            }
         }
     }
-    // Inline ephemeral parents (recursively, parents first) as CTEs.
+    // Inline ephemeral parents (recursively, parents first) as CTEs. Nodes without ephemeral
+    // parents keep their SQL as rendered.
     let order = manifest.dag.topo_order(Some(&wanted));
-    let mut final_sql: BTreeMap<String, String> = BTreeMap::new();
-    for id in &order {
-        let Some(sql) = raw_sql.get(id) else { continue };
-        let Some(mn) = manifest.nodes.get(id) else {
-            continue;
-        };
-        let ctes = ephemeral_ctes(manifest, id, &raw_sql);
-        let inlined_offline = ctes.iter().any(|(name, _)| {
-            offline.iter().any(|o| {
-                manifest
-                    .nodes
-                    .get(o)
-                    .is_some_and(|n| format!("__dbt__cte__{}", n.node.name) == *name)
-            })
-        });
-        if inlined_offline {
-            offline.insert(id.clone());
+    let mut injected: Vec<(String, String)> = Vec::new();
+    if manifest.nodes.values().any(|mn| mn.is_ephemeral()) {
+        for id in &order {
+            let Some(sql) = raw_sql.get(id) else { continue };
+            let ctes = ephemeral_ctes(manifest, id, &raw_sql);
+            if ctes.is_empty() {
+                continue;
+            }
+            let inlined_offline = ctes.iter().any(|(name, _)| {
+                offline.iter().any(|o| {
+                    manifest
+                        .nodes
+                        .get(o)
+                        .is_some_and(|n| format!("__dbt__cte__{}", n.node.name) == *name)
+                })
+            });
+            if inlined_offline {
+                offline.insert(id.clone());
+            }
+            injected.push((id.clone(), sql::inject_ctes(sql, &ctes)));
         }
-        let sql = if ctes.is_empty() {
-            sql.clone()
-        } else {
-            sql::inject_ctes(sql, &ctes)
-        };
-        let _ = mn;
-        final_sql.insert(id.clone(), sql);
     }
-    // Analyse in graph order so `select *` resolves through upstream columns: level by level,
-    // each level's nodes in parallel, since a node reads only the columns of levels before it.
+    let mut final_sql = raw_sql;
+    final_sql.extend(injected);
     let mut known = known_columns(manifest);
     for level in levels(manifest, &order) {
         let analysed: Vec<_> = level
@@ -831,6 +858,7 @@ pub fn compile(
                     sql,
                     &known,
                     offline,
+                    cache.map(|c| (c, id.as_str())),
                 );
                 (id, a)
             })
@@ -927,7 +955,7 @@ pub fn analyse_node(
     known: &mut BTreeMap<String, sql::Known>,
     offline: bool,
 ) -> std::result::Result<(sql::Analysis, Vec<Diagnostic>), Diagnostic> {
-    let (a, errors, columns) = analyse_with(project, dialect, mn, sql, known, offline)?;
+    let (a, errors, columns) = analyse_with(project, dialect, mn, sql, known, offline, None)?;
     known.extend(columns);
     Ok((a, errors))
 }
@@ -936,7 +964,9 @@ pub fn analyse_node(
 /// normalised name).
 type Analysed = (sql::Analysis, Vec<Diagnostic>, Option<(String, sql::Known)>);
 
-/// [`analyse_node`] without recording: the caller adds the columns it returns.
+/// [`analyse_node`] without recording: the caller adds the columns it returns. With a compile
+/// cache (and the node's id), an analysis of the same SQL over the same upstream columns is
+/// reused, and a new one is kept.
 fn analyse_with(
     project: &Project,
     dialect: Dialect,
@@ -944,9 +974,32 @@ fn analyse_with(
     sql: &str,
     known: &BTreeMap<String, sql::Known>,
     offline: bool,
+    cache: Option<(&CompileCache, &str)>,
 ) -> std::result::Result<Analysed, Diagnostic> {
-    let resolve = |name: &str| known.get(name).cloned();
-    let a = sql::analyse(sql, dialect, &resolve).map_err(|e| syntax_error(project, mn, sql, &e))?;
+    let lookup = |name: &str| known.get(name).cloned();
+    let a = match cache.and_then(|(c, id)| c.analysis(id, sql, &lookup)) {
+        Some(a) => a,
+        None => {
+            let read = std::cell::RefCell::new(Vec::new());
+            let resolve = |name: &str| {
+                let answer = lookup(name);
+                if cache.is_some() {
+                    let hash = crate::artifacts::compile_cache::answer_hash(&answer);
+                    read.borrow_mut().push((name.to_string(), hash));
+                }
+                answer
+            };
+            let a = sql::analyse(sql, dialect, &resolve)
+                .map_err(|e| syntax_error(project, mn, sql, &e))?;
+            if let Some((c, id)) = cache {
+                let mut read = read.into_inner();
+                read.sort();
+                read.dedup();
+                c.put_analysis(id, sql, read, &a);
+            }
+            a
+        }
+    };
     let errors = match offline {
         true => Vec::new(),
         false => column_errors(project, mn, sql, &a),
@@ -1216,7 +1269,7 @@ impl Manifest {
             depends_on_macros: Vec::new(),
             compiled_sql: None,
             inferred_columns: None,
-            lineage: BTreeMap::new(),
+            lineage: Default::default(),
         }))
     }
 

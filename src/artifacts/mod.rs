@@ -5,6 +5,7 @@
 //! so the same project compiles to byte-identical files.
 
 pub mod catalog;
+pub mod compile_cache;
 pub mod docs;
 pub mod events;
 pub mod manifest;
@@ -14,6 +15,7 @@ pub mod sources;
 pub mod state;
 
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
+use std::borrow::Cow;
 use std::path::Path;
 
 /// The dbt version whose artifact shapes Kiln writes (`metadata.dbt_version`): tools reading the
@@ -67,41 +69,40 @@ pub fn write_pieces<B: AsRef<[u8]>>(path: &Path, pieces: &[B]) -> Result<()> {
 }
 
 /// A member of a JSON object written as pieces (see [`object_pieces`]).
-pub enum Member {
+pub enum Member<'a> {
     /// `"key":value`, serialized whole by [`member_bytes`].
     Whole(Vec<u8>),
     /// `"key":{...}` whose own members are already serialized, in order.
-    Object(Vec<Vec<u8>>),
+    Object(Vec<Cow<'a, [u8]>>),
 }
 
 /// A JSON object from `(key, member)` pairs in any order, sorted by key as serde_json's map is,
 /// as pieces to hand to [`write_pieces`]: large members are never copied into one buffer.
-pub fn object_pieces(mut members: Vec<(String, Member)>) -> Vec<Vec<u8>> {
+/// Separators are pieces of their own, so each inner member stays the piece it was given.
+pub fn object_pieces(mut members: Vec<(String, Member<'_>)>) -> Vec<Cow<'_, [u8]>> {
     members.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out = vec![b"{".to_vec()];
+    let mut out: Vec<Cow<[u8]>> = vec![Cow::Borrowed(b"{")];
     for (i, (key, member)) in members.into_iter().enumerate() {
-        let mut head = if i > 0 { b",".to_vec() } else { Vec::new() };
+        if i > 0 {
+            out.push(Cow::Borrowed(b","));
+        }
         match member {
-            Member::Whole(bytes) => {
-                head.extend_from_slice(&bytes);
-                out.push(head);
-            }
+            Member::Whole(bytes) => out.push(Cow::Owned(bytes)),
             Member::Object(inner) => {
-                let _ = serde_json::to_writer(&mut head, &key);
+                let mut head = serde_json::to_vec(&key).unwrap_or_default();
                 head.extend_from_slice(b":{");
-                out.push(head);
-                let last = inner.len().saturating_sub(1);
-                for (j, mut m) in inner.into_iter().enumerate() {
-                    if j < last {
-                        m.push(b',');
+                out.push(Cow::Owned(head));
+                for (j, m) in inner.into_iter().enumerate() {
+                    if j > 0 {
+                        out.push(Cow::Borrowed(b","));
                     }
                     out.push(m);
                 }
-                out.push(b"}".to_vec());
+                out.push(Cow::Borrowed(b"}"));
             }
         }
     }
-    out.push(b"}\n".to_vec());
+    out.push(Cow::Borrowed(b"}\n"));
     out
 }
 

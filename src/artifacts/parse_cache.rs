@@ -94,6 +94,11 @@ impl ParseCache {
         }
     }
 
+    /// The key of everything but the nodes themselves that a render can read.
+    pub fn project_key(&self) -> &str {
+        &self.project_key
+    }
+
     /// The key of `node`'s render under this cache's project key.
     pub fn node_key(&self, node: &Node) -> String {
         let mut h = Xxh3::new();
@@ -122,6 +127,7 @@ impl ParseCache {
             config_call: e.config_call.clone(),
             macros: e.macros.clone(),
             offline: false,
+            asked_database: false,
             env: BTreeMap::new(),
         })
     }
@@ -221,12 +227,12 @@ fn build_id() -> String {
 }
 
 /// A value's hash as the cache keeps it.
-fn value_hash(value: &str) -> String {
+pub(super) fn value_hash(value: &str) -> String {
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(value.as_bytes()))
 }
 
 /// Feeds what serde writes into a hash.
-struct HashWriter<'a>(&'a mut Xxh3);
+pub(super) struct HashWriter<'a>(pub(super) &'a mut Xxh3);
 
 impl std::io::Write for HashWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

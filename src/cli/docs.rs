@@ -5,7 +5,7 @@ use super::output::Output;
 use super::{EXIT_OK, display_rel, parse_project, select_with_warnings};
 use crate::adapter::{Adapter, CatalogTable};
 use crate::artifacts;
-use crate::compile::{self, Manifest};
+use crate::compile::Manifest;
 use crate::docs;
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use crate::project::ResourceType;
@@ -67,7 +67,7 @@ pub(super) fn write_docs(
     let rt = runtime()?;
     let mut catalog: Vec<CatalogTable> = Vec::new();
     if empty_catalog {
-        compile::compile(&mut manifest, None, None)?;
+        super::compile_with_cache(g, out, &mut manifest, None, None)?;
     } else {
         let schema_list: Vec<String> = schemas.iter().cloned().collect();
         let adapter = rt.block_on(Adapter::connect(&manifest.target, &schema_list))?;
@@ -76,7 +76,7 @@ pub(super) fn write_docs(
             let _guard = rt.enter();
             Arc::new(crate::exec::database_for(adapter.clone()))
         };
-        compile::compile(&mut manifest, None, Some(database))?;
+        super::compile_with_cache(g, out, &mut manifest, None, Some(database))?;
         catalog = rt.block_on(async {
             let mut tables = Vec::new();
             for schema in &schemas {

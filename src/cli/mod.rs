@@ -10,6 +10,7 @@ mod run;
 mod watch;
 
 use crate::artifacts;
+use crate::artifacts::compile_cache::CompileCache;
 use crate::artifacts::parse_cache::ParseCache;
 use crate::compile::{self, Manifest};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
@@ -521,6 +522,38 @@ pub(crate) fn parse_project(g: &GlobalArgs, out: &Output, which: &str) -> Result
     Ok(manifest)
 }
 
+/// Compiles `only` (or every node) through the compile cache, which is kept when the parse
+/// used the partial-parse cache (`--no-partial-parse` turns both off). The cache is saved
+/// even when some node failed, so after a fix only what changed is compiled again.
+pub(crate) fn compile_with_cache(
+    g: &GlobalArgs,
+    out: &Output,
+    manifest: &mut Manifest,
+    only: Option<&BTreeSet<String>>,
+    database: Option<Arc<dyn crate::template::Database>>,
+) -> Result<()> {
+    let cache = match (&manifest.cache_key, g.no_partial_parse) {
+        (Some(key), false) => Some(CompileCache::open(
+            &manifest.project.target_dir(),
+            key,
+            Arc::new(env_lookup),
+        )),
+        _ => None,
+    };
+    let compiled = compile::compile(manifest, only, database, cache.as_ref());
+    if let Some(cache) = cache {
+        let nodes = &manifest.nodes;
+        match cache.save(&|id| nodes.contains_key(id)) {
+            Ok(used) => out.debug(&format!(
+                "Compile cache: {} renders and {} analyses reused",
+                used.renders, used.analyses
+            )),
+            Err(e) => out.debug(&format!("Compile cache: not written: {e}")),
+        }
+    }
+    compiled
+}
+
 /// Writes `target/manifest.json`: as dbt does, every command that loads the project records it,
 /// so tools and `--state` find the manifest of the last invocation. Commands call it after
 /// selecting, since `--state` may name this very target directory.
@@ -564,7 +597,7 @@ fn cmd_compile(
         ResourceType::Analysis,
     ];
     let selected = select_nodes(&manifest, select, &types, out)?;
-    compile::compile(&mut manifest, Some(&selected), None)?;
+    compile_with_cache(g, out, &mut manifest, Some(&selected), None)?;
     let written = artifacts::manifest::write_compiled(&manifest)?;
     artifacts::manifest::write_manifest(&manifest)?;
     out.info(&format!(

@@ -11,7 +11,7 @@ use super::lineage::{Scope, SharedColumns};
 use sqlparser::ast::Ident;
 
 /// The columns of an upstream relation, as the caller knows them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Known {
     /// Column names, in order.
     pub columns: Vec<String>,
@@ -40,7 +40,7 @@ impl Known {
 }
 
 /// An unknown or ambiguous column reference, at its 1-based position in the analysed SQL.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct ColumnProblem {
     pub line: usize,
     pub col: usize,

@@ -8,12 +8,13 @@ mod quoting;
 
 pub use columns::{ColumnProblem, Known};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlparser::ast::{Ident, ObjectName, ObjectNamePart, Query, Statement, Visit, Visitor};
 use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::{Parser, ParserError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 /// SQL dialect of a target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,7 +41,7 @@ impl Dialect {
 
 /// How an output column is computed from an upstream column, weakest first: when a column
 /// passes through several steps (CTEs, subqueries), the strongest step names the edge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LineageKind {
     /// The same column under the same name.
@@ -66,7 +67,7 @@ impl LineageKind {
 }
 
 /// An upstream column an output column is computed from.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ColumnSource {
     /// Normalised relation name (`main.stg_orders`).
     pub relation: String,
@@ -85,12 +86,13 @@ impl ColumnSource {
 }
 
 /// What analysis learned about one compiled query.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
     /// Output column names, in order; None when they cannot be known.
     pub columns: Option<Vec<String>>,
-    /// Output column → the upstream columns it is computed from.
-    pub lineage: BTreeMap<String, Vec<ColumnSource>>,
+    /// Output column → the upstream columns it is computed from (shared: the compile cache
+    /// and the node hold the same map).
+    pub lineage: Arc<BTreeMap<String, Vec<ColumnSource>>>,
     /// Relations the query reads (not CTEs), normalised and sorted.
     pub relations: Vec<String>,
     /// The output column names are certain (no unaliased expression, no `*` over a relation
@@ -220,6 +222,7 @@ pub fn analyse(
         analysis.problems = problems;
         analysis.exact = info.exact && info.columns.is_some();
         if let Some(cols) = &info.columns {
+            let mut lineage = BTreeMap::new();
             for (i, c) in cols.iter().enumerate() {
                 let mut l = info.lineage.get(i).cloned().unwrap_or_default();
                 // Pure references are a passthrough or a rename depending on the final name.
@@ -233,9 +236,10 @@ pub fn analyse(
                     }
                 }
                 if !l.is_empty() {
-                    analysis.lineage.insert(c.clone(), l);
+                    lineage.insert(c.clone(), l);
                 }
             }
+            analysis.lineage = Arc::new(lineage);
         }
         analysis.columns = info.columns;
     }
@@ -525,7 +529,8 @@ mod tests {
             "customers" => known(&["id", "name", "b"]),
             _ => None,
         };
-        analyse(sql, Dialect::Postgres, &resolve).unwrap().lineage
+        let lineage = analyse(sql, Dialect::Postgres, &resolve).unwrap().lineage;
+        Arc::unwrap_or_clone(lineage)
     }
 
     use LineageKind::{Aggregate, Expression, Passthrough, Rename};

@@ -86,7 +86,9 @@ pub trait Database: Send + Sync {
 }
 
 /// A `ref()` call seen while rendering.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct RefCall {
     /// Package, for two-argument `ref('pkg', 'model')`.
     pub package: Option<String>,
@@ -113,6 +115,9 @@ pub struct Rendered {
     /// The template asked the database while rendering with `execute` but without a
     /// connection (`kiln compile`), so its SQL may differ from what will run.
     pub offline: bool,
+    /// The template asked the database while rendering with `execute`, connected or not: its
+    /// SQL depends on what the database holds.
+    pub asked_database: bool,
     /// Environment variables `env_var()` read, with the values it saw (None when unset).
     pub env: BTreeMap<String, Option<String>>,
 }
@@ -179,11 +184,11 @@ impl Scope {
     /// The database templates query; asking for it while rendering with `execute` but
     /// without a connection marks the render as offline.
     pub fn database(&self) -> &Option<Arc<dyn Database>> {
-        if self.database.is_none()
-            && self.execute
+        if self.execute
             && let Ok(mut r) = self.recorded.lock()
         {
-            r.offline = true;
+            r.asked_database = true;
+            r.offline |= self.database.is_none();
         }
         &self.database
     }

@@ -6,6 +6,7 @@ mod browser;
 mod chrome;
 mod columns;
 mod compile;
+mod compile_cache;
 mod contracts;
 mod demo;
 mod deps;

@@ -4,6 +4,7 @@
 
 mod config;
 mod node;
+mod reuse;
 
 pub(crate) use node::database_and_schema;
 pub use node::{PrimaryKeys, columns_json, doc_blocks, macro_json, node_json, source_json};
@@ -13,6 +14,7 @@ use crate::compile::{Manifest, ManifestNode, relation_for};
 use crate::error::Result;
 use crate::project::{ResourceType, identity};
 use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -73,47 +75,65 @@ fn disabled_json(manifest: &Manifest, node: &crate::project::Node, keys: &Primar
         depends_on_macros: Vec::new(),
         compiled_sql: None,
         inferred_columns: None,
-        lineage: BTreeMap::new(),
+        lineage: Default::default(),
     };
     node_json(manifest, &mn, keys)
 }
 
 /// `parent_map` and `child_map` over nodes, sources and unit tests, each list sorted.
+type GraphMap<'a> = BTreeMap<&'a str, BTreeSet<&'a str>>;
+
+/// [`graph_sets`] as JSON values.
 fn graph_maps(manifest: &Manifest) -> (Map<String, Value>, Map<String, Value>) {
+    let to_map = |m: GraphMap| -> Map<String, Value> {
+        m.into_iter()
+            .map(|(k, v)| {
+                let list = v
+                    .into_iter()
+                    .map(|s| Value::String(s.to_string()))
+                    .collect();
+                (k.to_string(), Value::Array(list))
+            })
+            .collect()
+    };
+    let (parents, children) = graph_sets(manifest);
+    (to_map(parents), to_map(children))
+}
+
+/// `parent_map` and `child_map`, as [`graph_maps`] gives them.
+fn graph_sets(manifest: &Manifest) -> (GraphMap<'_>, GraphMap<'_>) {
     let project = &manifest.project;
-    let mut parents: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut children: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut parents: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut children: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for id in manifest.nodes.keys().chain(project.sources.keys()) {
-        parents.entry(id.clone()).or_default();
-        children.entry(id.clone()).or_default();
+        parents.entry(id).or_default();
+        children.entry(id).or_default();
     }
     for (id, mn) in &manifest.nodes {
         for dep in &mn.depends_on {
-            if parents.contains_key(dep) {
-                parents.entry(id.clone()).or_default().insert(dep.clone());
-                children.entry(dep.clone()).or_default().insert(id.clone());
+            if let Some(dep) = parents.get_key_value(dep.as_str()).map(|(k, _)| *k) {
+                parents.entry(id).or_default().insert(dep);
+                children.entry(dep).or_default().insert(id);
             }
         }
     }
+    let models: BTreeMap<&str, &str> = manifest
+        .nodes
+        .values()
+        .filter(|mn| mn.node.resource_type == ResourceType::Model)
+        .map(|mn| (mn.node.name.as_str(), mn.node.unique_id.as_str()))
+        .rev()
+        .collect();
     for (id, u) in &project.unit_tests {
-        let model = manifest
-            .nodes
-            .values()
-            .find(|mn| mn.node.resource_type == ResourceType::Model && mn.node.name == u.model)
-            .map(|mn| mn.node.unique_id.clone());
-        let entry = parents.entry(id.clone()).or_default();
-        children.entry(id.clone()).or_default();
+        let model = models.get(u.model.as_str()).copied();
+        let entry = parents.entry(id).or_default();
+        children.entry(id).or_default();
         if let Some(model) = model {
-            entry.insert(model.clone());
-            children.entry(model).or_default().insert(id.clone());
+            entry.insert(model);
+            children.entry(model).or_default().insert(id);
         }
     }
-    let to_map = |m: BTreeMap<String, BTreeSet<String>>| -> Map<String, Value> {
-        m.into_iter()
-            .map(|(k, v)| (k, json!(v.into_iter().collect::<Vec<_>>())))
-            .collect()
-    };
-    (to_map(parents), to_map(children))
+    (parents, children)
 }
 
 /// The manifest as JSON.
@@ -133,30 +153,89 @@ pub fn manifest_json(manifest: &Manifest) -> Value {
     Value::Object(out)
 }
 
-/// The manifest as written to disk, the bytes of [`manifest_json`]. Nodes are most of a large
-/// manifest; each is shaped and serialized on its own, in parallel, so no tree of the whole
-/// manifest is ever built.
-pub fn manifest_pieces(manifest: &Manifest) -> Vec<Vec<u8>> {
+/// The manifest as written to disk, the bytes of [`manifest_json`], with each node member's
+/// key and piece index. Nodes are most of a large manifest; each is shaped and serialized on
+/// its own, in parallel, so no tree of the whole manifest is ever built, and with a project key
+/// a node whose key is unchanged is copied from the `previous` manifest.
+fn manifest_pieces<'a>(
+    manifest: &'a Manifest,
+    project_key: Option<&str>,
+    previous: Option<&'a reuse::Previous>,
+) -> Pieces<'a> {
     use rayon::prelude::*;
     let keys = PrimaryKeys::of(manifest);
-    let nodes: Vec<Vec<u8>> = manifest
-        .nodes
-        .par_iter()
-        .map(|(id, mn)| super::member_bytes(id, &node_json(manifest, mn, &keys)))
-        .collect();
-    let mut members: Vec<(String, Member)> = manifest_rest(manifest, &keys)
+    let make = |id: &str, mn: &ManifestNode| {
+        Some(super::member_bytes(id, &node_json(manifest, mn, &keys)))
+    };
+    let (nodes, rest) = rayon::join(
+        || {
+            let keyed = manifest.nodes.par_iter().map(|(id, mn)| {
+                let key = project_key.map(|p| reuse::node_key(p, mn));
+                (id.as_str(), key.unwrap_or_default(), mn)
+            });
+            reuse::members(keyed, previous, &make)
+        },
+        || {
+            let (parents, children) = graph_sets(manifest);
+            let mut rest: Vec<(String, Member)> = manifest_others(manifest, &keys)
+                .into_iter()
+                .map(|(k, v)| {
+                    let bytes = super::member_bytes(&k, &v);
+                    (k, Member::Whole(bytes))
+                })
+                .collect();
+            for (key, map) in [("parent_map", parents), ("child_map", children)] {
+                let mut bytes = serde_json::to_vec(key).unwrap_or_default();
+                bytes.push(b':');
+                let _ = serde_json::to_writer(&mut bytes, &map);
+                rest.push((key.to_string(), Member::Whole(bytes)));
+            }
+            rest
+        },
+    );
+    with_nodes(rest, nodes)
+}
+
+/// A file's pieces, with each node member's unique_id, key and piece index.
+type Pieces<'a> = (Vec<Cow<'a, [u8]>>, Vec<(&'a str, u128, usize)>);
+
+/// The pieces of a JSON object of `members` and a `nodes` member holding `nodes`.
+fn with_nodes<'a>(
+    mut members: Vec<(String, Member<'a>)>,
+    nodes: Vec<reuse::Piece<'a>>,
+) -> Pieces<'a> {
+    let mut ids = Vec::with_capacity(nodes.len());
+    let mut bytes = Vec::with_capacity(nodes.len());
+    for (id, key, b) in nodes {
+        ids.push((id, key));
+        bytes.push(b);
+    }
+    members.push(("nodes".into(), Member::Object(bytes)));
+    let pieces = super::object_pieces(members);
+    // The node members follow the `"nodes":{` piece, with a separator between each two.
+    let start = 1 + pieces
+        .iter()
+        .position(|p| p.as_ref() == br#""nodes":{"#)
+        .unwrap_or(0);
+    let positions = ids
         .into_iter()
-        .map(|(k, v)| {
-            let bytes = super::member_bytes(&k, &v);
-            (k, Member::Whole(bytes))
-        })
+        .enumerate()
+        .map(|(i, (id, key))| (id, key, start + 2 * i))
         .collect();
-    members.push(("nodes".into(), Member::Object(nodes)));
-    super::object_pieces(members)
+    (pieces, positions)
 }
 
 /// Every top-level member of the manifest but `nodes`.
 fn manifest_rest(manifest: &Manifest, keys: &PrimaryKeys) -> Map<String, Value> {
+    let mut out = manifest_others(manifest, keys);
+    let (parent_map, child_map) = graph_maps(manifest);
+    out.insert("parent_map".into(), Value::Object(parent_map));
+    out.insert("child_map".into(), Value::Object(child_map));
+    out
+}
+
+/// Every top-level member of the manifest but `nodes`, `parent_map` and `child_map`.
+fn manifest_others(manifest: &Manifest, keys: &PrimaryKeys) -> Map<String, Value> {
     let project = &manifest.project;
     let sources: Map<String, Value> = project
         .sources
@@ -183,7 +262,6 @@ fn manifest_rest(manifest: &Manifest, keys: &PrimaryKeys) -> Map<String, Value> 
         .iter()
         .map(|(id, n)| (id.clone(), json!([disabled_json(manifest, n, keys)])))
         .collect();
-    let (parent_map, child_map) = graph_maps(manifest);
     let empty = || Value::Object(Map::new());
     // Built by moving each part in: `json!` would copy every map through serde.
     let mut out = Map::new();
@@ -192,8 +270,6 @@ fn manifest_rest(manifest: &Manifest, keys: &PrimaryKeys) -> Map<String, Value> 
     out.insert("macros".into(), Value::Object(macros));
     out.insert("docs".into(), Value::Object(docs));
     out.insert("disabled".into(), Value::Object(disabled));
-    out.insert("parent_map".into(), Value::Object(parent_map));
-    out.insert("child_map".into(), Value::Object(child_map));
     out.insert("unit_tests".into(), Value::Object(unit_tests));
     for key in [
         "exposures",
@@ -211,54 +287,100 @@ fn manifest_rest(manifest: &Manifest, keys: &PrimaryKeys) -> Map<String, Value> 
 }
 
 /// `kiln_lineage.json`: Kiln's own facts about each compiled node (the output columns it infers
-/// and the upstream columns each one is computed from), its nodes serialized in parallel.
-pub fn lineage_pieces(manifest: &Manifest) -> Vec<Vec<u8>> {
+/// and the upstream columns each one is computed from), its nodes serialized in parallel, or
+/// copied from the `previous` file where unchanged.
+fn lineage_pieces<'a>(manifest: &'a Manifest, previous: Option<&'a reuse::Previous>) -> Pieces<'a> {
     use rayon::prelude::*;
-    let nodes: Vec<Vec<u8>> = manifest
+    let keyed = manifest
         .nodes
         .par_iter()
-        .filter_map(|(id, mn)| node_lineage_json(mn).map(|v| super::member_bytes(id, &v)))
-        .collect();
+        .map(|(id, mn)| (id.as_str(), reuse::lineage_key(mn), mn));
+    let nodes = reuse::members(keyed, previous, &node_lineage_bytes);
     let metadata = super::member_bytes("metadata", &lineage_metadata_json(manifest));
-    super::object_pieces(vec![
-        ("metadata".into(), Member::Whole(metadata)),
-        ("nodes".into(), Member::Object(nodes)),
-    ])
+    with_nodes(vec![("metadata".into(), Member::Whole(metadata))], nodes)
 }
 
 fn lineage_metadata_json(manifest: &Manifest) -> Value {
     json!({"kiln_version": env!("CARGO_PKG_VERSION"), "project_name": manifest.project.name()})
 }
 
-/// One node's entry in `kiln_lineage.json`, if Kiln knows anything about its columns.
-fn node_lineage_json(mn: &ManifestNode) -> Option<Value> {
+/// One node's `"id":{...}` member of `kiln_lineage.json`, if Kiln knows anything about its
+/// columns: `{"column_lineage": {column: [{"column", "kind", "relation"}]}, "columns": [...]}`.
+fn node_lineage_bytes(id: &str, mn: &ManifestNode) -> Option<Vec<u8>> {
+    #[derive(serde::Serialize)]
+    struct Entry<'a> {
+        column_lineage: BTreeMap<&'a str, Vec<Edge<'a>>>,
+        columns: &'a Option<Vec<String>>,
+    }
+    #[derive(serde::Serialize)]
+    struct Edge<'a> {
+        column: &'a str,
+        kind: &'static str,
+        relation: &'a str,
+    }
     if mn.inferred_columns.is_none() && mn.lineage.is_empty() {
         return None;
     }
-    let lineage: Map<String, Value> = mn
+    let column_lineage = mn
         .lineage
         .iter()
         .map(|(col, sources)| {
-            let sources = sources
+            let edges = sources
                 .iter()
-                .map(|c| json!({"relation": c.relation, "column": c.column, "kind": c.kind.as_str()}))
+                .map(|c| Edge {
+                    column: &c.column,
+                    kind: c.kind.as_str(),
+                    relation: &c.relation,
+                })
                 .collect();
-            (col.clone(), Value::Array(sources))
+            (col.as_str(), edges)
         })
         .collect();
-    Some(json!({"columns": mn.inferred_columns, "column_lineage": lineage}))
+    let entry = Entry {
+        column_lineage,
+        columns: &mn.inferred_columns,
+    };
+    let mut out = serde_json::to_vec(id).unwrap_or_default();
+    out.push(b':');
+    serde_json::to_writer(&mut out, &entry).ok()?;
+    Some(out)
 }
 
 /// Writes `target/manifest.json` and `target/kiln_lineage.json`; returns the manifest's path.
+///
+/// With the partial-parse cache's project key, node entries whose key is unchanged are copied
+/// from the files written last, a file whose bytes would not change is left alone, and the
+/// index of what was written is kept for the next command (see [`reuse`]).
 pub fn write_manifest(manifest: &Manifest) -> Result<PathBuf> {
     let target = manifest.project.target_dir();
     let path = target.join("manifest.json");
+    let lineage_path = target.join(LINEAGE_FILE);
+    let Some(project_key) = manifest.cache_key.as_deref() else {
+        reuse::forget(&target);
+        let (written, lineage) = rayon::join(
+            || write_pieces(&path, &manifest_pieces(manifest, None, None).0),
+            || write_pieces(&lineage_path, &lineage_pieces(manifest, None).0),
+        );
+        written?;
+        lineage?;
+        return Ok(path);
+    };
+    let mut index = reuse::Index::read(&target);
+    let previous = index.previous(&target, "manifest.json");
+    let previous_lineage = index.previous(&target, LINEAGE_FILE);
     let (written, lineage) = rayon::join(
-        || write_pieces(&path, &manifest_pieces(manifest)),
-        || write_pieces(&target.join(LINEAGE_FILE), &lineage_pieces(manifest)),
+        || {
+            let (pieces, members) = manifest_pieces(manifest, Some(project_key), previous.as_ref());
+            reuse::write(&path, &pieces, &members, previous.as_ref())
+        },
+        || {
+            let (pieces, members) = lineage_pieces(manifest, previous_lineage.as_ref());
+            reuse::write(&lineage_path, &pieces, &members, previous_lineage.as_ref())
+        },
     );
-    written?;
-    lineage?;
+    index.insert("manifest.json", written?);
+    index.insert(LINEAGE_FILE, lineage?);
+    index.write(&target)?;
     Ok(path)
 }
 
