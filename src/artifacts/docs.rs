@@ -255,48 +255,49 @@ pub struct HeldBack {
 pub struct SiteData {
     /// The index.
     pub index: DocsIndex,
-    /// Node details, in index order.
-    pub details: Vec<NodeDetail>,
+    /// The details shards, each serialized by [`shard_json`], in index order.
+    pub shards: Vec<Vec<u8>>,
     /// The timeline.
     pub timeline: Timeline,
 }
 
-impl SiteData {
-    /// Shard `n`: unique_id → details of the nodes `n * SHARD_SIZE ..`.
-    fn shard(chunk: &[NodeDetail]) -> BTreeMap<&str, &NodeDetail> {
-        chunk.iter().map(|d| (d.id.as_str(), d)).collect()
-    }
+/// A details shard as the page reads it: unique_id → details of the shard's nodes.
+pub fn shard_json(details: &[NodeDetail]) -> Vec<u8> {
+    let shard: BTreeMap<&str, &NodeDetail> = details.iter().map(|d| (d.id.as_str(), d)).collect();
+    serde_json::to_vec(&shard).unwrap_or_default()
+}
 
-    /// The data inlined into one HTML file: the index, every shard and the timeline.
+impl SiteData {
+    /// The data inlined into one HTML file: `{"index": ..., "shards": [...], "timeline": ...}`.
     pub fn inline_json(&self) -> String {
-        #[derive(Serialize)]
-        struct Inline<'a> {
-            index: &'a DocsIndex,
-            shards: Vec<BTreeMap<&'a str, &'a NodeDetail>>,
-            timeline: &'a Timeline,
+        let mut out = String::from("{\"index\":");
+        out.push_str(&serde_json::to_string(&self.index).unwrap_or_default());
+        out.push_str(",\"shards\":[");
+        for (i, shard) in self.shards.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&String::from_utf8_lossy(shard));
         }
-        let inline = Inline {
-            index: &self.index,
-            shards: self.details.chunks(SHARD_SIZE).map(Self::shard).collect(),
-            timeline: &self.timeline,
-        };
-        serde_json::to_string(&inline).unwrap_or_default()
+        out.push_str("],\"timeline\":");
+        out.push_str(&serde_json::to_string(&self.timeline).unwrap_or_default());
+        out.push('}');
+        out
     }
 
     /// Writes `index.json`, `details-<n>.json` and `timeline.json` into `dir`, removing shards
     /// of an earlier, larger site.
     pub fn write(&self, dir: &Path) -> Result<()> {
-        let shards: Vec<BTreeMap<&str, &NodeDetail>> =
-            self.details.chunks(SHARD_SIZE).map(Self::shard).collect();
         let (index, written) = rayon::join(
             || write_file(&dir.join("index.json"), &json_bytes(&self.index)),
             || {
                 use rayon::prelude::*;
-                shards
+                self.shards
                     .par_iter()
                     .enumerate()
                     .map(|(i, shard)| {
-                        write_file(&dir.join(format!("details-{i}.json")), &json_bytes(shard))
+                        let path = dir.join(format!("details-{i}.json"));
+                        super::write_pieces(&path, &[shard.as_slice(), b"\n"])
                     })
                     .collect::<Vec<Result<()>>>()
             },
@@ -312,7 +313,7 @@ impl SiteData {
                     .strip_prefix("details-")
                     .and_then(|r| r.strip_suffix(".json"))
                     .and_then(|n| n.parse::<usize>().ok())
-                    .is_some_and(|n| n >= shards.len());
+                    .is_some_and(|n| n >= self.shards.len());
                 if stale {
                     let _ = std::fs::remove_file(e.path());
                 }

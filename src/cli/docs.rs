@@ -88,16 +88,24 @@ pub(super) fn write_docs(
     }
     // The compiled SQL goes into the manifest and the site; `kiln compile` writes it as files
     // (thousands of small files would cost more than the rest of the command).
-    artifacts::manifest::write_manifest(&manifest)?;
-    let catalog_path = artifacts::catalog::write_catalog(&manifest, &catalog)?;
+    // The manifest and the site read the same compiled project: written side by side.
     let target = manifest.project.target_dir();
-    let last = std::fs::read_to_string(target.join("run_results.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .map(|v| docs::LastResults::from_json(&v))
-        .unwrap_or_default();
-    let data = docs::site_data(&manifest, &catalog, &last);
-    let written = docs::write_site(&target, &data, static_page)?;
+    let (manifest_written, site) = rayon::join(
+        || artifacts::manifest::write_manifest(&manifest),
+        || -> Result<_> {
+            let catalog_path = artifacts::catalog::write_catalog(&manifest, &catalog)?;
+            let last = std::fs::read_to_string(target.join("run_results.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .map(|v| docs::LastResults::from_json(&v))
+                .unwrap_or_default();
+            let data = docs::site_data(&manifest, &catalog, &last);
+            let written = docs::write_site(&target, &data, static_page)?;
+            Ok((catalog_path, data.index.nodes.len(), written))
+        },
+    );
+    manifest_written?;
+    let (catalog_path, node_count, written) = site?;
     let root = &manifest.project.root;
     if !empty_catalog {
         out.info(&format!(
@@ -115,7 +123,7 @@ pub(super) fn write_docs(
     let pages: Vec<String> = written.iter().map(|p| display_rel(root, p)).collect();
     out.info(&format!(
         "Docs for {} nodes written to {} in {} ms. Serve them with `kiln docs serve`.",
-        data.index.nodes.len(),
+        node_count,
         pages.join(" and "),
         start.elapsed().as_millis()
     ));

@@ -180,13 +180,25 @@ pub fn site_data(manifest: &Manifest, catalog: &[CatalogTable], last: &LastResul
         tests_of: &tests_of,
         callers: &callers,
     };
-    let (nodes, details): (Vec<_>, Vec<_>) = {
+    // Each shard's details are serialized as soon as they are built, in parallel, so the
+    // details of a large project are never all in memory at once.
+    let built: Vec<(Vec<IndexNode>, Vec<u8>)> = {
         use rayon::prelude::*;
         entries
-            .par_iter()
-            .map(|(id, entry)| ctx.entry(id, entry))
-            .unzip()
+            .par_chunks(SHARD_SIZE)
+            .map(|chunk| {
+                let (nodes, details): (Vec<IndexNode>, Vec<NodeDetail>) =
+                    chunk.iter().map(|(id, entry)| ctx.entry(id, entry)).unzip();
+                (nodes, crate::artifacts::docs::shard_json(&details))
+            })
+            .collect()
     };
+    let mut nodes = Vec::with_capacity(entries.len());
+    let mut shards = Vec::with_capacity(built.len());
+    for (n, shard) in built {
+        nodes.extend(n);
+        shards.push(shard);
+    }
     let timeline = match &last.run {
         Some(run) => timeline::build(
             run,
@@ -218,7 +230,7 @@ pub fn site_data(manifest: &Manifest, catalog: &[CatalogTable], last: &LastResul
             nodes,
             has_timeline: !timeline.entries.is_empty(),
         },
-        details,
+        shards,
         timeline,
     }
 }
