@@ -54,14 +54,15 @@ struct CacheFile {
     entries: BTreeMap<String, Entry>,
 }
 
-/// The cache for one parse: the entries a previous parse left under the same project key, and
-/// the renders of this parse to keep.
+/// The cache for one parse: the entries a previous parse left under the same project key, the
+/// ones this parse reused, and the renders of this parse to keep.
 pub struct ParseCache {
     path: PathBuf,
     project_key: String,
     env: EnvLookup,
     old: HashMap<String, Entry>,
-    new: Mutex<BTreeMap<String, Entry>>,
+    reused: Mutex<Vec<String>>,
+    fresh: Mutex<BTreeMap<String, Entry>>,
 }
 
 /// What using the cache did in one parse.
@@ -90,7 +91,8 @@ impl ParseCache {
             project_key,
             env,
             old,
-            new: Mutex::new(BTreeMap::new()),
+            reused: Mutex::new(Vec::new()),
+            fresh: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -118,7 +120,9 @@ impl ParseCache {
         if !same_env {
             return None;
         }
-        self.keep(id, e.clone());
+        if let Ok(mut reused) = self.reused.lock() {
+            reused.push(id.to_string());
+        }
         Some(Rendered {
             sql: String::new(),
             refs: e.refs.clone(),
@@ -147,29 +151,30 @@ impl ParseCache {
                 .map(|(k, v)| (k.clone(), v.as_deref().map(value_hash)))
                 .collect(),
         };
-        self.keep(id, entry);
-    }
-
-    fn keep(&self, id: &str, entry: Entry) {
-        if let Ok(mut new) = self.new.lock() {
-            new.insert(id.to_string(), entry);
+        if let Ok(mut fresh) = self.fresh.lock() {
+            fresh.insert(id.to_string(), entry);
         }
     }
 
     /// Writes the renders this parse used or made, unless they are what the file holds already.
     /// Returns how many nodes came from the cache and how many were rendered.
     pub fn save(self) -> Result<CacheUse> {
-        let entries = self.new.into_inner().unwrap_or_default();
-        let reused = entries
-            .iter()
-            .filter(|(id, e)| self.old.get(*id) == Some(e))
-            .count();
+        let reused = self.reused.into_inner().unwrap_or_default();
+        let mut entries = self.fresh.into_inner().unwrap_or_default();
         let used = CacheUse {
-            reused,
-            rendered: entries.len() - reused,
+            reused: reused.len(),
+            rendered: entries.len(),
         };
-        if reused == entries.len() && entries.len() == self.old.len() {
+        let mut old = self.old;
+        if entries.is_empty() && reused.len() == old.len() {
+            // Every entry was reused and nothing else is in the file: it holds these already.
+            std::thread::spawn(move || drop(old));
             return Ok(used);
+        }
+        for id in reused {
+            if let Some(e) = old.remove(&id) {
+                entries.insert(id, e);
+            }
         }
         let file = CacheFile {
             format: FORMAT,
