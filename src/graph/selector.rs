@@ -363,6 +363,30 @@ impl Pattern {
     }
 }
 
+/// A term's value compiled once for every node it is matched against: as one pattern, split
+/// at dots (names, fqns, sources) and as a path.
+struct Compiled {
+    whole: Pattern,
+    parts: Vec<Pattern>,
+    path: PathPattern,
+}
+
+impl Compiled {
+    fn new(value: &str) -> Compiled {
+        Compiled {
+            whole: Pattern::new(value),
+            parts: value.split('.').map(Pattern::new).collect(),
+            path: PathPattern::new(value),
+        }
+    }
+
+    /// A name or an fqn, with or without its package.
+    fn name_or_fqn(&self, n: &GraphNode) -> bool {
+        (self.parts.len() == 1 && self.parts[0].matches(&n.name))
+            || fqn_match(&self.parts, &n.fqn, true)
+    }
+}
+
 /// Per-selection context.
 struct Matcher<'a> {
     dag: &'a Dag,
@@ -402,60 +426,50 @@ impl<'a> Matcher<'a> {
                 })
                 .unwrap_or_default();
             // A bare folder name selects what is inside it.
+            let folder = [Pattern::new(value)];
             for n in self.dag.nodes() {
-                if n.resource_type != ResourceType::Source
-                    && fqn_match(&[Pattern::new(value)], &n.fqn, false)
-                {
+                if n.resource_type != ResourceType::Source && fqn_match(&folder, &n.fqn, false) {
                     out.insert(n.unique_id.clone());
                 }
             }
             return out;
         }
+        let compiled = Compiled::new(value);
         self.dag
             .nodes()
-            .filter(|n| self.node_matches(term, n))
+            .filter(|n| self.node_matches(term, &compiled, n))
             .map(|n| n.unique_id.clone())
             .collect()
     }
 
-    fn node_matches(&self, term: &Term, n: &GraphNode) -> bool {
+    fn node_matches(&self, term: &Term, c: &Compiled, n: &GraphNode) -> bool {
         let value = term.value.as_str();
+        let p = &c.whole;
         match &term.method {
             Method::Default => {
                 if n.resource_type == ResourceType::Source {
                     return false;
                 }
                 if value.contains('/') || value.ends_with(".sql") || value.ends_with(".csv") {
-                    return path_match(value, &n.original_file_path);
+                    return c.path.matches(&n.original_file_path);
                 }
-                let parts: Vec<Pattern> = value.split('.').map(Pattern::new).collect();
-                (parts.len() == 1 && parts[0].matches(&n.name)) || fqn_match(&parts, &n.fqn, true)
+                c.name_or_fqn(n)
             }
-            Method::Fqn => {
-                let parts: Vec<Pattern> = value.split('.').map(Pattern::new).collect();
-                (parts.len() == 1 && parts[0].matches(&n.name)) || fqn_match(&parts, &n.fqn, true)
-            }
-            Method::Tag => {
-                let p = Pattern::new(value);
-                n.config.tags().iter().any(|t| p.matches(t))
-            }
-            Method::Path => path_match(value, &n.original_file_path),
+            Method::Fqn => c.name_or_fqn(n),
+            Method::Tag => n.config.tags().iter().any(|t| p.matches(t)),
+            Method::Path => c.path.matches(&n.original_file_path),
             Method::File => {
                 let file = n.original_file_path.rsplit('/').next().unwrap_or("");
                 let stem = file.rsplit_once('.').map(|(s, _)| s).unwrap_or(file);
-                let p = Pattern::new(value);
                 p.matches(file) || p.matches(stem)
             }
-            Method::Config(key) => {
-                let p = Pattern::new(value);
-                match n.config.get(key) {
-                    None | Some(serde_json::Value::Null) => false,
-                    Some(serde_json::Value::Array(items)) => items
-                        .iter()
-                        .any(|i| p.matches(&crate::project::config::value_to_string(i))),
-                    Some(v) => p.matches(&crate::project::config::value_to_string(v)),
-                }
-            }
+            Method::Config(key) => match n.config.get(key) {
+                None | Some(serde_json::Value::Null) => false,
+                Some(serde_json::Value::Array(items)) => items
+                    .iter()
+                    .any(|i| p.matches(&crate::project::config::value_to_string(i))),
+                Some(v) => p.matches(&crate::project::config::value_to_string(v)),
+            },
             Method::ResourceType => {
                 n.resource_type.as_str() == value
                     || (value == "data_test" && n.resource_type == ResourceType::Test)
@@ -468,26 +482,22 @@ impl<'a> Matcher<'a> {
                             Pattern::new(p).matches(&n.package_name)
                                 && Pattern::new(t).matches(&n.name)
                         }
-                        None => Pattern::new(value).matches(&n.name),
+                        None => p.matches(&n.name),
                     }
             }
             Method::Source => {
                 if n.resource_type != ResourceType::Source {
                     return false;
                 }
-                let source = n.source_name.clone().unwrap_or_default();
-                let parts: Vec<&str> = value.split('.').collect();
-                match parts.as_slice() {
-                    [s] => Pattern::new(s).matches(&source),
+                let source = n.source_name.as_deref().unwrap_or_default();
+                match c.parts.as_slice() {
+                    [s] => s.matches(source),
                     [s, t] => {
-                        (Pattern::new(s).matches(&source) && Pattern::new(t).matches(&n.name))
-                            || (Pattern::new(s).matches(&n.package_name)
-                                && Pattern::new(t).matches(&source))
+                        (s.matches(source) && t.matches(&n.name))
+                            || (s.matches(&n.package_name) && t.matches(source))
                     }
                     [p, s, t] => {
-                        Pattern::new(p).matches(&n.package_name)
-                            && Pattern::new(s).matches(&source)
-                            && Pattern::new(t).matches(&n.name)
+                        p.matches(&n.package_name) && s.matches(source) && t.matches(&n.name)
                     }
                     _ => false,
                 }
@@ -499,11 +509,8 @@ impl<'a> Matcher<'a> {
                     | ("unit", Some(TestKind::Unit))
                     | ("data", Some(TestKind::Generic | TestKind::Singular))
             ),
-            Method::TestName => n
-                .test_name
-                .as_deref()
-                .is_some_and(|t| Pattern::new(value).matches(t)),
-            Method::Package => Pattern::new(value).matches(&n.package_name),
+            Method::TestName => n.test_name.as_deref().is_some_and(|t| p.matches(t)),
+            Method::Package => p.matches(&n.package_name),
             Method::State => {
                 let Some(state) = self.opts.state else {
                     return false;
@@ -623,13 +630,38 @@ fn fqn_match(parts: &[Pattern], fqn: &[String], allow_package: bool) -> bool {
     (allow_package && prefix_match(fqn)) || (fqn.len() > 1 && prefix_match(&fqn[1..]))
 }
 
-fn path_match(value: &str, path: &str) -> bool {
-    let value = value.trim_end_matches('/');
-    if has_wildcard(value) {
-        return glob(value).is_some_and(|g| g.is_match(path))
-            || glob(&format!("{value}/**")).is_some_and(|g| g.is_match(path));
+/// A `path:` value: a file, a folder holding the node, or a glob of either.
+struct PathPattern {
+    /// The value without a trailing `/`.
+    value: String,
+    /// The glob itself and the glob of what is under it, when the value has wildcards.
+    globs: Option<(Option<GlobMatcher>, Option<GlobMatcher>)>,
+}
+
+impl PathPattern {
+    fn new(value: &str) -> PathPattern {
+        let value = value.trim_end_matches('/');
+        PathPattern {
+            value: value.to_string(),
+            globs: has_wildcard(value).then(|| (glob(value), glob(&format!("{value}/**")))),
+        }
     }
-    path == value || path.starts_with(&format!("{value}/"))
+
+    fn matches(&self, path: &str) -> bool {
+        let value = self.value.as_str();
+        match &self.globs {
+            Some((file, under)) => {
+                file.as_ref().is_some_and(|g| g.is_match(path))
+                    || under.as_ref().is_some_and(|g| g.is_match(path))
+            }
+            None => {
+                path == value
+                    || path
+                        .strip_prefix(value)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            }
+        }
+    }
 }
 
 /// Applies a selection to the DAG.
@@ -817,6 +849,23 @@ mod tests {
         assert_eq!(sel(&d, "a x", MODELS), vec!["a", "x"]);
         assert_eq!(sel(&d, "+d,tag:nightly", MODELS), vec!["c"]);
         assert_eq!(sel(&d, "path:models/a.sql", MODELS), vec!["a"]);
+    }
+
+    #[test]
+    fn globs_paths_and_fqns_match_every_node_they_name() {
+        let d = dag();
+        let all = sel(&d, "*", MODELS);
+        assert_eq!(all, vec!["a", "b", "c", "d", "x"]);
+        assert_eq!(sel(&d, "path:models", MODELS), all);
+        assert_eq!(sel(&d, "path:models/", MODELS), all);
+        assert_eq!(sel(&d, "path:models/*.sql", MODELS), all);
+        assert_eq!(sel(&d, "path:models/[ab].sql", MODELS), vec!["a", "b"]);
+        // A folder is a whole path segment: `model` is not `models/`.
+        assert!(sel(&d, "path:model", MODELS).is_empty());
+        assert_eq!(sel(&d, "p.*", MODELS), all);
+        assert_eq!(sel(&d, "fqn:p.c", MODELS), vec!["c"]);
+        assert_eq!(sel(&d, "?", MODELS), all);
+        assert_eq!(sel(&d, "package:p,tag:nightly", MODELS), vec!["c"]);
     }
 
     #[test]
