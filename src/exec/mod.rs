@@ -20,7 +20,7 @@ use crate::compile::Manifest;
 use crate::error::{Diagnostic, ErrorKind};
 use crate::project::ResourceType;
 use crate::template::{Database, QueryTable, Relation, RelationKind};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -444,11 +444,6 @@ pub async fn run(
         })
         .collect();
     let in_run: BTreeSet<&str> = nodes.iter().map(String::as_str).collect();
-    let order: HashMap<&str, usize> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i))
-        .collect();
 
     // Parents within the run. Ephemeral parents are looked through to their own parents.
     // Clones read --state's relations, not each other: they need no order.
@@ -503,6 +498,8 @@ pub async fn run(
             if mn.node.resource_type != ResourceType::Test {
                 continue;
             }
+            // The test's ancestors, walked once and only when a child may wait for it.
+            let mut ancestors: Option<BTreeSet<String>> = None;
             for tested in parents.get(id).into_iter().flatten() {
                 for child in manifest.dag.children(tested) {
                     if child != id
@@ -511,7 +508,9 @@ pub async fn run(
                             .nodes
                             .get(child)
                             .is_some_and(|c| c.node.resource_type != ResourceType::Test)
-                        && !manifest.dag.ancestors(id, None).contains(child)
+                        && !ancestors
+                            .get_or_insert_with(|| manifest.dag.ancestors(id, None))
+                            .contains(child)
                     {
                         extra.push((child.to_string(), id.clone()));
                     }
@@ -534,21 +533,8 @@ pub async fn run(
             }
         }
     }
-    let mut children: HashMap<String, Vec<String>> = HashMap::new();
-    let mut waiting: HashMap<String, usize> = HashMap::new();
-    for (id, ps) in &parents {
-        waiting.insert(id.clone(), ps.len());
-        for p in ps {
-            children.entry(p.clone()).or_default().push(id.clone());
-        }
-    }
-
+    let mut schedule = crate::graph::Schedule::new(&nodes, &parents);
     let total = nodes.len();
-    let mut ready: VecDeque<String> = nodes
-        .iter()
-        .filter(|id| waiting.get(*id).copied().unwrap_or(0) == 0)
-        .cloned()
-        .collect();
     let mut done: BTreeMap<String, NodeResult> = BTreeMap::new();
     let mut results: Vec<NodeResult> = Vec::new();
     let mut set = tokio::task::JoinSet::new();
@@ -567,13 +553,10 @@ pub async fn run(
             interrupted = true;
         }
         while !stopping && set.len() < threads {
-            // Run in graph order among ready nodes for stable output.
-            let Some(pos) = (0..ready.len())
-                .min_by_key(|i| order.get(ready[*i].as_str()).copied().unwrap_or(usize::MAX))
-            else {
+            // Among ready nodes, the first in graph order starts first: stable output.
+            let Some(id) = schedule.next_ready() else {
                 break;
             };
-            let Some(id) = ready.remove(pos) else { break };
             started_count += 1;
             index_of.insert(id.clone(), started_count);
             let worker = free_workers.pop_first();
@@ -626,17 +609,12 @@ pub async fn run(
         results.push(result);
         // Release or skip children.
         let mut to_skip: Vec<(String, String)> = Vec::new();
-        for child in children.get(&id).cloned().unwrap_or_default() {
+        for child in schedule.children(&id) {
             if done.contains_key(&child) {
                 continue;
             }
             if ok {
-                if let Some(w) = waiting.get_mut(&child) {
-                    *w -= 1;
-                    if *w == 0 {
-                        ready.push_back(child);
-                    }
-                }
+                schedule.release(&child);
             } else {
                 to_skip.push((child, id.clone()));
             }
@@ -664,7 +642,7 @@ pub async fn run(
             });
             done.insert(child.clone(), r.clone());
             results.push(r);
-            for grandchild in children.get(&child).cloned().unwrap_or_default() {
+            for grandchild in schedule.children(&child) {
                 to_skip.push((grandchild, cause.clone()));
             }
         }

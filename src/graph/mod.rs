@@ -2,7 +2,10 @@
 //! ([`Dag`], built with petgraph), cycle errors that print the cycle, deterministic topological
 //! order, and the node selection grammar ([`selector`]).
 
+mod schedule;
 pub mod selector;
+
+pub use schedule::Schedule;
 
 pub use selector::{
     IndirectSelection, NodeState, SelectExpr, SelectOptions, SelectResult, Selection, select,
