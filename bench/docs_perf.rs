@@ -85,11 +85,12 @@ fn serve(kiln: &Path, project: &Path) -> Serve {
     let mut child = Command::new(kiln)
         .args(["docs", "serve", "--port", "0"])
         .current_dir(project)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // The server logs its address on stdout, as every log line.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let url = loop {
         let line = lines.next().expect("kiln docs serve stopped").unwrap();
         if let Some(i) = line.find("http://") {
