@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use xxhash_rust::xxh3::Xxh3;
 
-use super::parse_cache::{HashWriter, value_hash};
+use super::parse_cache::{hash_json, value_hash};
 
 /// The cache's file name under the target path.
 pub const FILE: &str = "kiln_compile_cache.jsonl";
@@ -139,7 +139,7 @@ impl CompileCache {
     pub fn node_key(&self, mn: &ManifestNode) -> String {
         let mut h = Xxh3::new();
         h.update(self.project_key.as_bytes());
-        let _ = serde_json::to_writer(HashWriter(&mut h), &mn.node);
+        hash_json(&mut h, &mn.node);
         std::hash::Hash::hash(&mn.relation, &mut h);
         format!("{:032x}", h.digest128())
     }

@@ -105,7 +105,7 @@ impl ParseCache {
     pub fn node_key(&self, node: &Node) -> String {
         let mut h = Xxh3::new();
         h.update(self.project_key.as_bytes());
-        let _ = serde_json::to_writer(HashWriter(&mut h), node);
+        hash_json(&mut h, node);
         format!("{:032x}", h.digest128())
     }
 
@@ -236,15 +236,17 @@ pub(super) fn value_hash(value: &str) -> String {
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(value.as_bytes()))
 }
 
-/// Feeds what serde writes into a hash.
-pub(super) struct HashWriter<'a>(pub(super) &'a mut Xxh3);
-
-impl std::io::Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
+/// Feeds `value`'s JSON into `h`. serde_json writes a token at a time; the bytes go through a
+/// per-thread buffer and into the hasher at once, since each of the hasher's updates has a cost
+/// of its own (the digest is the same either way).
+pub(super) fn hash_json(h: &mut Xxh3, value: &impl Serialize) {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        buf.clear();
+        let _ = serde_json::to_writer(&mut *buf, value);
+        h.update(&buf);
+    });
 }

@@ -137,7 +137,7 @@ fn member_id(member: &[u8]) -> Option<&str> {
 pub fn node_key(project_key: &str, mn: &ManifestNode) -> u128 {
     let mut h = Xxh3::new();
     h.update(project_key.as_bytes());
-    let _ = serde_json::to_writer(super::super::parse_cache::HashWriter(&mut h), &mn.node);
+    super::super::parse_cache::hash_json(&mut h, &mn.node);
     mn.relation.hash(&mut h);
     mn.refs.hash(&mut h);
     mn.sources.hash(&mut h);
