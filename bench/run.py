@@ -440,7 +440,7 @@ def main():
         "Peak memory is /usr/bin/time's maximum resident set size.",
         "",
     ]
-    text = "\n".join(header) + table.markdown() + "\n" + "".join(f"\n{n}\n" for n in notes)
+    text = "\n".join(header) + "\n" + table.markdown() + "\n" + "".join(f"\n{n}\n" for n in notes)
     print(text)
     if args.out:
         with open(args.out, "w") as f:
