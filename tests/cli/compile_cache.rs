@@ -28,21 +28,7 @@ fn project() -> TempProject {
 
 /// `(renders, analyses)` the compile cache reused in `kiln compile`.
 fn compile_counts(p: &TempProject, args: &[&str], env: &[(&str, &str)]) -> (usize, usize) {
-    let mut all = vec!["compile", "--debug"];
-    all.extend_from_slice(args);
-    let run = p.kiln_env(&all, env).ok();
-    let text = format!("{}{}", run.stdout, run.stderr);
-    let line = text
-        .lines()
-        .find(|l| l.contains("Compile cache:"))
-        .unwrap_or_else(|| panic!("no compile-cache line in:\n{text}"));
-    let numbers: Vec<usize> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
-    let n = numbers.len();
-    (numbers[n - 2], numbers[n - 1])
+    p.debug_counts("compile", args, env, "Compile cache:")
 }
 
 fn compiled(p: &TempProject, model: &str) -> String {

@@ -17,21 +17,7 @@ fn node<'a>(m: &'a Value, id: &str) -> &'a Value {
 
 /// `(reused, rendered)` from the debug line of a parse.
 fn parse_counts(p: &TempProject, args: &[&str], env: &[(&str, &str)]) -> (usize, usize) {
-    let mut all = vec!["parse", "--debug"];
-    all.extend_from_slice(args);
-    let run = p.kiln_env(&all, env).ok();
-    let text = format!("{}{}", run.stdout, run.stderr);
-    let line = text
-        .lines()
-        .find(|l| l.contains("Partial parse:"))
-        .unwrap_or_else(|| panic!("no partial-parse line in:\n{text}"));
-    let numbers: Vec<usize> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
-    let n = numbers.len();
-    (numbers[n - 2], numbers[n - 1])
+    p.debug_counts("parse", args, env, "Partial parse:")
 }
 
 fn project() -> TempProject {

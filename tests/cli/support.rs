@@ -577,3 +577,31 @@ pub fn served_addr(line: &str) -> Option<String> {
     let rest = line.split("http://").nth(1)?;
     rest.split('/').next().map(String::from)
 }
+
+impl TempProject {
+    /// The last two numbers of the `--debug` line holding `marker` that `command args` prints,
+    /// such as `Partial parse: N nodes reused, M rendered`.
+    pub fn debug_counts(
+        &self,
+        command: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        marker: &str,
+    ) -> (usize, usize) {
+        let mut all = vec![command, "--debug"];
+        all.extend_from_slice(args);
+        let run = self.kiln_env(&all, env).ok();
+        let text = format!("{}{}", run.stdout, run.stderr);
+        let line = text
+            .lines()
+            .find(|l| l.contains(marker))
+            .unwrap_or_else(|| panic!("no `{marker}` line in:\n{text}"));
+        let numbers: Vec<usize> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let n = numbers.len();
+        (numbers[n - 2], numbers[n - 1])
+    }
+}
