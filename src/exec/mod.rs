@@ -443,96 +443,7 @@ pub async fn run(
                 })
         })
         .collect();
-    let in_run: BTreeSet<&str> = nodes.iter().map(String::as_str).collect();
-
-    // Parents within the run. Ephemeral parents are looked through to their own parents.
-    // Clones read --state's relations, not each other: they need no order.
-    let run_parents = |from: &str| -> BTreeSet<String> {
-        let mut ps = BTreeSet::new();
-        let mut stack: Vec<String> = manifest
-            .dag
-            .parents(from)
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let mut seen = BTreeSet::new();
-        while let Some(p) = stack.pop() {
-            if !seen.insert(p.clone()) {
-                continue;
-            }
-            if in_run.contains(p.as_str()) {
-                ps.insert(p);
-            } else if manifest.nodes.get(&p).is_some_and(|m| m.is_ephemeral())
-                || manifest.source_relations.contains_key(&p)
-            {
-                // Ephemeral models and sources are looked through: a seed that loads a source
-                // must finish before the models reading that source start.
-                stack.extend(manifest.dag.parents(&p).iter().map(|s| s.to_string()));
-            }
-        }
-        ps
-    };
-    let mut parents: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for id in nodes.iter().filter(|_| opts.clone_from.is_none()) {
-        let ps = match manifest.project.unit_tests.contains_key(id) {
-            // A unit test waits for its model's parents, whose columns type the given rows (as
-            // in dbt), and its model waits for it (below), so a failing unit test skips the
-            // model.
-            true => manifest
-                .dag
-                .parents(id)
-                .iter()
-                .flat_map(|model| run_parents(model))
-                .collect(),
-            false => run_parents(id),
-        };
-        parents.insert(id.clone(), ps);
-    }
-    // In `build`, a model's children also wait for the model's tests.
-    if opts.tests_gate_children {
-        let mut extra: Vec<(String, String)> = Vec::new();
-        for id in &nodes {
-            let Some(mn) = manifest.nodes.get(id) else {
-                continue;
-            };
-            if mn.node.resource_type != ResourceType::Test {
-                continue;
-            }
-            // The test's ancestors, walked once and only when a child may wait for it.
-            let mut ancestors: Option<BTreeSet<String>> = None;
-            for tested in parents.get(id).into_iter().flatten() {
-                for child in manifest.dag.children(tested) {
-                    if child != id
-                        && in_run.contains(child)
-                        && manifest
-                            .nodes
-                            .get(child)
-                            .is_some_and(|c| c.node.resource_type != ResourceType::Test)
-                        && !ancestors
-                            .get_or_insert_with(|| manifest.dag.ancestors(id, None))
-                            .contains(child)
-                    {
-                        extra.push((child.to_string(), id.clone()));
-                    }
-                }
-            }
-        }
-        for (child, test) in extra {
-            parents.entry(child).or_default().insert(test);
-        }
-    }
-    for id in nodes.iter().filter(|_| opts.clone_from.is_none()) {
-        if manifest.project.unit_tests.contains_key(id) {
-            for model in manifest.dag.parents(id) {
-                if in_run.contains(model) {
-                    parents
-                        .entry(model.to_string())
-                        .or_default()
-                        .insert(id.clone());
-                }
-            }
-        }
-    }
+    let parents = waits_for(&manifest, &nodes, &opts);
     let mut schedule = crate::graph::Schedule::new(&nodes, &parents);
     let total = nodes.len();
     let mut done: BTreeMap<String, NodeResult> = BTreeMap::new();
@@ -662,6 +573,107 @@ pub async fn run(
         interrupted,
         started_at: run_started.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
     }
+}
+
+/// What each node of a run waits for: its parents within the run (ephemeral models and sources
+/// looked through); for a unit test, its model's parents, and its model waits for it; in
+/// `build`, also the tests of the models it reads. Clones wait for nothing.
+fn waits_for(
+    manifest: &Manifest,
+    nodes: &[String],
+    opts: &RunOptions,
+) -> HashMap<String, BTreeSet<String>> {
+    let in_run: BTreeSet<&str> = nodes.iter().map(String::as_str).collect();
+
+    // Parents within the run. Ephemeral parents are looked through to their own parents.
+    // Clones read --state's relations, not each other: they need no order.
+    let run_parents = |from: &str| -> BTreeSet<String> {
+        let mut ps = BTreeSet::new();
+        let mut stack: Vec<String> = manifest
+            .dag
+            .parents(from)
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut seen = BTreeSet::new();
+        while let Some(p) = stack.pop() {
+            if !seen.insert(p.clone()) {
+                continue;
+            }
+            if in_run.contains(p.as_str()) {
+                ps.insert(p);
+            } else if manifest.nodes.get(&p).is_some_and(|m| m.is_ephemeral())
+                || manifest.source_relations.contains_key(&p)
+            {
+                // Ephemeral models and sources are looked through: a seed that loads a source
+                // must finish before the models reading that source start.
+                stack.extend(manifest.dag.parents(&p).iter().map(|s| s.to_string()));
+            }
+        }
+        ps
+    };
+    let mut parents: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for id in nodes.iter().filter(|_| opts.clone_from.is_none()) {
+        let ps = match manifest.project.unit_tests.contains_key(id) {
+            // A unit test waits for its model's parents, whose columns type the given rows (as
+            // in dbt), and its model waits for it (below), so a failing unit test skips the
+            // model.
+            true => manifest
+                .dag
+                .parents(id)
+                .iter()
+                .flat_map(|model| run_parents(model))
+                .collect(),
+            false => run_parents(id),
+        };
+        parents.insert(id.clone(), ps);
+    }
+    // In `build`, a model's children also wait for the model's tests.
+    if opts.tests_gate_children {
+        let mut extra: Vec<(String, String)> = Vec::new();
+        for id in nodes {
+            let Some(mn) = manifest.nodes.get(id) else {
+                continue;
+            };
+            if mn.node.resource_type != ResourceType::Test {
+                continue;
+            }
+            // The test's ancestors, walked once and only when a child may wait for it.
+            let mut ancestors: Option<BTreeSet<String>> = None;
+            for tested in parents.get(id).into_iter().flatten() {
+                for child in manifest.dag.children(tested) {
+                    if child != id
+                        && in_run.contains(child)
+                        && manifest
+                            .nodes
+                            .get(child)
+                            .is_some_and(|c| c.node.resource_type != ResourceType::Test)
+                        && !ancestors
+                            .get_or_insert_with(|| manifest.dag.ancestors(id, None))
+                            .contains(child)
+                    {
+                        extra.push((child.to_string(), id.clone()));
+                    }
+                }
+            }
+        }
+        for (child, test) in extra {
+            parents.entry(child).or_default().insert(test);
+        }
+    }
+    for id in nodes.iter().filter(|_| opts.clone_from.is_none()) {
+        if manifest.project.unit_tests.contains_key(id) {
+            for model in manifest.dag.parents(id) {
+                if in_run.contains(model) {
+                    parents
+                        .entry(model.to_string())
+                        .or_default()
+                        .insert(id.clone());
+                }
+            }
+        }
+    }
+    parents
 }
 
 fn now() -> String {
