@@ -347,19 +347,32 @@ pub(super) async fn lock(
     Ok(Some(conn))
 }
 
-/// Rows as CSV for COPY: NULL is an unquoted empty field; every value is quoted.
+/// Rows as CSV for COPY: NULL is an unquoted empty field. A value is quoted only when it
+/// must be: empty (or it would read as NULL), or holding a comma, quote, line break or
+/// backslash (`\.` alone on a line ends the data).
 fn csv_bytes(rows: &[Vec<Option<String>>]) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(rows.len() * 64);
     for row in rows {
         for (i, v) in row.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            if let Some(v) = v {
-                out.push(b'"');
-                out.extend_from_slice(v.replace('"', "\"\"").as_bytes());
-                out.push(b'"');
+            let Some(v) = v else { continue };
+            let quote = v.is_empty()
+                || v.bytes()
+                    .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r' | b'\\'));
+            if !quote {
+                out.extend_from_slice(v.as_bytes());
+                continue;
             }
+            out.push(b'"');
+            for b in v.bytes() {
+                if b == b'"' {
+                    out.push(b'"');
+                }
+                out.push(b);
+            }
+            out.push(b'"');
         }
         out.push(b'\n');
     }
@@ -503,4 +516,26 @@ pub(super) async fn replace(
         }
     }
     tx.commit().await.map_err(|e| db_error("cannot commit", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_bytes;
+
+    #[test]
+    fn copy_csv_quotes_only_what_postgres_would_misread() {
+        let v = |s: &str| Some(s.to_string());
+        let rows = vec![
+            vec![v("1"), v("plain text"), None, v("")],
+            vec![v("a,b"), v("say \"hi\""), v("two\nlines"), v("\\.")],
+            vec![v(" padded "), v("\r"), v("c:\\dir"), v("é")],
+        ];
+        let text = String::from_utf8(csv_bytes(&rows)).unwrap();
+        assert_eq!(
+            text,
+            "1,plain text,,\"\"\n\
+             \"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\"\\.\"\n \
+             padded ,\"\r\",\"c:\\dir\",é\n"
+        );
+    }
 }
