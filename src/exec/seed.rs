@@ -372,7 +372,23 @@ impl Default for QuoteScan {
 
 impl QuoteScan {
     fn feed(&mut self, bytes: &[u8]) {
-        for &b in bytes {
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.seen >= 3 && !self.quote_pending {
+                // Only quotes and line ends change the state: skip to the next one. After other
+                // bytes, a field starts where the last of them is a delimiter outside quotes.
+                let rest = &bytes[i..];
+                let skip = memchr::memchr2(b'"', b'\n', rest).unwrap_or(rest.len());
+                if skip > 0 {
+                    self.at_field_start =
+                        !self.in_quotes && matches!(rest[skip - 1], b',' | b';' | b'\t' | b'|');
+                    self.seen += skip as u64;
+                    i += skip;
+                    continue;
+                }
+            }
+            let b = bytes[i];
+            i += 1;
             let at = self.seen;
             self.seen += 1;
             if at < 3 && b == b"\xef\xbb\xbf"[at as usize] {
@@ -484,6 +500,40 @@ pub fn infer<'a>(values: impl Iterator<Item = &'a str>) -> SeedType {
     inference.result()
 }
 
+/// The date and timestamp formats seed values are tried against, parsed once: every value of
+/// a column is tried while its type is unsettled.
+struct Formats {
+    date: Vec<chrono::format::Item<'static>>,
+    timestamps: Vec<Vec<chrono::format::Item<'static>>>,
+}
+
+static FORMATS: std::sync::LazyLock<Formats> = std::sync::LazyLock::new(|| {
+    let items = |f: &str| {
+        chrono::format::StrftimeItems::new(f)
+            .parse_to_owned()
+            .unwrap_or_default()
+    };
+    Formats {
+        date: items("%Y-%m-%d"),
+        timestamps: [
+            "%Y-%m-%d %H:%M:%S",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M:%S%.f",
+        ]
+        .into_iter()
+        .map(items)
+        .collect(),
+    }
+});
+
+/// `v` read by `format`, as `parse_from_str` reads it.
+fn parsed(v: &str, format: &[chrono::format::Item<'static>]) -> Option<chrono::format::Parsed> {
+    let mut p = chrono::format::Parsed::new();
+    chrono::format::parse(&mut p, v, format.iter()).ok()?;
+    Some(p)
+}
+
 fn fits(t: SeedType, v: &str) -> bool {
     match t {
         SeedType::Integer => fits(SeedType::BigInt, v) && v.parse::<i32>().is_ok(),
@@ -501,13 +551,13 @@ fn fits(t: SeedType, v: &str) -> bool {
                 && !v.contains(['x', 'X', 'i', 'I', 'n', 'N'])
                 && !(v.len() > 1 && v.starts_with('0') && !v.starts_with("0."))
         }
-        SeedType::Boolean => matches!(v.to_ascii_lowercase().as_str(), "true" | "false"),
-        SeedType::Date => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok(),
+        SeedType::Boolean => v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false"),
+        SeedType::Date => parsed(v, &FORMATS.date).is_some_and(|p| p.to_naive_date().is_ok()),
         SeedType::Timestamp => {
-            chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S").is_ok()
-                || chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S").is_ok()
-                || chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S%.f").is_ok()
-                || chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+            FORMATS
+                .timestamps
+                .iter()
+                .any(|f| parsed(v, f).is_some_and(|p| p.to_naive_datetime_with_offset(0).is_ok()))
                 || chrono::DateTime::parse_from_rfc3339(v).is_ok()
         }
         SeedType::Text => true,
@@ -667,6 +717,104 @@ fn refused_row(e: &Error, path: &Path, file: &str, delimiter: u8) -> Option<Loca
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The quote scan one byte at a time, as it was before it skipped ahead.
+    fn byte_by_byte(bytes: &[u8]) -> QuoteScan {
+        let mut s = QuoteScan::default();
+        for &b in bytes {
+            let at = s.seen;
+            s.seen += 1;
+            if at < 3 && b == b"\xef\xbb\xbf"[at as usize] {
+                continue;
+            }
+            if s.quote_pending {
+                s.quote_pending = false;
+                if b == b'"' {
+                    s.at_field_start = false;
+                    continue;
+                }
+                s.in_quotes = false;
+                s.at_field_start = false;
+            }
+            match b {
+                b'"' if s.in_quotes => {
+                    s.quote_pending = true;
+                    continue;
+                }
+                b'"' if s.at_field_start => {
+                    s.in_quotes = true;
+                    s.opened_at = s.line;
+                }
+                b'\n' => {
+                    s.line += 1;
+                    s.at_field_start = true;
+                    continue;
+                }
+                _ => {}
+            }
+            s.at_field_start = !s.in_quotes && matches!(b, b',' | b';' | b'\t' | b'|');
+        }
+        s
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_quote_scan_skips_ahead_without_changing_what_it_finds(
+            picks in proptest::collection::vec(0usize..9, 0..200),
+            cuts in proptest::collection::vec(0usize..200, 0..6),
+        ) {
+            let alphabet: &[&[u8]] =
+                &[b"\"", b",", b"\n", b"a", b";", b"\xef\xbb\xbf", b"\t", b"x y", b"\"\""];
+            let bytes: Vec<u8> = picks.iter().flat_map(|&i| alphabet[i].iter().copied()).collect();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut scan = QuoteScan::default();
+            let mut from = 0;
+            for cut in cuts.into_iter().chain([bytes.len()]) {
+                scan.feed(&bytes[from..cut]);
+                from = cut;
+            }
+            proptest::prop_assert_eq!(format!("{scan:?}"), format!("{:?}", byte_by_byte(&bytes)));
+        }
+    }
+
+    #[test]
+    fn dates_and_timestamps_are_read_as_chrono_reads_their_formats() {
+        use chrono::{DateTime, NaiveDate, NaiveDateTime};
+        let values = [
+            "2024-01-05",
+            "2024-1-5",
+            "2024-02-30",
+            "12024-01-05",
+            "2024-01-05 10:00:00",
+            "2024-01-05T10:00:00",
+            "2024-01-05 10:00:00.123",
+            "2024-01-05T23:59:59.5",
+            "2024-01-05 25:00:00",
+            "2024-01-05T10:00:00Z",
+            "2024-01-05T10:00:00+02:00",
+            "05/01/2024",
+            "",
+            "x",
+        ];
+        for v in values {
+            let date = NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok();
+            let timestamp = [
+                "%Y-%m-%d %H:%M:%S",
+                "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%d %H:%M:%S%.f",
+                "%Y-%m-%dT%H:%M:%S%.f",
+            ]
+            .iter()
+            .any(|f| NaiveDateTime::parse_from_str(v, f).is_ok())
+                || DateTime::parse_from_rfc3339(v).is_ok();
+            assert_eq!(fits(SeedType::Date, v), date, "date {v:?}");
+            assert_eq!(fits(SeedType::Timestamp, v), timestamp, "timestamp {v:?}");
+        }
+        assert!(fits(SeedType::Date, "2024-01-05"));
+        assert!(fits(SeedType::Timestamp, "2024-01-05 10:00:00.123"));
+        assert!(!fits(SeedType::Date, "2024-02-30"));
+    }
 
     #[test]
     fn infers_types() {
