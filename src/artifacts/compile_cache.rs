@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use xxhash_rust::xxh3::Xxh3;
 
-use super::parse_cache::{hash_json, value_hash};
+use super::parse_cache::{env_hashes, hash_json, same_env};
 
 /// The cache's file name under the target path.
 pub const FILE: &str = "kiln_compile_cache.jsonl";
@@ -56,17 +56,21 @@ pub enum Lookup {
 }
 
 impl Lookup {
-    fn answer(&self, resolver: &dyn Resolve) -> u64 {
+    /// The call made again through `resolver`.
+    fn resolve(&self, resolver: &dyn Resolve) -> std::result::Result<Relation, Unresolved> {
         match self {
             Lookup::Ref {
                 from,
                 package,
                 name,
-            } => answer_hash(&resolver.resolve_ref(from, package.as_deref(), name).ok()),
-            Lookup::Source { source, table } => {
-                answer_hash(&resolver.resolve_source(source, table).ok())
-            }
+            } => resolver.resolve_ref(from, package.as_deref(), name),
+            Lookup::Source { source, table } => resolver.resolve_source(source, table),
         }
+    }
+
+    /// The hash of the call's answer through `resolver`, as a cache entry records it.
+    fn answer(&self, resolver: &dyn Resolve) -> u64 {
+        answer_hash(&self.resolve(resolver).ok())
     }
 }
 
@@ -147,15 +151,11 @@ impl CompileCache {
     /// The SQL node `id` rendered to under `key`, when everything the render read is as it was.
     pub fn render(&self, id: &str, key: &str, resolver: &dyn Resolve) -> Option<String> {
         let e = self.old.get(id).filter(|e| e.key == key)?;
-        let same_env = e
-            .env
-            .iter()
-            .all(|(name, seen)| (self.env)(name).map(|v| value_hash(&v)) == *seen);
         let same_refs = e
             .resolved
             .iter()
             .all(|(call, answer)| call.answer(resolver) == *answer);
-        if !(same_env && same_refs) {
+        if !(same_env(&self.env, &e.env) && same_refs) {
             return None;
         }
         self.count(|u| u.renders += 1);
@@ -174,10 +174,7 @@ impl CompileCache {
         let entry = Entry {
             key,
             resolved,
-            env: env
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_deref().map(value_hash)))
-                .collect(),
+            env: env_hashes(env),
             sql: sql.to_string(),
             analysis: None,
         };
@@ -355,10 +352,13 @@ impl Recorder {
         calls
     }
 
-    fn record(&self, call: Lookup, answer: &std::result::Result<Relation, Unresolved>) {
+    /// Makes `call` through the inner resolver and records it with the hash of its answer.
+    fn record(&self, call: Lookup) -> std::result::Result<Relation, Unresolved> {
+        let answer = call.resolve(self.inner.as_ref());
         if let Ok(mut calls) = self.calls.lock() {
             calls.push((call, answer_hash(&answer.as_ref().ok())));
         }
+        answer
     }
 }
 
@@ -369,14 +369,11 @@ impl Resolve for Recorder {
         package: Option<&str>,
         name: &str,
     ) -> std::result::Result<Relation, Unresolved> {
-        let answer = self.inner.resolve_ref(from, package, name);
-        let call = Lookup::Ref {
+        self.record(Lookup::Ref {
             from: from.to_string(),
             package: package.map(str::to_string),
             name: name.to_string(),
-        };
-        self.record(call, &answer);
-        answer
+        })
     }
 
     fn resolve_source(
@@ -384,13 +381,10 @@ impl Resolve for Recorder {
         source: &str,
         table: &str,
     ) -> std::result::Result<Relation, Unresolved> {
-        let answer = self.inner.resolve_source(source, table);
-        let call = Lookup::Source {
+        self.record(Lookup::Source {
             source: source.to_string(),
             table: table.to_string(),
-        };
-        self.record(call, &answer);
-        answer
+        })
     }
 }
 

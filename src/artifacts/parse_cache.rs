@@ -113,11 +113,7 @@ impl ParseCache {
     /// still has the value it had. Its SQL is empty: the parse pass uses only what it recorded.
     pub fn get(&self, id: &str, key: &str) -> Option<Rendered> {
         let e = self.old.get(id).filter(|e| e.key == key)?;
-        let same_env = e
-            .env
-            .iter()
-            .all(|(name, seen)| (self.env)(name).map(|v| value_hash(&v)) == *seen);
-        if !same_env {
+        if !same_env(&self.env, &e.env) {
             return None;
         }
         if let Ok(mut reused) = self.reused.lock() {
@@ -145,11 +141,7 @@ impl ParseCache {
             config: r.config.clone(),
             config_call: r.config_call.clone(),
             macros: r.macros.clone(),
-            env: r
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_deref().map(value_hash)))
-                .collect(),
+            env: env_hashes(&r.env),
         };
         if let Ok(mut fresh) = self.fresh.lock() {
             fresh.insert(id.to_string(), entry);
@@ -232,8 +224,25 @@ fn build_id() -> String {
 }
 
 /// A value's hash as the cache keeps it.
-pub(super) fn value_hash(value: &str) -> String {
+fn value_hash(value: &str) -> String {
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(value.as_bytes()))
+}
+
+/// The environment variables a render read, each with a hash of the value it saw (None when
+/// unset): what a cache keeps instead of the values.
+pub(super) fn env_hashes(
+    seen: &BTreeMap<String, Option<String>>,
+) -> BTreeMap<String, Option<String>> {
+    seen.iter()
+        .map(|(k, v)| (k.clone(), v.as_deref().map(value_hash)))
+        .collect()
+}
+
+/// Whether every variable in `hashes` (from [`env_hashes`]) still has the value it had.
+pub(super) fn same_env(env: &EnvLookup, hashes: &BTreeMap<String, Option<String>>) -> bool {
+    hashes
+        .iter()
+        .all(|(name, seen)| env(name).map(|v| value_hash(&v)) == *seen)
 }
 
 /// Feeds `value`'s JSON into `h`. serde_json writes a token at a time; the bytes go through a

@@ -380,53 +380,61 @@ impl QuoteScan {
                 let rest = &bytes[i..];
                 let skip = memchr::memchr2(b'"', b'\n', rest).unwrap_or(rest.len());
                 if skip > 0 {
-                    self.at_field_start =
-                        !self.in_quotes && matches!(rest[skip - 1], b',' | b';' | b'\t' | b'|');
+                    self.at_field_start = !self.in_quotes && is_delimiter(rest[skip - 1]);
                     self.seen += skip as u64;
                     i += skip;
                     continue;
                 }
             }
-            let b = bytes[i];
+            self.step(bytes[i]);
             i += 1;
-            let at = self.seen;
-            self.seen += 1;
-            if at < 3 && b == b"\xef\xbb\xbf"[at as usize] {
-                continue;
-            }
-            if self.quote_pending {
-                self.quote_pending = false;
-                if b == b'"' {
-                    // `""`: a literal quote, still inside the field.
-                    self.at_field_start = false;
-                    continue;
-                }
-                self.in_quotes = false;
-                self.at_field_start = false;
-            }
-            match b {
-                b'"' if self.in_quotes => {
-                    self.quote_pending = true;
-                    continue;
-                }
-                b'"' if self.at_field_start => {
-                    self.in_quotes = true;
-                    self.opened_at = self.line;
-                }
-                b'\n' => {
-                    self.line += 1;
-                    self.at_field_start = true;
-                    continue;
-                }
-                _ => {}
-            }
-            self.at_field_start = !self.in_quotes && matches!(b, b',' | b';' | b'\t' | b'|');
         }
+    }
+
+    /// One byte of the file read in order.
+    fn step(&mut self, b: u8) {
+        let at = self.seen;
+        self.seen += 1;
+        if at < 3 && b == b"\xef\xbb\xbf"[at as usize] {
+            return;
+        }
+        if self.quote_pending {
+            self.quote_pending = false;
+            if b == b'"' {
+                // `""`: a literal quote, still inside the field.
+                self.at_field_start = false;
+                return;
+            }
+            self.in_quotes = false;
+            self.at_field_start = false;
+        }
+        match b {
+            b'"' if self.in_quotes => {
+                self.quote_pending = true;
+                return;
+            }
+            b'"' if self.at_field_start => {
+                self.in_quotes = true;
+                self.opened_at = self.line;
+            }
+            b'\n' => {
+                self.line += 1;
+                self.at_field_start = true;
+                return;
+            }
+            _ => {}
+        }
+        self.at_field_start = !self.in_quotes && is_delimiter(b);
     }
 
     fn unterminated(&self) -> Option<usize> {
         (self.in_quotes && !self.quote_pending).then_some(self.opened_at)
     }
+}
+
+/// A byte that separates fields in the delimiters seeds may use.
+fn is_delimiter(b: u8) -> bool {
+    matches!(b, b',' | b';' | b'\t' | b'|')
 }
 
 /// A note for rows that were shorter than the header (loaded with NULLs), naming their lines.
@@ -514,18 +522,21 @@ static FORMATS: std::sync::LazyLock<Formats> = std::sync::LazyLock::new(|| {
             .unwrap_or_default()
     };
     Formats {
-        date: items("%Y-%m-%d"),
-        timestamps: [
-            "%Y-%m-%d %H:%M:%S",
-            "%Y-%m-%dT%H:%M:%S",
-            "%Y-%m-%d %H:%M:%S%.f",
-            "%Y-%m-%dT%H:%M:%S%.f",
-        ]
-        .into_iter()
-        .map(items)
-        .collect(),
+        date: items(DATE_FORMAT),
+        timestamps: TIMESTAMP_FORMATS.iter().copied().map(items).collect(),
     }
 });
+
+/// The date format seed values are read in.
+const DATE_FORMAT: &str = "%Y-%m-%d";
+
+/// The timestamp formats seed values are read in, besides RFC 3339.
+const TIMESTAMP_FORMATS: &[&str] = &[
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+];
 
 /// `v` read by `format`, as `parse_from_str` reads it.
 fn parsed(v: &str, format: &[chrono::format::Item<'static>]) -> Option<chrono::format::Parsed> {
@@ -718,41 +729,11 @@ fn refused_row(e: &Error, path: &Path, file: &str, delimiter: u8) -> Option<Loca
 mod tests {
     use super::*;
 
-    /// The quote scan one byte at a time, as it was before it skipped ahead.
+    /// The quote scan one byte at a time, without skipping ahead.
     fn byte_by_byte(bytes: &[u8]) -> QuoteScan {
         let mut s = QuoteScan::default();
         for &b in bytes {
-            let at = s.seen;
-            s.seen += 1;
-            if at < 3 && b == b"\xef\xbb\xbf"[at as usize] {
-                continue;
-            }
-            if s.quote_pending {
-                s.quote_pending = false;
-                if b == b'"' {
-                    s.at_field_start = false;
-                    continue;
-                }
-                s.in_quotes = false;
-                s.at_field_start = false;
-            }
-            match b {
-                b'"' if s.in_quotes => {
-                    s.quote_pending = true;
-                    continue;
-                }
-                b'"' if s.at_field_start => {
-                    s.in_quotes = true;
-                    s.opened_at = s.line;
-                }
-                b'\n' => {
-                    s.line += 1;
-                    s.at_field_start = true;
-                    continue;
-                }
-                _ => {}
-            }
-            s.at_field_start = !s.in_quotes && matches!(b, b',' | b';' | b'\t' | b'|');
+            s.step(b);
         }
         s
     }
@@ -798,15 +779,10 @@ mod tests {
             "x",
         ];
         for v in values {
-            let date = NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok();
-            let timestamp = [
-                "%Y-%m-%d %H:%M:%S",
-                "%Y-%m-%dT%H:%M:%S",
-                "%Y-%m-%d %H:%M:%S%.f",
-                "%Y-%m-%dT%H:%M:%S%.f",
-            ]
-            .iter()
-            .any(|f| NaiveDateTime::parse_from_str(v, f).is_ok())
+            let date = NaiveDate::parse_from_str(v, DATE_FORMAT).is_ok();
+            let timestamp = TIMESTAMP_FORMATS
+                .iter()
+                .any(|f| NaiveDateTime::parse_from_str(v, f).is_ok())
                 || DateTime::parse_from_rfc3339(v).is_ok();
             assert_eq!(fits(SeedType::Date, v), date, "date {v:?}");
             assert_eq!(fits(SeedType::Timestamp, v), timestamp, "timestamp {v:?}");

@@ -478,8 +478,8 @@ impl<'a> Matcher<'a> {
             Method::UnitTest => {
                 n.resource_type == ResourceType::UnitTest
                     && match value.split_once('.') {
-                        Some((p, t)) => {
-                            Pattern::new(p).matches(&n.package_name)
+                        Some((pkg, t)) => {
+                            Pattern::new(pkg).matches(&n.package_name)
                                 && Pattern::new(t).matches(&n.name)
                         }
                         None => p.matches(&n.name),
@@ -496,8 +496,8 @@ impl<'a> Matcher<'a> {
                         (s.matches(source) && t.matches(&n.name))
                             || (s.matches(&n.package_name) && t.matches(source))
                     }
-                    [p, s, t] => {
-                        p.matches(&n.package_name) && s.matches(source) && t.matches(&n.name)
+                    [pkg, s, t] => {
+                        pkg.matches(&n.package_name) && s.matches(source) && t.matches(&n.name)
                     }
                     _ => false,
                 }

@@ -68,14 +68,10 @@ impl Index {
         for &(hi, lo, start, end) in &index.nodes {
             let member = map.get(start..end)?;
             if let Some(id) = member_id(member) {
-                members.insert(id, (u128::from(hi) << 64 | u128::from(lo), start, end));
+                let key = u128::from(hi) << 64 | u128::from(lo);
+                members.insert(id.to_string(), (key, start, end));
             }
         }
-        // The ids borrow the map; they live as long as `Previous` holds it.
-        let members = members
-            .into_iter()
-            .map(|(id, v)| (id.to_string(), v))
-            .collect();
         Some(Previous {
             map,
             hash: index.hash,
