@@ -114,6 +114,45 @@ pub struct Adapter {
 pub trait RowSource: Send {
     /// Up to `max` next rows; an empty batch when there are no more.
     fn next_batch(&mut self, max: usize) -> Result<Vec<Vec<Option<String>>>>;
+
+    /// Up to `max` next rows appended to `out` as CSV for PostgreSQL's `COPY` (each field
+    /// through [`copy_csv_field`]); returns how many, 0 when there are no more. A source that
+    /// reads CSV itself can write its fields without a `String` per value.
+    fn next_csv(&mut self, max: usize, out: &mut Vec<u8>) -> Result<usize> {
+        let batch = self.next_batch(max)?;
+        for row in &batch {
+            for (i, v) in row.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                copy_csv_field(out, v.as_deref());
+            }
+            out.push(b'\n');
+        }
+        Ok(batch.len())
+    }
+}
+
+/// One field as CSV for `COPY`: NULL is an unquoted empty field. A value is quoted only when it
+/// must be: empty (or it would read as NULL), or holding a comma, quote, line break or
+/// backslash (`\.` alone on a line ends the data).
+pub fn copy_csv_field(out: &mut Vec<u8>, v: Option<&str>) {
+    let Some(v) = v else { return };
+    let quote = v.is_empty()
+        || v.bytes()
+            .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r' | b'\\'));
+    if !quote {
+        out.extend_from_slice(v.as_bytes());
+        return;
+    }
+    out.push(b'"');
+    for b in v.bytes() {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
 }
 
 /// What [`Adapter::clean_asides`] did with a relation an earlier, interrupted run left.

@@ -36,18 +36,18 @@ fn copy_in<'a>(
             .copy_in_raw(statement)
             .await
             .map_err(|e| statement_error(statement, e))?;
+        let mut buf = Vec::with_capacity(1 << 20);
         loop {
-            let batch = match rows.next_batch(10_000) {
-                Ok(b) => b,
+            buf.clear();
+            match rows.next_csv(10_000, &mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
                 Err(e) => {
                     let _ = copy.abort(e.to_string()).await;
                     return Err(e);
                 }
-            };
-            if batch.is_empty() {
-                break;
             }
-            if let Err(e) = copy.send(csv_bytes(&batch)).await {
+            if let Err(e) = copy.send(buf.as_slice()).await {
                 let _ = copy.abort(e.to_string()).await;
                 return Err(statement_error(statement, e));
             }
@@ -347,38 +347,6 @@ pub(super) async fn lock(
     Ok(Some(conn))
 }
 
-/// Rows as CSV for COPY: NULL is an unquoted empty field. A value is quoted only when it
-/// must be: empty (or it would read as NULL), or holding a comma, quote, line break or
-/// backslash (`\.` alone on a line ends the data).
-fn csv_bytes(rows: &[Vec<Option<String>>]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(rows.len() * 64);
-    for row in rows {
-        for (i, v) in row.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            let Some(v) = v else { continue };
-            let quote = v.is_empty()
-                || v.bytes()
-                    .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r' | b'\\'));
-            if !quote {
-                out.extend_from_slice(v.as_bytes());
-                continue;
-            }
-            out.push(b'"');
-            for b in v.bytes() {
-                if b == b'"' {
-                    out.push(b'"');
-                }
-                out.push(b);
-            }
-            out.push(b'"');
-        }
-        out.push(b'\n');
-    }
-    out
-}
-
 pub(super) async fn load(
     p: &PgPool,
     sqlgen: SqlGen,
@@ -520,7 +488,23 @@ pub(super) async fn replace(
 
 #[cfg(test)]
 mod tests {
-    use super::csv_bytes;
+    use crate::adapter::RowSource;
+    use crate::error::Result;
+
+    /// Rows handed over in one batch.
+    struct Rows(Vec<Vec<Option<String>>>);
+
+    impl RowSource for Rows {
+        fn next_batch(&mut self, _max: usize) -> Result<Vec<Vec<Option<String>>>> {
+            Ok(std::mem::take(&mut self.0))
+        }
+    }
+
+    fn csv_bytes(rows: &[Vec<Option<String>>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        Rows(rows.to_vec()).next_csv(10, &mut out).unwrap();
+        out
+    }
 
     #[test]
     fn copy_csv_quotes_only_what_postgres_would_misread() {

@@ -4,7 +4,8 @@
 //! file and line, and nothing of that file is loaded. A seed is read twice and never held whole:
 //! the first pass ([`scan`]) validates every row and infers the column types, the second
 //! ([`SeedRows`]) hands rows to the adapter a batch at a time while it loads them aside, so memory
-//! stays flat whatever the file's size.
+//! stays flat whatever the file's size. A large file is read once: its load starts from the
+//! types of its first rows and does the first pass's checks as it streams (see [`run`]).
 
 use crate::adapter::RowSource;
 use crate::adapter::sql::SeedType;
@@ -68,13 +69,13 @@ fn csv_reader<R: Read>(input: R, delimiter: u8) -> csv::Reader<R> {
         .from_reader(input)
 }
 
-/// The whole file's text, read again only to quote the line of an error.
-fn error_text<R: Read>(open: &dyn Fn() -> std::io::Result<R>) -> String {
-    let mut bytes = Vec::new();
-    if let Ok(mut r) = open() {
-        let _ = r.read_to_end(&mut bytes);
-    }
-    let text = String::from_utf8_lossy(&bytes).into_owned();
+/// The whole file's bytes, read again only to report an error (`Vec::new()` when it cannot be
+/// read).
+type FileBytes<'a> = &'a dyn Fn() -> Vec<u8>;
+
+/// The file's text as an error quotes it: lossy UTF-8 without a byte-order mark.
+fn error_text(bytes: FileBytes) -> String {
+    let text = String::from_utf8_lossy(&bytes()).into_owned();
     match text.strip_prefix('\u{feff}') {
         Some(t) => t.to_string(),
         None => text,
@@ -83,6 +84,10 @@ fn error_text<R: Read>(open: &dyn Fn() -> std::io::Result<R>) -> String {
 
 const FIX_ROW: &str =
     "fix the row (quote fields that contain the delimiter); nothing of this seed was loaded";
+
+/// How many rows a load reads to guess a large seed's types before it starts streaming; the
+/// load checks every row as it streams and starts again if the guess was wrong.
+const GUESS_ROWS: u64 = 20_000;
 
 /// The first pass over a seed: checks every row (a bad file is an error naming its line, and
 /// nothing is loaded), infers each column's type, and counts rows, holding one row at a time.
@@ -93,172 +98,248 @@ pub fn scan<R: Read>(
     open: &dyn Fn() -> std::io::Result<R>,
     config: &Config,
 ) -> Result<SeedScan> {
+    Ok(scan_rows(file, open, config, None)?.0)
+}
+
+/// [`scan`], stopping after `limit` rows when one is given: the scan of the rows read, and
+/// whether they were the whole file.
+fn scan_rows<R: Read>(
+    file: &str,
+    open: &dyn Fn() -> std::io::Result<R>,
+    config: &Config,
+    limit: Option<u64>,
+) -> Result<(SeedScan, bool)> {
     let delimiter = config.seed_delimiter(file)?;
-    let io_error = |e: std::io::Error| {
-        Error::from(
-            Diagnostic::new(ErrorKind::Io, format!("cannot read seed {file}: {e}"))
-                .at(Location::file(file))
-                .with_hint("check that the file exists and is readable"),
-        )
-    };
-    let input = open().map_err(io_error)?;
-    let mut reader = csv_reader(
-        QuoteWatch {
-            inner: input,
-            scan: QuoteScan::default(),
-        },
-        delimiter,
-    );
-    let utf8_error = || -> Error {
+    let input = open().map_err(|e| io_error(file, e))?;
+    let mut reader = csv_reader(QuoteWatch::new(input), delimiter);
+    let bytes = || -> Vec<u8> {
         let mut bytes = Vec::new();
         if let Ok(mut r) = open() {
             let _ = r.read_to_end(&mut bytes);
         }
-        let valid_up_to = std::str::from_utf8(&bytes)
-            .err()
-            .map_or(0, |e| e.valid_up_to());
-        let valid = String::from_utf8_lossy(&bytes[..valid_up_to]).into_owned();
-        Error::from(
-            Diagnostic::new(
-                ErrorKind::Project,
-                format!("seed {file} is not valid UTF-8"),
-            )
-            .at(Location::at_offset(file, &valid, valid_up_to))
-            .with_hint("save the CSV as UTF-8; nothing of this seed was loaded"),
-        )
+        bytes
     };
-    let csv_error = |e: csv::Error| -> Error {
+    let mut check = Check::header(file, &mut reader, &bytes)?;
+    let mut record = csv::StringRecord::new();
+    let mut complete = false;
+    while limit.is_none_or(|n| check.rows < n) {
+        if !reader
+            .read_record(&mut record)
+            .map_err(|e| check.csv_error(e, &bytes))?
+        {
+            complete = true;
+            break;
+        }
+        check.row(&record, &bytes)?;
+    }
+    if complete {
+        check.quotes_closed(&reader.get_ref().scan, &bytes)?;
+    }
+    Ok((check.result(delimiter, config), complete))
+}
+
+fn io_error(file: &str, e: std::io::Error) -> Error {
+    Error::from(
+        Diagnostic::new(ErrorKind::Io, format!("cannot read seed {file}: {e}"))
+            .at(Location::file(file))
+            .with_hint("check that the file exists and is readable"),
+    )
+}
+
+/// The checks of the first pass and the type inference, a row at a time: [`scan`] runs them
+/// alone, and a load whose types were guessed runs them on the rows it streams.
+#[derive(Debug)]
+struct Check {
+    file: String,
+    columns: Vec<String>,
+    inference: Vec<Inference>,
+    rows: u64,
+    short_rows: Vec<usize>,
+    short_count: usize,
+}
+
+impl Check {
+    /// Reads and checks the header.
+    fn header<R: Read>(file: &str, reader: &mut csv::Reader<R>, bytes: FileBytes) -> Result<Check> {
+        let mut check = Check {
+            file: file.to_string(),
+            columns: Vec::new(),
+            inference: Vec::new(),
+            rows: 0,
+            short_rows: Vec::new(),
+            short_count: 0,
+        };
+        let header = reader
+            .headers()
+            .map_err(|e| check.csv_error(e, bytes))?
+            .clone();
+        let columns: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+        let at_header = || Location::at(file, &error_text(bytes), 1, 1);
+        let refuse = |message: String, hint: &str| {
+            Err(Error::from(
+                Diagnostic::new(ErrorKind::Project, message)
+                    .at(at_header())
+                    .with_hint(hint),
+            ))
+        };
+        if columns.is_empty() || columns.iter().all(|c| c.is_empty()) {
+            return refuse(
+                format!("seed {file} has no header row"),
+                "the first line must name the columns",
+            );
+        }
+        for (i, c) in columns.iter().enumerate() {
+            if c.is_empty() {
+                return refuse(
+                    format!("seed {file}: column {} has an empty name", i + 1),
+                    "name every column in the header",
+                );
+            }
+            if columns[..i].contains(c) {
+                return refuse(
+                    format!("seed {file}: column `{c}` appears twice in the header"),
+                    "rename one of the columns",
+                );
+            }
+            if let Some(bad) = c.chars().find(|ch| ch.is_control()) {
+                return refuse(
+                    format!(
+                        "seed {file}: column {} has a control character ({bad:?}) in its name",
+                        i + 1
+                    ),
+                    "remove it from the header: a column name is printable text",
+                );
+            }
+        }
+        check.inference = vec![Inference::default(); columns.len()];
+        check.columns = columns;
+        Ok(check)
+    }
+
+    /// Checks one data row and adds its values to the inference.
+    fn row(&mut self, record: &csv::StringRecord, bytes: FileBytes) -> Result<()> {
+        let columns = self.columns.len();
+        let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
+        if record.len() > columns {
+            return Err(Error::from(
+                Diagnostic::new(
+                    ErrorKind::Project,
+                    format!(
+                        "seed {}: row has {} fields but the header has {columns}",
+                        self.file,
+                        record.len(),
+                    ),
+                )
+                .at(Location::at(&self.file, &error_text(bytes), line, 0))
+                .with_hint(FIX_ROW),
+            ));
+        }
+        if record.len() < columns {
+            self.short_count += 1;
+            if self.short_rows.len() < 5 {
+                self.short_rows.push(line);
+            }
+        }
+        for (i, v) in record.iter().enumerate() {
+            if !v.is_empty() {
+                self.inference[i].add(v);
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// The error for what the csv reader refused, at its line.
+    fn csv_error(&self, e: csv::Error, bytes: FileBytes) -> Error {
+        let file = &self.file;
         let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
         let message = match e.kind() {
             csv::ErrorKind::UnequalLengths {
                 expected_len, len, ..
             } => format!("row has {len} fields but the header has {expected_len}"),
-            csv::ErrorKind::Utf8 { .. } => return utf8_error(),
+            csv::ErrorKind::Utf8 { .. } => {
+                let bytes = bytes();
+                let valid_up_to = std::str::from_utf8(&bytes)
+                    .err()
+                    .map_or(0, |e| e.valid_up_to());
+                let valid = String::from_utf8_lossy(&bytes[..valid_up_to]).into_owned();
+                return Error::from(
+                    Diagnostic::new(
+                        ErrorKind::Project,
+                        format!("seed {file} is not valid UTF-8"),
+                    )
+                    .at(Location::at_offset(file, &valid, valid_up_to))
+                    .with_hint("save the CSV as UTF-8; nothing of this seed was loaded"),
+                );
+            }
             csv::ErrorKind::Io(io) => {
-                return io_error(std::io::Error::new(io.kind(), io.to_string()));
+                return io_error(file, std::io::Error::new(io.kind(), io.to_string()));
             }
             _ => e.to_string(),
         };
         Error::from(
             Diagnostic::new(ErrorKind::Project, format!("seed {file}: {message}"))
-                .at(Location::at(file, &error_text(open), line, 0))
+                .at(Location::at(file, &error_text(bytes), line, 0))
                 .with_hint(FIX_ROW),
         )
-    };
-    let header = reader.headers().map_err(csv_error)?.clone();
-    let columns: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
-    let at_header = || Location::at(file, &error_text(open), 1, 1);
-    if columns.is_empty() || columns.iter().all(|c| c.is_empty()) {
-        return Err(Error::from(
-            Diagnostic::new(ErrorKind::Project, format!("seed {file} has no header row"))
-                .at(at_header())
-                .with_hint("the first line must name the columns"),
-        ));
     }
-    for (i, c) in columns.iter().enumerate() {
-        if c.is_empty() {
-            return Err(Error::from(
-                Diagnostic::new(
-                    ErrorKind::Project,
-                    format!("seed {file}: column {} has an empty name", i + 1),
-                )
-                .at(at_header())
-                .with_hint("name every column in the header"),
-            ));
-        }
-        if columns[..i].contains(c) {
-            return Err(Error::from(
-                Diagnostic::new(
-                    ErrorKind::Project,
-                    format!("seed {file}: column `{c}` appears twice in the header"),
-                )
-                .at(at_header())
-                .with_hint("rename one of the columns"),
-            ));
-        }
-        if let Some(bad) = c.chars().find(|ch| ch.is_control()) {
-            return Err(Error::from(
-                Diagnostic::new(
-                    ErrorKind::Project,
-                    format!(
-                        "seed {file}: column {} has a control character ({:?}) in its name",
-                        i + 1,
-                        bad
-                    ),
-                )
-                .at(at_header())
-                .with_hint("remove it from the header: a column name is printable text"),
-            ));
+
+    /// Once the whole file is read: an unterminated quote makes the csv reader swallow the rest
+    /// of the file into one field, so it is an error of its own.
+    fn quotes_closed(&self, quotes: &QuoteScan, bytes: FileBytes) -> Result<()> {
+        match quotes.unterminated() {
+            Some(line) => Err(Error::from(
+                Diagnostic::new(ErrorKind::Project, format!("seed {}: a quoted field is never closed", self.file))
+                    .at(Location::at(&self.file, &error_text(bytes), line, 0))
+                    .with_hint("close the quote (write \"\" for a literal quote inside a quoted field); nothing of this seed was loaded"),
+            )),
+            None => Ok(()),
         }
     }
-    let mut inference: Vec<Inference> = vec![Inference::default(); columns.len()];
-    let mut rows = 0u64;
-    let mut short_rows = Vec::new();
-    let mut short_count = 0;
-    let mut record = csv::StringRecord::new();
-    while reader.read_record(&mut record).map_err(csv_error)? {
-        let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
-        if record.len() > columns.len() {
-            return Err(Error::from(
-                Diagnostic::new(
-                    ErrorKind::Project,
-                    format!(
-                        "seed {file}: row has {} fields but the header has {}",
-                        record.len(),
-                        columns.len()
-                    ),
-                )
-                .at(Location::at(file, &error_text(open), line, 0))
-                .with_hint(FIX_ROW),
-            ));
+
+    fn result(&self, delimiter: u8, config: &Config) -> SeedScan {
+        let overrides: BTreeMap<String, String> = match config.get("column_types") {
+            Some(serde_json::Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| (k.clone(), crate::project::config::value_to_string(v)))
+                .collect(),
+            _ => BTreeMap::new(),
+        };
+        SeedScan {
+            types: self.inference.iter().map(Inference::result).collect(),
+            columns: self.columns.clone(),
+            overrides,
+            delimiter,
+            rows: self.rows,
+            short_rows: self.short_rows.clone(),
+            short_count: self.short_count,
         }
-        if record.len() < columns.len() {
-            short_count += 1;
-            if short_rows.len() < 5 {
-                short_rows.push(line);
-            }
-        }
-        for (i, v) in record.iter().enumerate() {
-            if !v.is_empty() {
-                inference[i].add(v);
-            }
-        }
-        rows += 1;
     }
-    // An unterminated quote makes the csv reader swallow the rest of the file into one field.
-    if let Some(line) = reader.get_ref().scan.unterminated() {
-        return Err(Error::from(
-            Diagnostic::new(ErrorKind::Project, format!("seed {file}: a quoted field is never closed"))
-                .at(Location::at(file, &error_text(open), line, 0))
-                .with_hint("close the quote (write \"\" for a literal quote inside a quoted field); nothing of this seed was loaded"),
-        ));
-    }
-    let overrides: BTreeMap<String, String> = match config.get("column_types") {
-        Some(serde_json::Value::Object(m)) => m
-            .iter()
-            .map(|(k, v)| (k.clone(), crate::project::config::value_to_string(v)))
-            .collect(),
-        _ => BTreeMap::new(),
-    };
-    Ok(SeedScan {
-        types: inference.iter().map(Inference::result).collect(),
-        columns,
-        overrides,
-        delimiter,
-        rows,
-        short_rows,
-        short_count,
-    })
 }
 
 /// The second pass: a seed's rows, read a batch at a time for the adapter to load. Fields
 /// missing from short rows are NULL; columns flagged in `booleans` are written 1/0.
+///
+/// Made with [`SeedRows::checked`], it also does the first pass's work on the rows as it reads
+/// them: the load of a large seed starts from types guessed on its first rows, and at the end
+/// of the file the source fails (so the load is abandoned, nothing of it kept) unless every row
+/// was sound and the types are the ones guessed. [`SeedRows::verdict`] then says which.
 pub struct SeedRows<R: Read> {
     file: String,
-    reader: csv::Reader<R>,
+    reader: csv::Reader<QuoteWatch<R>>,
     columns: usize,
     booleans: Vec<bool>,
     record: csv::StringRecord,
+    checking: Option<Checking>,
+}
+
+/// What a checked load compares the file with, and what it found.
+struct Checking {
+    check: Option<Check>,
+    guessed: SeedScan,
+    config: Config,
+    bytes: Box<dyn Fn() -> Vec<u8> + Send>,
+    verdict: Option<std::result::Result<SeedScan, Error>>,
 }
 
 impl<R: Read> SeedRows<R> {
@@ -266,10 +347,131 @@ impl<R: Read> SeedRows<R> {
     pub fn new(file: &str, input: R, scan: &SeedScan, booleans: &[bool]) -> SeedRows<R> {
         SeedRows {
             file: file.to_string(),
-            reader: csv_reader(input, scan.delimiter),
+            reader: csv_reader(QuoteWatch::new(input), scan.delimiter),
             columns: scan.columns.len(),
             booleans: booleans.to_vec(),
             record: csv::StringRecord::new(),
+            checking: None,
+        }
+    }
+
+    /// Rows of `input` loaded as `guessed` (a scan of the first rows) typed them, each row
+    /// checked as it is read; `bytes` reads the whole file again to report an error.
+    fn checked(
+        file: &str,
+        input: R,
+        guessed: &SeedScan,
+        booleans: &[bool],
+        config: &Config,
+        bytes: Box<dyn Fn() -> Vec<u8> + Send>,
+    ) -> SeedRows<R> {
+        let mut rows = SeedRows::new(file, input, guessed, booleans);
+        let (check, verdict) = match Check::header(file, &mut rows.reader, &*bytes) {
+            Ok(check) => (Some(check), None),
+            Err(e) => (None, Some(Err(e))),
+        };
+        rows.checking = Some(Checking {
+            check,
+            guessed: guessed.clone(),
+            config: config.clone(),
+            bytes,
+            verdict,
+        });
+        rows
+    }
+
+    /// For a checked load that read the whole file: the scan of every row, or why the file
+    /// is refused. `None` when the load stopped before the end (the database refused a row).
+    fn verdict(&mut self) -> Option<std::result::Result<SeedScan, Error>> {
+        self.checking.as_mut()?.verdict.take()
+    }
+
+    fn changed_error(&self, e: Option<csv::Error>) -> Error {
+        let detail = e.map(|e| format!(": {e}")).unwrap_or_default();
+        Error::from(
+            Diagnostic::new(
+                ErrorKind::Io,
+                format!("seed {} changed while it was loading{detail}", self.file),
+            )
+            .at(Location::file(self.file.clone()))
+            .with_hint("run the seed again once the file is written; nothing of it was loaded"),
+        )
+    }
+
+    /// A row the checks refused: the load stops, and the verdict says why.
+    fn refused(&mut self, e: Error) -> Error {
+        let c = self.checking.as_mut().expect("a checked load");
+        c.check = None;
+        c.verdict = Some(Err(e.clone()));
+        e
+    }
+
+    /// The next row into `self.record`; `false` at the end of the file, when a checked load
+    /// also settles its verdict.
+    fn advance(&mut self) -> Result<bool> {
+        let read = self.reader.read_record(&mut self.record);
+        let Some(c) = self.checking.as_mut() else {
+            // The first pass checked every row; an error here means the file changed since.
+            let more = read.map_err(|e| self.changed_error(Some(e)))?;
+            if more && self.record.len() > self.columns {
+                return Err(self.changed_error(None));
+            }
+            return Ok(more);
+        };
+        let Some(check) = c.check.as_mut() else {
+            // Read to the end already, or refused (the header, or a row asked for again).
+            return match &c.verdict {
+                Some(Ok(_)) => Ok(false),
+                Some(Err(e)) => Err(e.clone()),
+                None => Err(self.changed_error(None)),
+            };
+        };
+        let more = match read {
+            Ok(more) => more,
+            Err(e) => {
+                let e = check.csv_error(e, &*c.bytes);
+                return Err(self.refused(e));
+            }
+        };
+        if more {
+            if let Err(e) = check.row(&self.record, &*c.bytes) {
+                return Err(self.refused(e));
+            }
+            return Ok(true);
+        }
+        if let Err(e) = check.quotes_closed(&self.reader.get_ref().scan, &*c.bytes) {
+            return Err(self.refused(e));
+        }
+        let found = check.result(c.guessed.delimiter, &c.config);
+        let same = found.types == c.guessed.types;
+        c.check = None;
+        c.verdict = Some(Ok(found));
+        if same {
+            Ok(false)
+        } else {
+            // Not an error a user sees: the caller loads again with the types found.
+            Err(Error::from(Diagnostic::new(
+                ErrorKind::Execution,
+                format!(
+                    "seed {}: the types guessed from its first rows do not hold",
+                    self.file
+                ),
+            )))
+        }
+    }
+
+    /// Field `i` of the current row as it is loaded: `None` for an empty field, 1/0 for a
+    /// boolean column stored as a number.
+    fn field(&self, i: usize) -> Option<&str> {
+        let v = self.record.get(i).filter(|v| !v.is_empty())?;
+        if self.booleans.get(i).copied().unwrap_or(false) {
+            Some(if v.trim().eq_ignore_ascii_case("true") {
+                "1"
+            } else {
+                "0"
+            })
+        } else {
+            Some(v)
         }
     }
 }
@@ -277,56 +479,29 @@ impl<R: Read> SeedRows<R> {
 impl<R: Read + Send> RowSource for SeedRows<R> {
     fn next_batch(&mut self, max: usize) -> Result<Vec<Vec<Option<String>>>> {
         let mut out = Vec::with_capacity(max.min(10_000));
-        while out.len() < max {
-            // The first pass checked every row; an error here means the file changed since.
-            let more = self.reader.read_record(&mut self.record).map_err(|e| {
-                Error::from(
-                    Diagnostic::new(
-                        ErrorKind::Io,
-                        format!("seed {} changed while it was loading: {e}", self.file),
-                    )
-                    .at(Location::file(self.file.clone()))
-                    .with_hint(
-                        "run the seed again once the file is written; nothing of it was loaded",
-                    ),
-                )
-            })?;
-            if !more {
-                break;
-            }
-            if self.record.len() > self.columns {
-                return Err(Error::from(
-                    Diagnostic::new(
-                        ErrorKind::Io,
-                        format!("seed {} changed while it was loading", self.file),
-                    )
-                    .at(Location::file(self.file.clone()))
-                    .with_hint(
-                        "run the seed again once the file is written; nothing of it was loaded",
-                    ),
-                ));
-            }
-            let mut row: Vec<Option<String>> = Vec::with_capacity(self.columns);
-            for (i, v) in self.record.iter().enumerate() {
-                row.push(if v.is_empty() {
-                    None
-                } else if self.booleans.get(i).copied().unwrap_or(false) {
-                    Some(
-                        if v.trim().eq_ignore_ascii_case("true") {
-                            "1"
-                        } else {
-                            "0"
-                        }
-                        .to_string(),
-                    )
-                } else {
-                    Some(v.to_string())
-                });
-            }
-            row.resize(self.columns, None);
-            out.push(row);
+        while out.len() < max && self.advance()? {
+            out.push(
+                (0..self.columns)
+                    .map(|i| self.field(i).map(str::to_string))
+                    .collect(),
+            );
         }
         Ok(out)
+    }
+
+    fn next_csv(&mut self, max: usize, out: &mut Vec<u8>) -> Result<usize> {
+        let mut n = 0;
+        while n < max && self.advance()? {
+            for i in 0..self.columns {
+                if i > 0 {
+                    out.push(b',');
+                }
+                crate::adapter::copy_csv_field(out, self.field(i));
+            }
+            out.push(b'\n');
+            n += 1;
+        }
+        Ok(n)
     }
 }
 
@@ -334,6 +509,15 @@ impl<R: Read + Send> RowSource for SeedRows<R> {
 struct QuoteWatch<R> {
     inner: R,
     scan: QuoteScan,
+}
+
+impl<R> QuoteWatch<R> {
+    fn new(inner: R) -> QuoteWatch<R> {
+        QuoteWatch {
+            inner,
+            scan: QuoteScan::default(),
+        }
+    }
 }
 
 impl<R: Read> Read for QuoteWatch<R> {
@@ -577,6 +761,11 @@ fn fits(t: SeedType, v: &str) -> bool {
 
 /// Loads a seed: a first pass checks the whole file and infers its types (so a bad file loads
 /// nothing), then a second pass streams its rows into a table built aside and swapped in.
+///
+/// A file longer than [`GUESS_ROWS`] rows, in a seed without pre-hooks (which run once the file
+/// is checked, as in dbt), is not read twice: its load starts from the types of its first rows
+/// and checks every row as it streams. If a row is refused, the load is abandoned and the error
+/// is the first pass's; if the types found differ from the guess, it loads again with them.
 pub(super) async fn run(
     ctx: &super::Ctx,
     mn: &crate::compile::ManifestNode,
@@ -584,53 +773,17 @@ pub(super) async fn run(
     let file = mn.node.original_file_path.clone();
     let path = ctx.manifest.project.root.join(&file);
     let config = mn.config().clone();
-    let scan_file = file.clone();
-    let scan_path = path.clone();
-    let scanned = tokio::task::spawn_blocking(move || {
-        let open = || std::fs::File::open(&scan_path).map(std::io::BufReader::new);
-        scan(&scan_file, &open, &config)
-    })
-    .await
-    .map_err(|e| {
-        (
-            Diagnostic::new(
-                ErrorKind::Execution,
-                format!("reading seed {file} stopped: {e}"),
-            ),
-            Vec::new(),
-            None,
-        )
-    })?;
-    let data = scanned.map_err(|e| (e.diagnostics()[0].clone(), Vec::new(), None))?;
-    if let Some(w) = short_rows_warning(&file, &data.short_rows, data.short_count) {
-        (ctx.events)(super::Event::Message(w));
-    }
+    let guess = config.get_list("pre_hook").is_empty();
+    let refused = |e: Error| (e.diagnostics()[0].clone(), Vec::new(), None);
+    let (mut data, complete) = scan_blocking(&file, &path, &config, guess.then_some(GUESS_ROWS))
+        .await
+        .map_err(refused)?;
     let Some(rel) = mn.relation.clone() else {
         return Err((
             Diagnostic::new(ErrorKind::Execution, format!("seed {file} has no relation")),
             Vec::new(),
             None,
         ));
-    };
-    let sqlgen = ctx.adapter.sql();
-    let columns: Vec<(String, String)> = data
-        .columns
-        .iter()
-        .zip(&data.types)
-        .map(|(c, t)| {
-            let ty = data
-                .overrides
-                .get(c)
-                .cloned()
-                .unwrap_or_else(|| sqlgen.seed_type(*t).to_string());
-            (c.clone(), ty)
-        })
-        .collect();
-    // Booleans are stored as 1/0 where the database has no boolean type.
-    let booleans: Vec<bool> = if ctx.adapter.dialect() != crate::sql::Dialect::Postgres {
-        data.types.iter().map(|t| *t == SeedType::Boolean).collect()
-    } else {
-        Vec::new()
     };
     let mut statements = Vec::new();
     ctx.adapter
@@ -639,24 +792,33 @@ pub(super) async fn run(
         .map_err(|e| super::node_error(mn, e, Vec::new(), None))?;
     // Seeds run their pre-hook and post-hook around the load, as models do.
     super::materialize::run_hooks(ctx, mn, "pre_hook", &mut statements, "").await?;
-    statements.push(sqlgen.create_table(&rel, &columns));
-    let result = async {
-        let input = std::fs::File::open(&path)
-            .map(std::io::BufReader::new)
-            .map_err(|e| {
-                Error::from(
-                    Diagnostic::new(ErrorKind::Io, format!("cannot read seed {file}: {e}"))
-                        .at(Location::file(file.clone()))
-                        .with_hint("check that the file exists and is readable"),
-                )
-            })?;
-        let mut rows = SeedRows::new(&file, input, &data, &booleans);
-        let existing = super::existing_kind(ctx, &rel).await?;
-        ctx.adapter
-            .load_table(&rel, &columns, &mut rows, existing)
-            .await
+    let load = Load {
+        ctx,
+        rel: &rel,
+        file: &file,
+        path: &path,
+    };
+    let checked = (!complete).then_some(&config);
+    let (mut result, mut create, verdict) = load.rows(&data, checked).await;
+    if checked.is_some() {
+        let verdict = match verdict {
+            Some(v) => v,
+            // The database refused a row before the end: the whole file is checked now, so
+            // a bad file is reported as such, and a wrong guess loads again.
+            None => scan_blocking(&file, &path, &config, None)
+                .await
+                .map(|(found, _)| found),
+        };
+        let found = verdict.map_err(refused)?;
+        if found.types != data.types {
+            (result, create, _) = load.rows(&found, None).await;
+        }
+        data = found;
     }
-    .await;
+    statements.push(create);
+    if let Some(w) = short_rows_warning(&file, &data.short_rows, data.short_count) {
+        (ctx.events)(super::Event::Message(w));
+    }
     match result {
         Ok(n) => {
             super::materialize::run_hooks(ctx, mn, "post_hook", &mut statements, "").await?;
@@ -674,6 +836,93 @@ pub(super) async fn run(
             };
             Err(super::node_error(mn, e, statements, None))
         }
+    }
+}
+
+/// [`scan_rows`] on a blocking thread.
+async fn scan_blocking(
+    file: &str,
+    path: &Path,
+    config: &Config,
+    limit: Option<u64>,
+) -> Result<(SeedScan, bool)> {
+    let (file, path, config) = (file.to_string(), path.to_path_buf(), config.clone());
+    let task = file.clone();
+    tokio::task::spawn_blocking(move || {
+        let open = || std::fs::File::open(&path).map(std::io::BufReader::new);
+        scan_rows(&file, &open, &config, limit)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(Error::from(Diagnostic::new(
+            ErrorKind::Execution,
+            format!("reading seed {task} stopped: {e}"),
+        )))
+    })
+}
+
+/// One seed's load into its relation.
+struct Load<'a> {
+    ctx: &'a super::Ctx,
+    rel: &'a crate::template::Relation,
+    file: &'a str,
+    path: &'a Path,
+}
+
+/// What a load did: its rows or error, the `create table` it ran, and for a checked load the
+/// verdict on the whole file when it read to the end.
+type Loaded = (
+    Result<u64>,
+    String,
+    Option<std::result::Result<SeedScan, Error>>,
+);
+
+impl Load<'_> {
+    /// Loads the file with the types of `scan`; with `checked` (the seed's config), `scan`
+    /// covers only the first rows and every row is checked as it streams.
+    async fn rows(&self, scan: &SeedScan, checked: Option<&Config>) -> Loaded {
+        let (ctx, file) = (self.ctx, self.file);
+        let sqlgen = ctx.adapter.sql();
+        let columns: Vec<(String, String)> = scan
+            .columns
+            .iter()
+            .zip(&scan.types)
+            .map(|(c, t)| {
+                let ty = scan
+                    .overrides
+                    .get(c)
+                    .cloned()
+                    .unwrap_or_else(|| sqlgen.seed_type(*t).to_string());
+                (c.clone(), ty)
+            })
+            .collect();
+        let create = sqlgen.create_table(self.rel, &columns);
+        // Booleans are stored as 1/0 where the database has no boolean type.
+        let booleans: Vec<bool> = if ctx.adapter.dialect() != crate::sql::Dialect::Postgres {
+            scan.types.iter().map(|t| *t == SeedType::Boolean).collect()
+        } else {
+            Vec::new()
+        };
+        let input = match std::fs::File::open(self.path) {
+            Ok(f) => std::io::BufReader::new(f),
+            Err(e) => return (Err(io_error(file, e)), create, None),
+        };
+        let mut rows = match checked {
+            Some(config) => {
+                let path = self.path.to_path_buf();
+                let bytes = Box::new(move || std::fs::read(&path).unwrap_or_default());
+                SeedRows::checked(file, input, scan, &booleans, config, bytes)
+            }
+            None => SeedRows::new(file, input, scan, &booleans),
+        };
+        let loaded = async {
+            let existing = super::existing_kind(ctx, self.rel).await?;
+            ctx.adapter
+                .load_table(self.rel, &columns, &mut rows, existing)
+                .await
+        }
+        .await;
+        (loaded, create, rows.verdict())
     }
 }
 

@@ -14,6 +14,7 @@ on_every_adapter!(
     switching_between_view_and_table_never_leaves_the_name_missing,
     a_seed_value_over_64_kb_round_trips,
     large_seeds_load_in_batches_and_a_bad_row_at_the_end_loads_nothing,
+    a_large_seed_whose_late_rows_change_a_type_loads_with_the_types_of_every_row,
     names_at_the_identifier_limit_rebuild_in_place,
 );
 
@@ -330,6 +331,47 @@ fn large_seeds_load_in_batches_and_a_bad_row_at_the_end_loads_nothing(b: Backend
     );
     assert_eq!(p.one("select count(*) from big"), n(rows as f64));
     assert_eq!(p.one("select label from big where id = 1"), "row, 1");
+}
+
+/// A large seed starts loading from the types of its first rows and checks the rest as it
+/// streams: a late value that needs another type loads the file again with it, and a late
+/// broken row loads nothing.
+fn a_large_seed_whose_late_rows_change_a_type_loads_with_the_types_of_every_row(b: Backend) {
+    let rows = 25_000;
+    let csv = |late_code: &str, late_amount: &str| {
+        let mut csv = String::from("id,code,amount\n");
+        for i in 1..=rows {
+            let (code, amount) = match i {
+                24_000 => (late_code.to_string(), late_amount.to_string()),
+                _ => (i.to_string(), (i * 2).to_string()),
+            };
+            csv.push_str(&format!("{i},{code},{amount}\n"));
+        }
+        csv
+    };
+    let p = TempProject::with_files_on(
+        &[
+            ("project.yml", PROJECT),
+            ("seeds/late.csv", &csv("A-1", "3000000000")),
+        ],
+        b,
+    );
+    p.kiln(&["seed"]).ok();
+    assert_eq!(p.one("select count(*) from late"), n(rows as f64));
+    // `code` is text (its first rows were whole numbers), `amount` 64-bit.
+    assert_eq!(p.one("select code from late where id = 1"), "1");
+    assert_eq!(p.one("select code from late where id = 24000"), "A-1");
+    assert_eq!(p.one("select max(amount) from late"), n(3_000_000_000.0));
+    // A quote opened late and never closed: the file is refused at that line, and the table
+    // keeps what the last load left.
+    p.write("seeds/late.csv", &csv("\"open", "1"));
+    let r = p.kiln(&["seed"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let out = format!("{}{}", r.stdout, r.stderr);
+    assert!(out.contains("never closed"), "{out}");
+    assert!(out.contains("seeds/late.csv:24001"), "{out}");
+    assert_eq!(p.one("select code from late where id = 24000"), "A-1");
+    assert_eq!(p.one("select count(*) from late"), n(rows as f64));
 }
 
 /// SQLite: another process's write transaction is waited for (the busy timeout), not
