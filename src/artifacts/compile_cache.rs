@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use xxhash_rust::xxh3::Xxh3;
 
-use super::parse_cache::{env_hashes, hash_json, same_env};
+use super::parse_cache::{env_hashes, hash_fields, same_env};
 
 /// The cache's file name under the target path.
 pub const FILE: &str = "kiln_compile_cache.jsonl";
@@ -143,7 +143,7 @@ impl CompileCache {
     pub fn node_key(&self, mn: &ManifestNode) -> String {
         let mut h = Xxh3::new();
         h.update(self.project_key.as_bytes());
-        hash_json(&mut h, &mn.node);
+        hash_fields(&mut h, &mn.node);
         std::hash::Hash::hash(&mn.relation, &mut h);
         format!("{:032x}", h.digest128())
     }

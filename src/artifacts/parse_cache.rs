@@ -105,7 +105,7 @@ impl ParseCache {
     pub fn node_key(&self, node: &Node) -> String {
         let mut h = Xxh3::new();
         h.update(self.project_key.as_bytes());
-        hash_json(&mut h, node);
+        hash_fields(&mut h, node);
         format!("{:032x}", h.digest128())
     }
 
@@ -245,17 +245,27 @@ pub(super) fn same_env(env: &EnvLookup, hashes: &BTreeMap<String, Option<String>
         .all(|(name, seen)| env(name).map(|v| value_hash(&v)) == *seen)
 }
 
-/// Feeds `value`'s JSON into `h`. serde_json writes a token at a time; the bytes go through a
-/// per-thread buffer and into the hasher at once, since each of the hasher's updates has a cost
-/// of its own (the digest is the same either way).
-pub(super) fn hash_json(h: &mut Xxh3, value: &impl Serialize) {
+/// Feeds `value` into `h` through its `Hash`. The bytes go through a per-thread buffer and
+/// into the hasher at once, since each of the hasher's updates has a cost of its own, and a
+/// node writes a few hundred small fields.
+pub(super) fn hash_fields(h: &mut Xxh3, value: &impl std::hash::Hash) {
+    /// A `Hasher` that only collects the bytes it is given.
+    struct Collect<'a>(&'a mut Vec<u8>);
+    impl std::hash::Hasher for Collect<'_> {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.extend_from_slice(bytes);
+        }
+        fn finish(&self) -> u64 {
+            0
+        }
+    }
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     BUF.with(|buf| {
         let mut buf = buf.borrow_mut();
         buf.clear();
-        let _ = serde_json::to_writer(&mut *buf, value);
+        value.hash(&mut Collect(&mut buf));
         h.update(&buf);
     });
 }

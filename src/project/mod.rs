@@ -408,7 +408,15 @@ fn load_package(
                 Err(_) => (f.rel.clone(), read_file(&path, &f.rel), None),
             }
         } else {
-            (f.rel.clone(), read_file(&path, &f.rel), None)
+            // The checksum of a SQL file is taken here, in parallel, for the node built from it.
+            let text = read_file(&path, &f.rel);
+            let sum = match &text {
+                Ok(t) if f.rel.ends_with(".sql") => {
+                    Some(Checksum::Sha256(identity::file_checksum(t)))
+                }
+                _ => None,
+            };
+            (f.rel.clone(), text, sum)
         }
     };
     let is_properties = |f: &Found| is_yaml(&f.rel) && f.role != Role::Docs;
@@ -436,12 +444,12 @@ fn load_package(
                 .filter(|f| !is_properties(f))
                 .map(read)
                 .collect();
-            let mut seed_checksums: BTreeMap<String, Checksum> = BTreeMap::new();
+            let mut checksums: BTreeMap<String, Checksum> = BTreeMap::new();
             let mut files = BTreeMap::new();
             for (rel, text, sum) in texts {
                 if let Some(text) = diags.take(text) {
                     if let Some(sum) = sum {
-                        seed_checksums.insert(rel.clone(), sum);
+                        checksums.insert(rel.clone(), sum);
                     }
                     files.insert(rel, text);
                 }
@@ -451,7 +459,7 @@ fn load_package(
                 project: &mut *project,
                 diags: &mut *diags,
                 names: &mut *names,
-                seed_checksums,
+                checksums,
                 package_file: &pkg.file,
                 root_file: &root_file,
                 prefix: &pkg.prefix,
@@ -485,7 +493,7 @@ fn load_package(
         project,
         diags,
         names,
-        seed_checksums: BTreeMap::new(),
+        checksums: BTreeMap::new(),
         package_file: &pkg.file,
         root_file: &root_file,
         prefix: &pkg.prefix,
@@ -637,8 +645,8 @@ struct Builder<'a> {
     diags: &'a mut Collector,
     /// (package, resource name) → (unique_id, file) for duplicate detection among refable nodes.
     names: &'a mut BTreeMap<(String, String), Vec<(String, String)>>,
-    /// Checksums of seed files (whose text is not kept).
-    seed_checksums: BTreeMap<String, Checksum>,
+    /// Checksums taken as the files were read: seeds (whose text is not kept) and SQL files.
+    checksums: BTreeMap<String, Checksum>,
     /// The project file of the package being loaded.
     package_file: &'a ProjectFile,
     /// The root project's file, whose config tree reaches into every package.
@@ -767,9 +775,17 @@ impl Builder<'_> {
             constraints: Vec::new(),
             patch_path: None,
             test_metadata: None,
-            checksum: Checksum::Sha256(identity::file_checksum(text)),
+            checksum: self.checksum(&f.rel, text),
             unrendered_config,
         });
+    }
+
+    /// dbt's checksum of the file `rel`: taken when it was read, or now.
+    fn checksum(&self, rel: &str, text: &str) -> Checksum {
+        self.checksums
+            .get(rel)
+            .cloned()
+            .unwrap_or_else(|| Checksum::Sha256(identity::file_checksum(text)))
     }
 
     fn add_seed(&mut self, f: &Found, text: &str) {
@@ -796,11 +812,7 @@ impl Builder<'_> {
             constraints: Vec::new(),
             patch_path: None,
             test_metadata: None,
-            checksum: self
-                .seed_checksums
-                .get(&f.rel)
-                .cloned()
-                .unwrap_or_else(|| Checksum::Sha256(identity::file_checksum(text))),
+            checksum: self.checksum(&f.rel, text),
             unrendered_config,
         });
     }
@@ -842,7 +854,7 @@ impl Builder<'_> {
                 patch_path: None,
                 test_metadata: None,
                 // dbt hashes the whole file, whatever blocks it holds.
-                checksum: Checksum::Sha256(identity::file_checksum(text)),
+                checksum: self.checksum(&f.rel, text),
                 unrendered_config,
             });
         }

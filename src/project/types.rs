@@ -74,7 +74,7 @@ impl fmt::Display for ResourceType {
 }
 
 /// A column documented in properties YAML.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Hash, Serialize, Deserialize)]
 pub struct Column {
     /// Column name as written.
     pub name: String,
@@ -94,7 +94,7 @@ pub struct Column {
 }
 
 /// A constraint as dbt writes it, on a column or (with `columns`) on a model.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Constraint {
     /// `not_null`, `unique`, `primary_key`, `foreign_key`, `check` or `custom`.
     #[serde(rename = "type")]
@@ -134,7 +134,7 @@ pub enum TestTarget {
 }
 
 /// How a generic test is invoked: the test macro, its arguments and its target.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Serialize, Deserialize)]
 pub struct TestMetadata {
     /// Test name, e.g. `not_null` or `my_custom_test`.
     pub name: String,
@@ -150,7 +150,8 @@ pub struct TestMetadata {
 }
 
 /// A node: anything with SQL to render (models, snapshots, tests, analyses) and seeds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `Hash` keys the caches: every field takes part.
+#[derive(Debug, Clone, PartialEq, Hash, Serialize, Deserialize)]
 pub struct Node {
     /// `<resource_type>.<package>.<name>` (tests add a hash suffix).
     pub unique_id: String,

@@ -133,7 +133,7 @@ fn member_id(member: &[u8]) -> Option<&str> {
 pub fn node_key(project_key: &str, mn: &ManifestNode) -> u128 {
     let mut h = Xxh3::new();
     h.update(project_key.as_bytes());
-    super::super::parse_cache::hash_json(&mut h, &mn.node);
+    super::super::parse_cache::hash_fields(&mut h, &mn.node);
     mn.relation.hash(&mut h);
     mn.refs.hash(&mut h);
     mn.sources.hash(&mut h);
