@@ -407,6 +407,24 @@ impl Adapter {
         }
     }
 
+    /// The rows of table `rel`, just built by a statement that reported `affected` rows: that
+    /// count where the database reports a `create table ... as` statement's rows (PostgreSQL's
+    /// `SELECT n`, MySQL's affected rows), as dbt's adapter response does; SQLite counts only
+    /// inserts, updates and deletes, so there the table is counted.
+    pub async fn built_rows(&self, rel: &Relation, affected: u64) -> Result<u64> {
+        if self.dialect() != Dialect::Sqlite {
+            return Ok(affected);
+        }
+        let t = self
+            .query(&format!("select count(*) as n from {}", rel.render()))
+            .await?;
+        Ok(t.rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0))
+    }
+
     /// Runs a query and returns its rows as JSON-like values.
     pub async fn query(&self, sql: &str) -> Result<QueryTable> {
         match &self.pool {

@@ -246,14 +246,18 @@ pub(super) async fn relation_kind(
     schema: &str,
     identifier: &str,
 ) -> Result<Option<RelationKind>> {
-    let q = "select table_type from information_schema.tables where table_schema = $1 and table_name = $2";
+    // The relations information_schema.tables lists (tables, partitioned and foreign tables,
+    // views), read from pg_class by its index: a few times faster, once per node of a run.
+    let q = "select c.relkind::text from pg_class c \
+             join pg_namespace n on n.oid = c.relnamespace \
+             where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p', 'f', 'v')";
     let row: Option<(String,)> = sqlx::query_as(q)
         .bind(schema)
         .bind(identifier)
         .fetch_optional(p)
         .await
         .map_err(|e| statement_error(q, e))?;
-    Ok(row.map(|(t,)| RelationKind::table_or_view(t == "VIEW")))
+    Ok(row.map(|(k,)| RelationKind::table_or_view(k == "v")))
 }
 
 pub(super) async fn columns(

@@ -182,14 +182,17 @@ pub(crate) async fn build_table(
         ],
     };
     statements.extend(build.iter().cloned());
-    if let Err(e) = ctx.adapter.execute_atomic(&build).await {
-        // The old relation was never touched; remove any partial temp table.
-        let _ = ctx
-            .adapter
-            .execute(&sqlgen.drop_relation(&tmp, false))
-            .await;
-        return Err(e);
-    }
+    let affected = match ctx.adapter.execute_atomic(&build).await {
+        Ok(affected) => affected.last().copied().unwrap_or(0),
+        Err(e) => {
+            // The old relation was never touched; remove any partial temp table.
+            let _ = ctx
+                .adapter
+                .execute(&sqlgen.drop_relation(&tmp, false))
+                .await;
+            return Err(e);
+        }
+    };
     match ctx.adapter.swap_table(rel, &tmp, existing).await {
         Ok(stmts) => statements.extend(stmts),
         Err(e) => {
@@ -200,7 +203,7 @@ pub(crate) async fn build_table(
             return Err(e);
         }
     }
-    row_count(ctx, rel).await
+    ctx.adapter.built_rows(rel, affected).await.map(Some)
 }
 
 /// Checks the model's result columns against its contract on an empty build of its SQL aside
@@ -295,17 +298,6 @@ async fn contracted_table(
         ),
         crate::contract::insert_rows(&table, &mn.node.columns, sql, dialect),
     ])
-}
-
-async fn row_count(ctx: &Ctx, rel: &Relation) -> crate::error::Result<Option<u64>> {
-    let t = ctx
-        .adapter
-        .query(&format!("select count(*) as n from {}", rel.render()))
-        .await?;
-    Ok(t.rows
-        .first()
-        .and_then(|r| r.first())
-        .and_then(|v| v.as_u64()))
 }
 
 /// An incremental run: new rows are built into a temp table, then merged in one transaction.
