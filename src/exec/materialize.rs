@@ -182,10 +182,17 @@ pub(crate) async fn build_table(
         ],
     };
     statements.extend(build.iter().cloned());
-    let affected = match ctx.adapter.execute_atomic(&build).await {
-        Ok(affected) => affected.last().copied().unwrap_or(0),
+    let built = async {
+        let affected = ctx.adapter.execute_atomic(&build).await?;
+        let swapped = ctx.adapter.swap_table(rel, &tmp, existing).await?;
+        Ok::<_, crate::error::Error>((affected.last().copied().unwrap_or(0), swapped))
+    }
+    .await;
+    let (affected, swapped) = match built {
+        Ok(built) => built,
         Err(e) => {
-            // The old relation was never touched; remove any partial temp table.
+            // The build and the swap are each atomic, so the old relation is as it was; only
+            // a partial temp table can be left, and it is removed.
             let _ = ctx
                 .adapter
                 .execute(&sqlgen.drop_relation(&tmp, false))
@@ -193,16 +200,7 @@ pub(crate) async fn build_table(
             return Err(e);
         }
     };
-    match ctx.adapter.swap_table(rel, &tmp, existing).await {
-        Ok(stmts) => statements.extend(stmts),
-        Err(e) => {
-            let _ = ctx
-                .adapter
-                .execute(&sqlgen.drop_relation(&tmp, false))
-                .await;
-            return Err(e);
-        }
-    }
+    statements.extend(swapped);
     ctx.adapter.built_rows(rel, affected).await.map(Some)
 }
 

@@ -342,6 +342,15 @@ struct Checking {
     verdict: Option<std::result::Result<SeedScan, Error>>,
 }
 
+impl Checking {
+    /// A row the checks refused: the load stops, and the verdict says why.
+    fn refuse(&mut self, e: Error) -> Error {
+        self.check = None;
+        self.verdict = Some(Err(e.clone()));
+        e
+    }
+}
+
 impl<R: Read> SeedRows<R> {
     /// Rows of `input` (the file from its start) as `scan` described them.
     pub fn new(file: &str, input: R, scan: &SeedScan, booleans: &[bool]) -> SeedRows<R> {
@@ -398,14 +407,6 @@ impl<R: Read> SeedRows<R> {
         )
     }
 
-    /// A row the checks refused: the load stops, and the verdict says why.
-    fn refused(&mut self, e: Error) -> Error {
-        let c = self.checking.as_mut().expect("a checked load");
-        c.check = None;
-        c.verdict = Some(Err(e.clone()));
-        e
-    }
-
     /// The next row into `self.record`; `false` at the end of the file, when a checked load
     /// also settles its verdict.
     fn advance(&mut self) -> Result<bool> {
@@ -430,17 +431,17 @@ impl<R: Read> SeedRows<R> {
             Ok(more) => more,
             Err(e) => {
                 let e = check.csv_error(e, &*c.bytes);
-                return Err(self.refused(e));
+                return Err(c.refuse(e));
             }
         };
         if more {
             if let Err(e) = check.row(&self.record, &*c.bytes) {
-                return Err(self.refused(e));
+                return Err(c.refuse(e));
             }
             return Ok(true);
         }
         if let Err(e) = check.quotes_closed(&self.reader.get_ref().scan, &*c.bytes) {
-            return Err(self.refused(e));
+            return Err(c.refuse(e));
         }
         let found = check.result(c.guessed.delimiter, &c.config);
         let same = found.types == c.guessed.types;
