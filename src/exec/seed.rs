@@ -135,7 +135,18 @@ fn scan_rows<R: Read>(
     if complete {
         check.quotes_closed(&reader.get_ref().scan, &bytes)?;
     }
-    Ok((check.result(delimiter, config), complete))
+    Ok((check.result(delimiter, column_types(config)), complete))
+}
+
+/// The seed's `column_types` overrides: column → SQL type.
+fn column_types(config: &Config) -> BTreeMap<String, String> {
+    match config.get("column_types") {
+        Some(serde_json::Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| (k.clone(), crate::project::config::value_to_string(v)))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
 }
 
 fn io_error(file: &str, e: std::io::Error) -> Error {
@@ -297,14 +308,8 @@ impl Check {
         }
     }
 
-    fn result(&self, delimiter: u8, config: &Config) -> SeedScan {
-        let overrides: BTreeMap<String, String> = match config.get("column_types") {
-            Some(serde_json::Value::Object(m)) => m
-                .iter()
-                .map(|(k, v)| (k.clone(), crate::project::config::value_to_string(v)))
-                .collect(),
-            _ => BTreeMap::new(),
-        };
+    /// What the rows read so far found, with the file's delimiter and `column_types`.
+    fn result(&self, delimiter: u8, overrides: BTreeMap<String, String>) -> SeedScan {
         SeedScan {
             types: self.inference.iter().map(Inference::result).collect(),
             columns: self.columns.clone(),
@@ -337,7 +342,6 @@ pub struct SeedRows<R: Read> {
 struct Checking {
     check: Option<Check>,
     guessed: SeedScan,
-    config: Config,
     bytes: Box<dyn Fn() -> Vec<u8> + Send>,
     verdict: Option<std::result::Result<SeedScan, Error>>,
 }
@@ -371,7 +375,6 @@ impl<R: Read> SeedRows<R> {
         input: R,
         guessed: &SeedScan,
         booleans: &[bool],
-        config: &Config,
         bytes: Box<dyn Fn() -> Vec<u8> + Send>,
     ) -> SeedRows<R> {
         let mut rows = SeedRows::new(file, input, guessed, booleans);
@@ -382,7 +385,6 @@ impl<R: Read> SeedRows<R> {
         rows.checking = Some(Checking {
             check,
             guessed: guessed.clone(),
-            config: config.clone(),
             bytes,
             verdict,
         });
@@ -443,7 +445,7 @@ impl<R: Read> SeedRows<R> {
         if let Err(e) = check.quotes_closed(&self.reader.get_ref().scan, &*c.bytes) {
             return Err(c.refuse(e));
         }
-        let found = check.result(c.guessed.delimiter, &c.config);
+        let found = check.result(c.guessed.delimiter, c.guessed.overrides.clone());
         let same = found.types == c.guessed.types;
         c.check = None;
         c.verdict = Some(Ok(found));
@@ -799,9 +801,8 @@ pub(super) async fn run(
         file: &file,
         path: &path,
     };
-    let checked = (!complete).then_some(&config);
-    let (mut result, mut create, verdict) = load.rows(&data, checked).await;
-    if checked.is_some() {
+    let (mut result, mut create, verdict) = load.rows(&data, !complete).await;
+    if !complete {
         let verdict = match verdict {
             Some(v) => v,
             // The database refused a row before the end: the whole file is checked now, so
@@ -812,7 +813,7 @@ pub(super) async fn run(
         };
         let found = verdict.map_err(refused)?;
         if found.types != data.types {
-            (result, create, _) = load.rows(&found, None).await;
+            (result, create, _) = load.rows(&found, false).await;
         }
         data = found;
     }
@@ -879,9 +880,9 @@ type Loaded = (
 );
 
 impl Load<'_> {
-    /// Loads the file with the types of `scan`; with `checked` (the seed's config), `scan`
-    /// covers only the first rows and every row is checked as it streams.
-    async fn rows(&self, scan: &SeedScan, checked: Option<&Config>) -> Loaded {
+    /// Loads the file with the types of `scan`; when `checked`, `scan` covers only the first
+    /// rows and every row is checked as it streams.
+    async fn rows(&self, scan: &SeedScan, checked: bool) -> Loaded {
         let (ctx, file) = (self.ctx, self.file);
         let sqlgen = ctx.adapter.sql();
         let columns: Vec<(String, String)> = scan
@@ -908,13 +909,12 @@ impl Load<'_> {
             Ok(f) => std::io::BufReader::new(f),
             Err(e) => return (Err(io_error(file, e)), create, None),
         };
-        let mut rows = match checked {
-            Some(config) => {
-                let path = self.path.to_path_buf();
-                let bytes = Box::new(move || std::fs::read(&path).unwrap_or_default());
-                SeedRows::checked(file, input, scan, &booleans, config, bytes)
-            }
-            None => SeedRows::new(file, input, scan, &booleans),
+        let mut rows = if checked {
+            let path = self.path.to_path_buf();
+            let bytes = Box::new(move || std::fs::read(&path).unwrap_or_default());
+            SeedRows::checked(file, input, scan, &booleans, bytes)
+        } else {
+            SeedRows::new(file, input, scan, &booleans)
         };
         let loaded = async {
             let existing = super::existing_kind(ctx, self.rel).await?;
