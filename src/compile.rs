@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// A node after parsing: final config, relation and dependencies.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ManifestNode {
     /// The loaded node (its `config` is the final merged config).
     pub node: Node,
@@ -89,6 +89,11 @@ pub struct Manifest {
     /// The partial-parse cache's key of everything but the nodes (None when parsed without
     /// the cache): the compile cache keys its entries under it.
     pub cache_key: Option<String>,
+    /// Whether a render of the parse may have read what differs between invocations (the
+    /// command's flags, the clock, see `Renderer::reads_invocation`), or templates may read
+    /// `graph` (built from the nodes as loaded): such a parse is not kept in the project
+    /// snapshot.
+    pub reads_invocation: bool,
 }
 
 /// The dialect of an adapter type.
@@ -319,13 +324,16 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
     let dialect = dialect_of(target.adapter);
     let renderer = Arc::new(Renderer::new(
         &project,
+        project.nodes.values(),
         &target_info(&target),
         opts.env.clone(),
         &opts.invocation,
     ));
     let names = Arc::new(Names::new(&project, project.nodes.values(), &target));
 
-    // Parse pass: render every node with execute = false.
+    // Parse pass: render every node with execute = false. Renders that may read what differs
+    // between invocations are counted; without the cache, no render is checked.
+    let invocation_reads = std::sync::atomic::AtomicBool::new(opts.cache.is_none());
     let results: Vec<(
         String,
         std::result::Result<crate::template::Rendered, Diagnostic>,
@@ -352,15 +360,19 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
                 database: None,
                 overrides: None,
             });
-            if let (Some((cache, key)), Ok(r)) = (cached, &r)
-                && !renderer.reads_invocation(node, &r.macros)
-            {
-                cache.put(id, key, r);
+            if let (Some((cache, key)), Ok(r)) = (cached, &r) {
+                if renderer.reads_invocation(node, &r.macros) {
+                    invocation_reads.store(true, std::sync::atomic::Ordering::Relaxed);
+                } else {
+                    cache.put(id, key, r);
+                }
             }
             (id.clone(), r)
         })
         .collect();
 
+    // `graph` holds the nodes as loaded, which the snapshot does not keep.
+    let mut reads_invocation = invocation_reads.into_inner() || renderer.builds_graph();
     let mut diags = Collector::new();
     let mut rendered: BTreeMap<String, crate::template::Rendered> = BTreeMap::new();
     for (id, r) in results {
@@ -418,7 +430,10 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
     for s in project.sources.values() {
         // Source locations may be templated (`schema: "{{ target.schema }}_raw"`).
         let mut render = |text: &str| match renderer.render_yaml_text(text, &s.original_file_path) {
-            Ok(t) => t,
+            Ok(t) => {
+                reads_invocation |= t != text && renderer.text_reads_invocation(text);
+                t
+            }
             Err(d) => {
                 diags.push(d);
                 text.to_string()
@@ -473,7 +488,10 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
                     },
                     macro_name,
                 ) {
-                    Ok(r) if !r.sql.trim().is_empty() => Some(r.sql.trim().to_string()),
+                    Ok(r) if !r.sql.trim().is_empty() => {
+                        reads_invocation |= renderer.reads_invocation(&mn.node, &r.macros);
+                        Some(r.sql.trim().to_string())
+                    }
                     Ok(_) => None,
                     Err(d) => {
                         diags.push(d);
@@ -607,6 +625,67 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
         warnings,
         empty_refs: false,
         cache_key: opts.cache.map(|c| c.project_key().to_string()),
+        reads_invocation,
+    })
+}
+
+/// What a parse made, without what is built again from it (the renderer, the DAG): what the
+/// project snapshot keeps (`artifacts::snapshot`).
+#[derive(serde::Deserialize)]
+pub struct Parsed {
+    project: Project,
+    nodes: BTreeMap<String, ManifestNode>,
+    source_relations: BTreeMap<String, Relation>,
+    warnings: Vec<Diagnostic>,
+    cache_key: Option<String>,
+}
+
+/// [`Parsed`], borrowed from a manifest to be written.
+#[derive(serde::Serialize)]
+pub struct ParsedRef<'a> {
+    project: &'a Project,
+    nodes: &'a BTreeMap<String, ManifestNode>,
+    source_relations: &'a BTreeMap<String, Relation>,
+    warnings: &'a [Diagnostic],
+    cache_key: &'a Option<String>,
+}
+
+impl Manifest {
+    /// What the project snapshot keeps of this parse.
+    pub fn parsed(&self) -> ParsedRef<'_> {
+        ParsedRef {
+            project: &self.project,
+            nodes: &self.nodes,
+            source_relations: &self.source_relations,
+            warnings: &self.warnings,
+            cache_key: &self.cache_key,
+        }
+    }
+}
+
+/// The manifest of a parse kept earlier, for `target`: the renderer and the DAG are built
+/// again, for this invocation.
+pub fn restore(parsed: Parsed, target: Target, opts: &ParseOptions) -> Result<Manifest> {
+    let renderer = Arc::new(Renderer::new(
+        &parsed.project,
+        parsed.nodes.values().map(|mn| &mn.node),
+        &target_info(&target),
+        opts.env.clone(),
+        &opts.invocation,
+    ));
+    let graph_nodes = graph_nodes(&parsed.nodes, &parsed.project, &parsed.source_relations);
+    Ok(Manifest {
+        dag: Dag::build(graph_nodes)?,
+        project: parsed.project,
+        dialect: dialect_of(target.adapter),
+        target,
+        nodes: parsed.nodes,
+        source_relations: parsed.source_relations,
+        renderer,
+        warnings: parsed.warnings,
+        empty_refs: false,
+        cache_key: parsed.cache_key,
+        reads_invocation: false,
     })
 }
 

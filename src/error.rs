@@ -8,7 +8,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// The category of a diagnostic; it decides the exit code and is written to JSON logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum ErrorKind {
     /// A file could not be read or written.
     Io,
@@ -66,7 +68,7 @@ impl fmt::Display for ErrorKind {
 }
 
 /// A position in a project file. Lines and columns are 1-based.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Location {
     /// Path as the user should see it (relative to the project root where possible).
     pub file: PathBuf,
@@ -159,7 +161,7 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 }
 
 /// One problem found in a project or a run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Diagnostic {
     /// What kind of problem this is.
     pub kind: ErrorKind,
@@ -174,7 +176,7 @@ pub struct Diagnostic {
 }
 
 /// A database's own account of a statement it rejected: PostgreSQL's position, DETAIL and HINT.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct DatabaseMessage {
     /// The statement that failed.
     pub statement: String,

@@ -11,6 +11,7 @@ pub mod events;
 pub mod manifest;
 pub mod parse_cache;
 pub mod run_results;
+pub mod snapshot;
 pub mod sources;
 pub mod state;
 

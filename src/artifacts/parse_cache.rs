@@ -215,7 +215,7 @@ fn project_key(project: &Project, target: &TargetInfo) -> String {
 
 /// The running binary's size and modification time: a rebuilt Kiln (whose built-in macros or
 /// template functions may differ under the same version) never reads an older build's cache.
-fn build_id() -> String {
+pub(super) fn build_id() -> String {
     let meta = std::env::current_exe().and_then(std::fs::metadata);
     match meta {
         Ok(m) => format!("{} {:?}", m.len(), m.modified().ok()),

@@ -12,6 +12,7 @@ mod watch;
 use crate::artifacts;
 use crate::artifacts::compile_cache::CompileCache;
 use crate::artifacts::parse_cache::ParseCache;
+use crate::artifacts::snapshot;
 use crate::compile::{self, Manifest};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use crate::graph::{self, IndirectSelection, SelectOptions, Selection};
@@ -367,6 +368,20 @@ struct Settings {
     target_path: Option<PathBuf>,
 }
 
+impl Settings {
+    /// The options to load the project with, reading the environment through `env`.
+    fn load_options<'a>(
+        &'a self,
+        env: &'a (dyn Fn(&str) -> Option<String> + Sync),
+    ) -> LoadOptions<'a> {
+        LoadOptions {
+            project_dir: &self.project_dir,
+            cli_vars: self.vars.clone(),
+            env,
+        }
+    }
+}
+
 fn settings(g: &GlobalArgs) -> Result<Settings> {
     let project_dir = g.project_dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let vars = match &g.vars {
@@ -441,31 +456,36 @@ fn env_lookup(name: &str) -> Option<String> {
 }
 
 fn load_project(s: &Settings) -> Result<project::Project> {
-    let mut project = project::load(&LoadOptions {
-        project_dir: &s.project_dir,
-        cli_vars: s.vars.clone(),
-        env: &env_lookup,
-    })?;
+    load_project_with(s, &env_lookup)
+}
+
+fn load_project_with(
+    s: &Settings,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<project::Project> {
+    let mut project = project::load(&s.load_options(env))?;
     if let Some(dir) = &s.target_path {
         project.file.target_path = dir.to_string_lossy().into_owned();
     }
     Ok(project)
 }
 
+/// The target of the profile the project (in `root`, with project file `file`) names.
 fn load_target(
     g: &GlobalArgs,
     out: &Output,
     s: &Settings,
-    project: &project::Project,
+    root: &Path,
+    file: &project::project_file::ProjectFile,
 ) -> Result<profiles::Target> {
     let profile = g
         .profile
         .clone()
-        .or_else(|| project.file.profile.clone())
-        .unwrap_or_else(|| project.name().to_string());
+        .or_else(|| file.profile.clone())
+        .unwrap_or_else(|| file.name.clone());
     let home = home_dir();
     let mut target = profiles::load_target(&profiles::ProfileOptions {
-        project_dir: &project.root,
+        project_dir: root,
         profiles_dir: g.profiles_dir.as_deref(),
         profile: &profile,
         target: g.target.as_deref(),
@@ -485,39 +505,72 @@ fn home_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(PathBuf::from)
 }
 
-/// Loads, parses and plans the project.
+/// Loads, parses and plans the project. Unless `--no-partial-parse`, a project where nothing
+/// changed comes from the project snapshot, and other parses reuse the partial-parse cache.
 pub(crate) fn parse_project(g: &GlobalArgs, out: &Output, which: &str) -> Result<Manifest> {
     let s = settings(g)?;
-    let project = load_project(&s)?;
-    let target = load_target(g, out, &s, &project)?;
-    let env: crate::template::EnvLookup = Arc::new(env_lookup);
+    let started = std::time::SystemTime::now();
+    let plain: crate::template::EnvLookup = Arc::new(env_lookup);
+    let reads = snapshot::EnvReads::default();
+    let env = match g.no_partial_parse {
+        true => plain.clone(),
+        false => reads.wrap(plain.clone()),
+    };
+    let (root, mut file) = project::load_root_file(&s.load_options(&*env))?;
+    if let Some(dir) = &s.target_path {
+        file.target_path = dir.to_string_lossy().into_owned();
+    }
+    let target = load_target(g, out, &s, &root, &file)?;
+    let key = snapshot::key(&root, &s.vars, &target);
+    let mut opts = compile::ParseOptions {
+        env: plain.clone(),
+        invocation: crate::template::Invocation {
+            which: which.to_string(),
+            debug: out.settings().debug,
+            invocation_id: Some(out.invocation_id().to_string()),
+            ..Default::default()
+        },
+        cache: None,
+    };
+    if !g.no_partial_parse
+        && let Some(kept) = snapshot::open(&root.join(&file.target_path), &key, &plain)
+    {
+        out.debug(&format!(
+            "Partial parse: nothing changed since the project snapshot; {} nodes reused, 0 rendered",
+            kept.renders
+        ));
+        let manifest = compile::restore(kept.parsed, target, &opts)?;
+        escalate(out, &manifest.warnings, &|d| d.kind.as_str().to_string())?;
+        return Ok(manifest);
+    }
+    let project = load_project_with(&s, &*env)?;
     let cache = (!g.no_partial_parse)
         .then(|| ParseCache::open(&project, &compile::target_info(&target), env.clone()));
-    let manifest = compile::parse(
-        project,
-        target,
-        &compile::ParseOptions {
-            env,
-            invocation: crate::template::Invocation {
-                which: which.to_string(),
-                debug: out.settings().debug,
-                invocation_id: Some(out.invocation_id().to_string()),
-                ..Default::default()
-            },
-            cache: cache.as_ref(),
-        },
-    );
+    opts.env = env;
+    opts.cache = cache.as_ref();
+    let manifest = compile::parse(project, target, &opts);
     // Kept even when the parse failed: after a fix, only what changed renders again.
+    let mut renders = 0;
     if let Some(cache) = cache {
         match cache.save() {
-            Ok(used) => out.debug(&format!(
-                "Partial parse: {} nodes reused, {} rendered",
-                used.reused, used.rendered
-            )),
+            Ok(used) => {
+                renders = used.reused + used.rendered;
+                out.debug(&format!(
+                    "Partial parse: {} nodes reused, {} rendered",
+                    used.reused, used.rendered
+                ))
+            }
             Err(e) => out.debug(&format!("Partial parse: the cache was not written: {e}")),
         }
     }
     let manifest = manifest?;
+    if !g.no_partial_parse {
+        match snapshot::save(&manifest, &key, &reads, started, renders) {
+            Ok(true) => {}
+            Ok(false) => out.debug("Partial parse: this parse cannot be kept as a snapshot"),
+            Err(e) => out.debug(&format!("Partial parse: the snapshot was not written: {e}")),
+        }
+    }
     escalate(out, &manifest.warnings, &|d| d.kind.as_str().to_string())?;
     Ok(manifest)
 }
@@ -889,7 +942,7 @@ fn cmd_debug(g: &GlobalArgs, out: &Output) -> Result<i32> {
         project.root.display()
     ));
     out.data(&format!("project file: {}", project.file.file_name));
-    let target = load_target(g, out, &s, &project)?;
+    let target = load_target(g, out, &s, &project.root, &project.file)?;
     out.data(&format!("profile: {}", target.profile_name));
     out.data(&format!("target: {} ({})", target.name, target.origin));
     out.data(&format!(

@@ -36,7 +36,7 @@ pub struct LoadOptions<'a> {
 }
 
 /// A loaded project: every resource as plain data, before any template is rendered.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Project {
     /// Absolute project directory.
     pub root: PathBuf,
@@ -65,6 +65,43 @@ pub struct Project {
     pub packages: BTreeMap<String, ProjectFile>,
     /// Named selectors of `selectors.yml`.
     pub selectors: Vec<selectors::NamedSelector>,
+    /// What loading looked at besides the files it read whole (`files`).
+    pub inputs: Inputs,
+}
+
+/// The folders and files loading looked at, beyond the files it read whole (whose text is in
+/// [`Project::files`]): with those, everything a load is made of, so a kept result can tell
+/// when it is out of date (see `artifacts::snapshot`). Paths are absolute; a path may not exist
+/// (a resource folder not created yet, a `packages.yml` the project has none of).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Inputs {
+    /// Folders whose entries were listed (the resource folders, every folder under them, the
+    /// packages folder), each with the [`listing_hash`] of the names seen; None when missing.
+    pub dirs: BTreeMap<PathBuf, Option<u64>>,
+    /// Files read in part (seeds, whose header and checksum only are kept) or only looked for.
+    pub files: BTreeSet<PathBuf>,
+}
+
+/// A hash of the entry names of a folder, in any order.
+pub fn listing_hash<'a>(names: impl Iterator<Item = &'a std::ffi::OsStr>) -> u64 {
+    let mut names: Vec<&std::ffi::OsStr> = names.collect();
+    names.sort_unstable();
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for name in names {
+        h.update(name.as_encoded_bytes());
+        h.update(&[0]);
+    }
+    h.digest()
+}
+
+/// The [`listing_hash`] of folder `dir` now; None when it cannot be listed.
+pub fn listing_of(dir: &Path) -> Option<u64> {
+    let names: Vec<std::ffi::OsString> = std::fs::read_dir(dir)
+        .ok()?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<std::io::Result<_>>()
+        .ok()?;
+    Some(listing_hash(names.iter().map(|n| n.as_os_str())))
 }
 
 impl Project {
@@ -138,21 +175,11 @@ struct PackageDir {
 /// Loads the project in `opts.project_dir`, and every package installed in its
 /// `packages-install-path`.
 pub fn load(opts: &LoadOptions) -> Result<Project> {
-    let root = std::fs::canonicalize(opts.project_dir).map_err(|e| {
-        Error::from(
-            Diagnostic::new(
-                ErrorKind::Project,
-                format!(
-                    "cannot open project directory {}: {e}",
-                    opts.project_dir.display()
-                ),
-            )
-            .with_hint("pass an existing directory with --project-dir"),
-        )
-    })?;
+    let root = canonical_root(opts)?;
     let (file_name, text, file) = read_project_file(&root, "", opts)?;
     let mut diags = Collector::new();
-    let installed = installed_packages(&root, &file, opts, &mut diags);
+    let mut inputs = Inputs::default();
+    let installed = installed_packages(&root, &file, opts, &mut diags, &mut inputs);
 
     let mut project = Project {
         root: root.clone(),
@@ -168,6 +195,7 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
         warnings: Vec::new(),
         packages: BTreeMap::new(),
         selectors: Vec::new(),
+        inputs,
     };
     project.files.insert(file_name, text);
     if let Ok(text) = std::fs::read_to_string(root.join(selectors::FILE)) {
@@ -176,6 +204,8 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
             Err(e) => diags.push_error(e),
         }
         project.files.insert(selectors::FILE.to_string(), text);
+    } else {
+        project.inputs.files.insert(root.join(selectors::FILE));
     }
     project.warnings.extend(project.file.warnings.clone());
     let mut names = BTreeMap::new();
@@ -208,6 +238,29 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
     check_duplicates(&names, &mut diags);
     drop_orphan_tests(&mut project);
     diags.finish(project)
+}
+
+/// The project directory, absolute, and its project file: what a command needs before it
+/// knows whether to load the rest (the target path, the profile).
+pub fn load_root_file(opts: &LoadOptions) -> Result<(PathBuf, ProjectFile)> {
+    let root = canonical_root(opts)?;
+    let (_, _, file) = read_project_file(&root, "", opts)?;
+    Ok((root, file))
+}
+
+fn canonical_root(opts: &LoadOptions) -> Result<PathBuf> {
+    std::fs::canonicalize(opts.project_dir).map_err(|e| {
+        Error::from(
+            Diagnostic::new(
+                ErrorKind::Project,
+                format!(
+                    "cannot open project directory {}: {e}",
+                    opts.project_dir.display()
+                ),
+            )
+            .with_hint("pass an existing directory with --project-dir"),
+        )
+    })
 }
 
 /// Tests declared under properties for a model, seed or snapshot that does not exist are not
@@ -263,15 +316,24 @@ fn installed_packages(
     file: &ProjectFile,
     opts: &LoadOptions,
     diags: &mut Collector,
+    inputs: &mut Inputs,
 ) -> Vec<PackageDir> {
     let install = root.join(&file.packages_install_path);
-    let mut dirs: Vec<PathBuf> = match std::fs::read_dir(&install) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir())
-            .collect(),
-        Err(_) => Vec::new(),
-    };
+    let entries: Option<Vec<PathBuf>> = std::fs::read_dir(&install).ok().and_then(|entries| {
+        entries
+            .map(|e| e.map(|e| e.path()))
+            .collect::<std::io::Result<_>>()
+            .ok()
+    });
+    let listing = entries
+        .as_ref()
+        .map(|paths| listing_hash(paths.iter().filter_map(|p| p.file_name())));
+    inputs.dirs.insert(install.clone(), listing);
+    let mut dirs: Vec<PathBuf> = entries
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .collect();
     dirs.sort();
     let mut out = Vec::new();
     for dir in dirs {
@@ -290,7 +352,8 @@ fn installed_packages(
             out.push(pkg);
         }
     }
-    let Some((list_file, declared)) = declared_packages(root) else {
+    let declared = declared_packages(root, inputs);
+    let Some((list_file, declared)) = declared else {
         return out;
     };
     let mut missing_remote = false;
@@ -361,8 +424,12 @@ fn local_prefix(path: &str) -> String {
 }
 
 /// The `packages:` entries of packages.yml (or dependencies.yml), with the file's name.
-fn declared_packages(root: &Path) -> Option<(&'static str, Vec<serde_yaml::Value>)> {
+fn declared_packages(
+    root: &Path,
+    inputs: &mut Inputs,
+) -> Option<(&'static str, Vec<serde_yaml::Value>)> {
     for f in ["packages.yml", "dependencies.yml"] {
+        inputs.files.insert(root.join(f));
         let Ok(text) = std::fs::read_to_string(root.join(f)) else {
             continue;
         };
@@ -382,7 +449,23 @@ fn load_package(
     diags: &mut Collector,
     names: &mut BTreeMap<(String, String), Vec<(String, String)>>,
 ) {
-    let found = discover(&pkg.dir, &pkg.prefix, &pkg.file, diags);
+    let found = discover(&pkg.dir, &pkg.prefix, &pkg.file, diags, &mut project.inputs);
+    // The project file names looked for besides the one read.
+    project.inputs.files.extend(
+        [
+            project_file::KILN_PROJECT_FILE,
+            project_file::DBT_PROJECT_FILE,
+        ]
+        .iter()
+        .filter(|name| !pkg.file.file_name.ends_with(*name))
+        .map(|name| pkg.dir.join(name)),
+    );
+    project.inputs.files.extend(
+        found
+            .iter()
+            .filter(|f| f.rel.ends_with(".csv"))
+            .map(|f| pkg.dir.join(&f.rel[pkg.prefix.len()..])),
+    );
 
     // Read every file in parallel; a file that cannot be read is reported, the rest go on.
     // Seeds are read as bytes: only their checksum and header line are kept here, since the CSV
@@ -553,7 +636,15 @@ fn is_yaml(rel: &str) -> bool {
 }
 
 /// Walks the resource paths and classifies files. Sorted for deterministic output.
-fn discover(root: &Path, prefix: &str, file: &ProjectFile, diags: &mut Collector) -> Vec<Found> {
+/// Every folder listed goes into `inputs` with the names seen in it, and each missing resource
+/// folder as missing.
+fn discover(
+    root: &Path,
+    prefix: &str,
+    file: &ProjectFile,
+    diags: &mut Collector,
+    inputs: &mut Inputs,
+) -> Vec<Found> {
     let mut roles: Vec<(Role, &Vec<String>)> = vec![
         (Role::Model, &file.model_paths),
         (Role::Seed, &file.seed_paths),
@@ -573,8 +664,10 @@ fn discover(root: &Path, prefix: &str, file: &ProjectFile, diags: &mut Collector
         for base in paths {
             let dir = root.join(base);
             if !dir.is_dir() {
+                inputs.dirs.entry(dir).or_insert(None);
                 continue;
             }
+            let mut listed: BTreeMap<PathBuf, Vec<std::ffi::OsString>> = BTreeMap::new();
             for entry in walkdir::WalkDir::new(&dir)
                 .follow_links(true)
                 .sort_by_file_name()
@@ -592,6 +685,17 @@ fn discover(root: &Path, prefix: &str, file: &ProjectFile, diags: &mut Collector
                         continue;
                     }
                 };
+                if entry.file_type().is_dir() {
+                    listed.entry(entry.path().to_path_buf()).or_default();
+                }
+                if entry.depth() > 0
+                    && let Some(parent) = entry.path().parent()
+                {
+                    listed
+                        .entry(parent.to_path_buf())
+                        .or_default()
+                        .push(entry.file_name().to_os_string());
+                }
                 if !entry.file_type().is_file() {
                     continue;
                 }
@@ -617,6 +721,10 @@ fn discover(root: &Path, prefix: &str, file: &ProjectFile, diags: &mut Collector
                 if wanted && seen.insert((rel.clone(), rel.ends_with(".md"))) {
                     out.push(Found { rel, sub, role });
                 }
+            }
+            for (dir, names) in listed {
+                let hash = listing_hash(names.iter().map(|n| n.as_os_str()));
+                inputs.dirs.insert(dir, Some(hash));
             }
         }
     }

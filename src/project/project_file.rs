@@ -90,7 +90,7 @@ const MAP_CONFIGS: &[&str] = &[
 ];
 
 /// A parsed project file with dbt's defaults filled in.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProjectFile {
     /// `project.yml` or `dbt_project.yml`.
     pub file_name: String,

@@ -10,7 +10,7 @@ use serde_json::Value;
 pub const FILE: &str = "selectors.yml";
 
 /// One `selectors:` entry.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NamedSelector {
     /// `name:`.
     pub name: String,
@@ -23,7 +23,7 @@ pub struct NamedSelector {
 }
 
 /// A selector definition.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Definition {
     /// A selection in the CLI's syntax (`+tag:nightly`), also what method entries
     /// (`{method: tag, value: nightly, parents: true}`) and `{tag: nightly}` become.

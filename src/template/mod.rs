@@ -399,19 +399,32 @@ impl Renderer {
     /// between invocations (see [`INVOCATION_WORDS`]): checked on the text of the node and of
     /// each macro it called.
     pub fn reads_invocation(&self, node: &Node, macros: &BTreeSet<String>) -> bool {
-        let spells = |text: &str| INVOCATION_WORDS.iter().any(|w| text.contains(w));
-        spells(&node.raw_code)
+        self.text_reads_invocation(&node.raw_code)
             || macros.iter().any(|id| {
                 self.shared
                     .sources
                     .get(&macro_template(id))
-                    .is_none_or(|s| spells(s.text()))
+                    .is_none_or(|s| self.text_reads_invocation(s.text()))
             })
     }
 
-    /// Builds the environment for `project` on `target`.
-    pub fn new(
+    /// Whether a template text (one that calls no macro, as YAML values) may read something
+    /// that differs between invocations.
+    pub fn text_reads_invocation(&self, text: &str) -> bool {
+        INVOCATION_WORDS.iter().any(|w| text.contains(w))
+    }
+
+    /// Whether templates may read `graph`: it was built with the nodes the renderer was made
+    /// with.
+    pub fn builds_graph(&self) -> bool {
+        self.shared.graph.get().is_some()
+    }
+
+    /// Builds the environment for `project` and its `nodes` (the project's own as loaded, or a
+    /// parse's) on `target`.
+    pub fn new<'a>(
         project: &Project,
+        nodes: impl Iterator<Item = &'a Node> + Clone,
         target: &TargetInfo,
         env: EnvLookup,
         invocation: &Invocation,
@@ -449,7 +462,7 @@ impl Renderer {
             add_macro(m);
         }
         files.extend(builtin_files);
-        for node in project.nodes.values() {
+        for node in nodes.clone() {
             if node.is_generic_test() {
                 sources
                     .entry(GENERIC_TEST_TEMPLATE.to_string())
@@ -530,9 +543,7 @@ impl Renderer {
         });
 
         if mentions_graph(project) {
-            shared
-                .graph
-                .get_or_init(|| graph_value(project, project.nodes.values()));
+            shared.graph.get_or_init(|| graph_value(project, nodes));
         }
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Lenient);

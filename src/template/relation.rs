@@ -8,7 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 
 /// What kind of database object a relation is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum RelationKind {
     /// A table.
     Table,
@@ -44,7 +44,7 @@ impl RelationKind {
 }
 
 /// A database relation with dbt's `Relation` interface.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Relation {
     /// Database (catalog); rendered only by dialects that use three-part names.
     pub database: Option<String>,

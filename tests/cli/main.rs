@@ -19,6 +19,7 @@ mod logs;
 mod newcomer;
 mod packages;
 mod partial_parse;
+mod project_snapshot;
 mod reliability;
 mod run;
 mod secrets;

@@ -1,0 +1,343 @@
+//! The project snapshot, `<target>/kiln_snapshot.bin`: the parsed project kept whole, so a
+//! command on a project where nothing changed neither reads nor parses it again.
+//!
+//! The snapshot is never stale. It is used only when everything its parse was made of is as
+//! it was:
+//! - the key: Kiln's version and build, the project directory, `--vars` and the whole target
+//!   (only a hash of it is kept, so no secret reaches the file);
+//! - every input of the load (`Project::files` and `Project::inputs`): each file it read, or
+//!   read in part, or only looked for, compared by size, modification and change times and
+//!   inode; and the names in each folder it listed;
+//! - every environment variable the load and the parse read, each with the same value (a hash
+//!   of each value is kept).
+//!
+//! A file changed within two seconds of the load's start may have changed while it was being
+//! read, with times the load could not tell from the ones it saw: a file read whole is then
+//! compared by the hash of the text that was parsed, and for a file read in part or looked for
+//! no snapshot is written. A parse whose renders may read what differs between invocations
+//! (`Manifest::reads_invocation`) is not kept. A snapshot that cannot be read, or one of
+//! another format, is a miss: the command loads and parses the project as without it.
+
+use super::parse_cache::{env_hashes, same_env};
+use crate::compile::{Manifest, Parsed};
+use crate::error::{Diagnostic, Error, ErrorKind, Result};
+use crate::project::Project;
+use crate::project::profiles::Target;
+use crate::template::EnvLookup;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use xxhash_rust::xxh3::Xxh3;
+
+/// The snapshot's file name under the target path.
+pub const FILE: &str = "kiln_snapshot.bin";
+
+/// Bumped whenever the shape of the file or of anything it holds changes.
+const FORMAT: u32 = 1;
+
+/// How close to a load's start a change must be for the load to have maybe missed it.
+const RACY: Duration = Duration::from_secs(2);
+
+/// What the file system says of a file or folder, as compared between two commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    len: u64,
+    /// Modification and status-change times, in nanoseconds since the epoch.
+    modified: i128,
+    changed: i128,
+    inode: u64,
+}
+
+impl Stamp {
+    /// The stamp of `path` now; None when it does not exist (or cannot be looked at).
+    fn of(path: &Path) -> Option<Stamp> {
+        let meta = std::fs::metadata(path).ok()?;
+        let nanos = |t: std::io::Result<SystemTime>| {
+            t.ok()
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos() as i128)
+        };
+        #[cfg(unix)]
+        let (changed, inode) = {
+            use std::os::unix::fs::MetadataExt;
+            (
+                i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+                meta.ino(),
+            )
+        };
+        #[cfg(not(unix))]
+        let (changed, inode) = (nanos(meta.modified()), 0);
+        Some(Stamp {
+            len: meta.len(),
+            modified: nanos(meta.modified()),
+            changed,
+            inode,
+        })
+    }
+
+    /// Whether a change at this stamp's times could have happened at or after `since`.
+    fn racy(&self, since: i128) -> bool {
+        self.modified.max(self.changed) >= since
+    }
+}
+
+/// One input of the load as the snapshot saw it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Input {
+    path: PathBuf,
+    stamp: Option<Stamp>,
+    /// For a file read whole and changed near the load's start: the hash of the text parsed.
+    hash: Option<u64>,
+}
+
+/// What is checked before the snapshot's parse is used.
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    format: u32,
+    key: String,
+    /// Environment variables read, each with a hash of the value seen (None when unset).
+    env: BTreeMap<String, Option<String>>,
+    /// The files the load read or looked for.
+    inputs: Vec<Input>,
+    /// The folders the load listed, with the hash of the names it saw (None when missing).
+    dirs: Vec<(PathBuf, Option<u64>)>,
+    /// How many nodes the parse rendered or took from the partial-parse cache.
+    renders: usize,
+}
+
+/// A parse kept in the snapshot, and how many node renders it stands for.
+pub struct Kept {
+    pub parsed: Parsed,
+    pub renders: usize,
+}
+
+/// The key of what a parse depends on besides the project's own files and the environment.
+pub fn key(root: &Path, cli_vars: &BTreeMap<String, serde_json::Value>, target: &Target) -> String {
+    let mut h = Xxh3::new();
+    let mut part = |bytes: &[u8]| {
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    part(env!("CARGO_PKG_VERSION").as_bytes());
+    part(super::parse_cache::build_id().as_bytes());
+    part(root.to_string_lossy().as_bytes());
+    part(&serde_json::to_vec(cli_vars).unwrap_or_default());
+    part(format!("{target:?}").as_bytes());
+    format!("{:032x}", h.digest128())
+}
+
+/// Records the environment variables a load and parse read, with a hash of each value.
+#[derive(Clone, Default)]
+pub struct EnvReads(Arc<Mutex<BTreeMap<String, Option<String>>>>);
+
+impl EnvReads {
+    /// `env`, with every read recorded.
+    pub fn wrap(&self, env: EnvLookup) -> EnvLookup {
+        let seen = self.0.clone();
+        Arc::new(move |name: &str| {
+            let value = env(name);
+            if let Ok(mut seen) = seen.lock() {
+                seen.insert(name.to_string(), value.clone());
+            }
+            value
+        })
+    }
+
+    /// The variables read so far, each with a hash of its value.
+    fn hashes(&self) -> BTreeMap<String, Option<String>> {
+        self.0.lock().map(|s| env_hashes(&s)).unwrap_or_default()
+    }
+}
+
+/// The parse kept under `target_dir` with `key`, if nothing it was made of has changed.
+pub fn open(target_dir: &Path, key: &str, env: &EnvLookup) -> Option<Kept> {
+    let bytes = std::fs::read(target_dir.join(FILE)).ok()?;
+    let (len, rest) = bytes.split_first_chunk::<8>()?;
+    let (header, body) = rest.split_at_checked(usize::try_from(u64::from_le_bytes(*len)).ok()?)?;
+    let header: Header = rmp_serde::from_slice(header).ok()?;
+    if header.format != FORMAT || header.key != key || !same_env(env, &header.env) {
+        return None;
+    }
+    if !unchanged(&header) {
+        return None;
+    }
+    Some(Kept {
+        parsed: rmp_serde::from_slice(body).ok()?,
+        renders: header.renders,
+    })
+}
+
+/// Whether every file and folder `header` lists is as it was.
+fn unchanged(header: &Header) -> bool {
+    header.inputs.par_iter().all(|i| match i.hash {
+        Some(hash) => std::fs::read(&i.path).is_ok_and(|b| xxhash_rust::xxh3::xxh3_64(&b) == hash),
+        None => Stamp::of(&i.path) == i.stamp,
+    }) && (header.dirs.par_iter()).all(|(dir, names)| crate::project::listing_of(dir) == *names)
+}
+
+/// Keeps `manifest`'s parse (of `renders` node renders) under its target path, with `key`, the
+/// environment variables read and the time its load started. Returns false when it cannot be
+/// kept (a parse that reads the invocation, an input changed while it was loaded).
+pub fn save(
+    manifest: &Manifest,
+    key: &str,
+    env: &EnvReads,
+    started: SystemTime,
+    renders: usize,
+) -> Result<bool> {
+    if manifest.reads_invocation {
+        return Ok(false);
+    }
+    let Some(inputs) = inputs(&manifest.project, started) else {
+        return Ok(false);
+    };
+    let header = Header {
+        format: FORMAT,
+        key: key.to_string(),
+        env: env.hashes(),
+        inputs,
+        dirs: (manifest.project.inputs.dirs.iter())
+            .map(|(dir, names)| (dir.clone(), *names))
+            .collect(),
+        renders,
+    };
+    let encode = |e: rmp_serde::encode::Error| {
+        Error::from(Diagnostic::new(
+            ErrorKind::Io,
+            format!("cannot encode the project snapshot: {e}"),
+        ))
+    };
+    let header = rmp_serde::to_vec(&header).map_err(encode)?;
+    let body = rmp_serde::to_vec(&manifest.parsed()).map_err(encode)?;
+    let len = (header.len() as u64).to_le_bytes();
+    let path = manifest.project.target_dir().join(FILE);
+    super::write_pieces(&path, &[&len[..], &header, &body])?;
+    Ok(true)
+}
+
+/// Every input of `project`'s load with its stamp; None when one may have changed while it was
+/// read and cannot be compared by content.
+fn inputs(project: &Project, started: SystemTime) -> Option<Vec<Input>> {
+    let since = started
+        .checked_sub(RACY)
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
+    let partial = project.inputs.files.iter().map(|p| (p.clone(), None));
+    let whole = project
+        .files
+        .iter()
+        .map(|(rel, text)| (project.root.join(rel), Some(text)))
+        .filter(|(path, _)| !project.inputs.files.contains(path));
+    let all: Vec<(PathBuf, Option<&String>)> = partial.chain(whole).collect();
+    all.into_par_iter()
+        .map(|(path, text)| {
+            let stamp = Stamp::of(&path);
+            let racy = stamp.is_some_and(|s| s.racy(since));
+            let hash = match (racy, text) {
+                (false, _) => None,
+                (true, Some(text)) => Some(xxhash_rust::xxh3::xxh3_64(text.as_bytes())),
+                (true, None) => return None,
+            };
+            Some(Input { path, stamp, hash })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_tell_a_missing_path_from_an_existing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.sql");
+        assert_eq!(Stamp::of(&file), None);
+        std::fs::write(&file, "select 1").unwrap();
+        let stamp = Stamp::of(&file).unwrap();
+        assert_eq!(stamp.len, 8);
+        assert!(stamp.racy(0));
+        std::fs::write(&file, "select 22").unwrap();
+        assert_ne!(Stamp::of(&file), Some(stamp));
+    }
+
+    #[test]
+    fn a_kept_parse_comes_back_whole() {
+        // The demo project at the repository root: packages, sources, seeds, snapshots, tests.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let env = |_: &str| None;
+        let project = crate::project::load(&crate::project::LoadOptions {
+            project_dir: root,
+            cli_vars: BTreeMap::new(),
+            env: &env,
+        })
+        .unwrap();
+        assert!(!project.packages.is_empty() && !project.sources.is_empty());
+        let target = Target::embedded_default(root, "kiln_demo");
+        let opts = crate::compile::ParseOptions {
+            env: Arc::new(|_: &str| None),
+            invocation: Default::default(),
+            cache: None,
+        };
+        let parsed = crate::compile::parse(project, target.clone(), &opts).unwrap();
+        let bytes = rmp_serde::to_vec(&parsed.parsed()).unwrap();
+        let back =
+            crate::compile::restore(rmp_serde::from_slice(&bytes).unwrap(), target, &opts).unwrap();
+        assert_eq!(back.project, parsed.project);
+        assert_eq!(back.nodes, parsed.nodes);
+        assert_eq!(back.source_relations, parsed.source_relations);
+        assert_eq!(back.warnings, parsed.warnings);
+        assert_eq!(back.cache_key, parsed.cache_key);
+        assert_eq!(back.dag.topo_order(None), parsed.dag.topo_order(None));
+        let ids = |m: &Manifest| m.dag.nodes().map(|n| format!("{n:?}")).collect::<Vec<_>>();
+        assert_eq!(ids(&back), ids(&parsed));
+    }
+
+    fn header(inputs: Vec<Input>, dirs: Vec<(PathBuf, Option<u64>)>) -> Header {
+        Header {
+            format: FORMAT,
+            key: String::new(),
+            env: BTreeMap::new(),
+            inputs,
+            dirs,
+            renders: 0,
+        }
+    }
+
+    #[test]
+    fn a_file_changed_near_its_load_is_compared_by_content_not_by_its_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.sql");
+        std::fs::write(&path, "select 2").unwrap();
+        let stamp = Stamp::of(&path);
+        let input = |hash: Option<u64>| Input {
+            path: path.clone(),
+            stamp,
+            hash,
+        };
+        assert!(unchanged(&header(vec![input(None)], vec![])));
+        // The stamp is the file's own, but the text parsed was another one of the same size.
+        let parsed = xxhash_rust::xxh3::xxh3_64(b"select 1");
+        assert!(!unchanged(&header(vec![input(Some(parsed))], vec![])));
+        let current = xxhash_rust::xxh3::xxh3_64(b"select 2");
+        assert!(unchanged(&header(vec![input(Some(current))], vec![])));
+    }
+
+    #[test]
+    fn a_folder_is_compared_by_the_names_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.sql"), "").unwrap();
+        let listed = crate::project::listing_of(dir.path());
+        let missing = dir.path().join("nothing");
+        let dirs = vec![(dir.path().to_path_buf(), listed), (missing.clone(), None)];
+        assert!(unchanged(&header(vec![], dirs.clone())));
+        std::fs::write(dir.path().join("b.sql"), "").unwrap();
+        assert!(!unchanged(&header(vec![], dirs.clone())));
+        std::fs::remove_file(dir.path().join("b.sql")).unwrap();
+        assert!(unchanged(&header(vec![], dirs.clone())));
+        std::fs::create_dir(&missing).unwrap();
+        assert!(!unchanged(&header(vec![], dirs)));
+    }
+}

@@ -1,0 +1,227 @@
+//! The project snapshot: a command on a project where nothing changed takes the parsed project
+//! from `target/kiln_snapshot.bin` instead of loading and parsing it, and what it takes is
+//! never stale (edits, new and removed files, packages, environment variables, `--vars`, the
+//! profile, templates that read the invocation).
+
+use crate::support::TempProject;
+use serde_json::Value;
+
+/// What the debug log says when the snapshot is used.
+const HIT: &str = "nothing changed since the project snapshot";
+
+fn project() -> TempProject {
+    TempProject::with_files(&[
+        (
+            "project.yml",
+            "name: snap\nprofile: snap\nvars:\n  region: north\n",
+        ),
+        (
+            "profiles.yml",
+            "snap:\n  target: dev\n  outputs:\n    dev:\n      type: sqlite\n      schema: main\n",
+        ),
+        ("models/a.sql", "select 1 as id"),
+        ("models/b.sql", "select id from {{ ref('a') }}"),
+        ("models/c.sql", "select 2 as id"),
+        (
+            "models/tagged.sql",
+            "{{ config(tags=[var('region'), env_var('KILN_SNAP_TAG', 'none')]) }}\nselect 1 as id",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: a\n    columns:\n      - name: id\n        data_tests: [not_null]\n",
+        ),
+    ])
+}
+
+/// Runs `kiln <args> --debug`: whether the snapshot was used, and the data lines printed.
+fn kiln(p: &TempProject, args: &[&str], env: &[(&str, &str)]) -> (bool, Vec<String>) {
+    let mut all = args.to_vec();
+    all.push("--debug");
+    let run = p.kiln_env(&all, env).ok();
+    let hit = run.stdout.contains(HIT) || run.stderr.contains(HIT);
+    let lines = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("snap.") || l.starts_with("pkg."))
+        .map(str::to_string)
+        .collect();
+    (hit, lines)
+}
+
+fn ls(p: &TempProject, args: &[&str]) -> (bool, Vec<String>) {
+    let mut all = vec!["ls"];
+    all.extend_from_slice(args);
+    kiln(p, &all, &[])
+}
+
+fn manifest(p: &TempProject) -> Value {
+    serde_json::from_str(&p.read("target/manifest.json")).unwrap()
+}
+
+#[test]
+fn an_unchanged_project_comes_from_the_snapshot_with_the_same_answers() {
+    let p = project();
+    let (hit, cold) = kiln(&p, &["ls", "--no-partial-parse"], &[]);
+    assert!(!hit);
+    assert!(!p.root.join("target/kiln_snapshot.bin").exists());
+    assert_eq!(cold.len(), 5, "{cold:?}");
+
+    let (hit, first) = ls(&p, &[]);
+    assert!(
+        !hit,
+        "the first command with the cache has no snapshot to use"
+    );
+    let written = manifest(&p);
+    let (hit, second) = ls(&p, &[]);
+    assert!(hit, "nothing changed: the snapshot is used");
+    assert_eq!(first, cold);
+    assert_eq!(second, cold);
+    assert_eq!(manifest(&p), written);
+
+    let (hit, lines) = ls(&p, &["-s", "a+"]);
+    assert!(hit);
+    assert_eq!(
+        lines,
+        ["snap.a", "snap.b", "snap.not_null_a_id"].map(String::from)
+    );
+    // The debug line keeps the partial-parse counts: every render reused.
+    assert_eq!(p.debug_counts("parse", &[], &[], "Partial parse:"), (5, 0));
+}
+
+#[test]
+fn edits_new_files_and_removed_files_are_seen_at_once() {
+    let p = project();
+    ls(&p, &[]);
+    assert!(ls(&p, &[]).0);
+
+    // An edit that changes the graph.
+    p.write("models/b.sql", "select id from {{ ref('c') }}");
+    let (hit, lines) = ls(&p, &["-s", "c+"]);
+    assert!(!hit);
+    assert_eq!(lines, ["snap.b", "snap.c"].map(String::from));
+    // The file just written is compared by content from now on: still a hit.
+    assert!(ls(&p, &[]).0);
+
+    // A file added, then a file removed.
+    p.write("models/d.sql", "select id from {{ ref('c') }}");
+    let (hit, lines) = ls(&p, &["-s", "c+"]);
+    assert!(!hit);
+    assert_eq!(lines, ["snap.b", "snap.c", "snap.d"].map(String::from));
+    std::fs::remove_file(p.root.join("models/d.sql")).unwrap();
+    assert_eq!(
+        ls(&p, &["-s", "c+"]).1,
+        ["snap.b", "snap.c"].map(String::from)
+    );
+
+    // A new folder of models, and a properties file added in it.
+    p.write("models/more/e.sql", "select 5 as id");
+    assert!(ls(&p, &[]).1.contains(&"snap.more.e".to_string()));
+    p.write(
+        "models/more/props.yml",
+        "version: 2\nmodels:\n  - name: e\n    columns:\n      - name: id\n        data_tests: [unique]\n",
+    );
+    assert!(ls(&p, &[]).1.contains(&"snap.more.unique_e_id".to_string()));
+}
+
+#[test]
+fn an_edit_that_keeps_the_size_within_the_same_instant_is_seen() {
+    let p = project();
+    kiln(&p, &["parse"], &[]);
+    p.write("models/c.sql", "select 2 as id");
+    kiln(&p, &["parse"], &[]);
+    let raw = |p: &TempProject| manifest(p)["nodes"]["model.snap.c"]["raw_code"].clone();
+    assert_eq!(raw(&p), "select 2 as id");
+    // Same length, at once: on a file system with coarse times, the stamps could be equal;
+    // the snapshot kept the text's hash of a file that changed so close to its load (the unit
+    // tests of `artifacts::snapshot` check that comparison itself).
+    p.write("models/c.sql", "select 3 as id");
+    let (hit, _) = kiln(&p, &["parse"], &[]);
+    assert!(!hit);
+    assert_eq!(raw(&p), "select 3 as id");
+}
+
+#[test]
+fn environment_vars_and_the_profile_are_part_of_what_is_kept() {
+    let p = project();
+    let tagged = |p: &TempProject, args: &[&str], env: &[(&str, &str)]| {
+        let mut all = vec!["ls", "-s", "tag:blue"];
+        all.extend_from_slice(args);
+        kiln(p, &all, env)
+    };
+    tagged(&p, &[], &[]);
+    assert_eq!(tagged(&p, &[], &[]), (true, vec![]));
+    // An environment variable a template read.
+    assert_eq!(
+        tagged(&p, &[], &[("KILN_SNAP_TAG", "blue")]),
+        (false, vec!["snap.tagged".to_string()])
+    );
+    assert_eq!(
+        tagged(&p, &[], &[("KILN_SNAP_TAG", "blue")]),
+        (true, vec!["snap.tagged".to_string()])
+    );
+    assert_eq!(tagged(&p, &[], &[]).1, Vec::<String>::new());
+    // `--vars`.
+    let (hit, lines) = tagged(&p, &["--vars", "{region: blue}"], &[]);
+    assert!(!hit);
+    assert_eq!(lines, ["snap.tagged"].map(String::from));
+
+    // The profile: another schema renames every relation.
+    kiln(&p, &["parse"], &[]);
+    assert!(kiln(&p, &["parse"], &[]).0);
+    p.write(
+        "profiles.yml",
+        "snap:\n  target: dev\n  outputs:\n    dev:\n      type: sqlite\n      schema: other\n",
+    );
+    let (hit, _) = kiln(&p, &["parse"], &[]);
+    assert!(!hit);
+    assert_eq!(manifest(&p)["nodes"]["model.snap.a"]["schema"], "other");
+}
+
+#[test]
+fn an_installed_package_is_seen() {
+    let p = project();
+    ls(&p, &[]);
+    assert!(ls(&p, &[]).0);
+    p.write("dbt_packages/pkg/dbt_project.yml", "name: pkg\n");
+    p.write("dbt_packages/pkg/models/pm.sql", "select 1 as id");
+    let (hit, lines) = ls(&p, &[]);
+    assert!(!hit);
+    assert!(lines.contains(&"pkg.pm".to_string()), "{lines:?}");
+    // A package's file edited in place.
+    ls(&p, &[]);
+    p.write(
+        "dbt_packages/pkg/models/pm.sql",
+        "select id from {{ ref('snap', 'a') }}",
+    );
+    assert_eq!(
+        ls(&p, &["-s", "a+"]).1,
+        ["pkg.pm", "snap.a", "snap.b", "snap.not_null_a_id"].map(String::from)
+    );
+}
+
+#[test]
+fn a_parse_that_reads_the_invocation_is_never_kept() {
+    let p = project();
+    p.write(
+        "models/stamped.sql",
+        "select '{{ run_started_at }}' as at, '{{ flags.WHICH }}' as command",
+    );
+    let run = p.kiln(&["parse", "--debug"]).ok();
+    let text = format!("{}{}", run.stdout, run.stderr);
+    assert!(text.contains("cannot be kept as a snapshot"), "{text}");
+    assert!(!p.root.join("target/kiln_snapshot.bin").exists());
+    assert!(!kiln(&p, &["parse"], &[]).0);
+}
+
+#[test]
+fn a_damaged_snapshot_is_ignored_and_written_again() {
+    let p = project();
+    let (_, expected) = ls(&p, &[]);
+    let path = p.root.join("target/kiln_snapshot.bin");
+    let bytes = std::fs::read(&path).unwrap();
+    for damaged in [&bytes[..bytes.len() / 2], b"not a snapshot", &[]] {
+        std::fs::write(&path, damaged).unwrap();
+        assert_eq!(ls(&p, &[]), (false, expected.clone()));
+        assert_eq!(ls(&p, &[]), (true, expected.clone()));
+    }
+}
