@@ -80,8 +80,10 @@ pub struct Manifest {
     pub source_relations: BTreeMap<String, Relation>,
     /// The dependency graph over nodes and sources.
     pub dag: Dag,
-    /// The renderer, reused for compiling and execution.
-    pub renderer: Arc<Renderer>,
+    /// The renderer, reused for compiling and execution: see [`Manifest::renderer`].
+    renderer: std::sync::OnceLock<Arc<Renderer>>,
+    /// What a renderer not made yet is made with: the environment and the invocation.
+    render_with: (crate::template::EnvLookup, crate::template::Invocation),
     /// Problems that did not stop parsing.
     pub warnings: Vec<Diagnostic>,
     /// `--empty`: refs and sources read as zero rows when nodes are compiled.
@@ -94,6 +96,9 @@ pub struct Manifest {
     /// `graph` (built from the nodes as loaded): such a parse is not kept in the project
     /// snapshot.
     pub reads_invocation: bool,
+    /// The id of this parse in the project snapshot, when it was kept there or taken from it:
+    /// a manifest written from the parse alone (nothing compiled) is then known by it.
+    pub kept: Option<String>,
 }
 
 /// The dialect of an adapter type.
@@ -621,11 +626,13 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
         nodes,
         source_relations,
         dag,
-        renderer,
+        renderer: std::sync::OnceLock::from(renderer),
+        render_with: (opts.env.clone(), opts.invocation.clone()),
         warnings,
         empty_refs: false,
         cache_key: opts.cache.map(|c| c.project_key().to_string()),
         reads_invocation,
+        kept: None,
     })
 }
 
@@ -651,6 +658,20 @@ pub struct ParsedRef<'a> {
 }
 
 impl Manifest {
+    /// The renderer of the project's templates for this invocation, made on first use.
+    pub fn renderer(&self) -> &Arc<Renderer> {
+        self.renderer.get_or_init(|| {
+            let (env, invocation) = &self.render_with;
+            Arc::new(Renderer::new(
+                &self.project,
+                self.nodes.values().map(|mn| &mn.node),
+                &target_info(&self.target),
+                env.clone(),
+                invocation,
+            ))
+        })
+    }
+
     /// What the project snapshot keeps of this parse.
     pub fn parsed(&self) -> ParsedRef<'_> {
         ParsedRef {
@@ -663,16 +684,9 @@ impl Manifest {
     }
 }
 
-/// The manifest of a parse kept earlier, for `target`: the renderer and the DAG are built
-/// again, for this invocation.
+/// The manifest of a parse kept earlier, for `target`: the DAG is built again, and the
+/// renderer when a template is first rendered, for this invocation.
 pub fn restore(parsed: Parsed, target: Target, opts: &ParseOptions) -> Result<Manifest> {
-    let renderer = Arc::new(Renderer::new(
-        &parsed.project,
-        parsed.nodes.values().map(|mn| &mn.node),
-        &target_info(&target),
-        opts.env.clone(),
-        &opts.invocation,
-    ));
     let graph_nodes = graph_nodes(&parsed.nodes, &parsed.project, &parsed.source_relations);
     Ok(Manifest {
         dag: Dag::build(graph_nodes)?,
@@ -681,11 +695,13 @@ pub fn restore(parsed: Parsed, target: Target, opts: &ParseOptions) -> Result<Ma
         target,
         nodes: parsed.nodes,
         source_relations: parsed.source_relations,
-        renderer,
+        renderer: std::sync::OnceLock::new(),
+        render_with: (opts.env.clone(), opts.invocation.clone()),
         warnings: parsed.warnings,
         empty_refs: false,
         cache_key: parsed.cache_key,
         reads_invocation: false,
+        kept: None,
     })
 }
 
@@ -837,7 +853,7 @@ pub fn compile(
             }
         }
     }
-    let renderer = manifest.renderer.clone();
+    let renderer = manifest.renderer().clone();
     let nodes = &manifest.nodes;
     // Each node's SQL, and whether it asked a database that is not connected.
     type Compiled = std::result::Result<(String, bool), Diagnostic>;
@@ -1393,7 +1409,7 @@ pub fn compile_node(
             .get(id)
             .ok_or_else(|| Diagnostic::new(ErrorKind::Execution, format!("unknown node {id}")))?;
         manifest
-            .renderer
+            .renderer()
             .render(RenderRequest {
                 node: &mn.node,
                 config: &mn.node.config,
@@ -1461,10 +1477,10 @@ pub fn render_operation_with(
     let resolver: Arc<dyn Resolve> = Arc::new(manifest.compile_resolver());
     if template.contains("graph") {
         let nodes = manifest.nodes.values().map(|mn| &mn.node);
-        manifest.renderer.provide_graph(&manifest.project, nodes);
+        manifest.renderer().provide_graph(&manifest.project, nodes);
     }
     manifest
-        .renderer
+        .renderer()
         .render_str(
             template,
             RenderRequest {

@@ -234,7 +234,7 @@ pub fn plan(
         false => mn.relation.clone(),
     };
     let rendered = manifest
-        .renderer
+        .renderer()
         .render(RenderRequest {
             node: &mn.node,
             config: &mn.node.config,

@@ -97,7 +97,7 @@ pub fn catalog_json(manifest: &Manifest, tables: &[CatalogTable]) -> Value {
             "dbt_schema_version": CATALOG_SCHEMA,
             "dbt_version": super::DBT_VERSION,
             "generated_at": super::now(),
-            "invocation_id": manifest.renderer.invocation_id(),
+            "invocation_id": manifest.renderer().invocation_id(),
             "env": {},
         },
         "nodes": nodes,

@@ -148,20 +148,23 @@ impl ParseCache {
         }
     }
 
+    /// How many nodes came from the cache and how many were rendered (and kept) so far.
+    pub fn used(&self) -> CacheUse {
+        CacheUse {
+            reused: self.reused.lock().map_or(0, |v| v.len()),
+            rendered: self.fresh.lock().map_or(0, |v| v.len()),
+        }
+    }
+
     /// Writes the renders this parse used or made, unless they are what the file holds already.
-    /// Returns how many nodes came from the cache and how many were rendered.
-    pub fn save(self) -> Result<CacheUse> {
+    pub fn save(self) -> Result<()> {
         let reused = self.reused.into_inner().unwrap_or_default();
         let mut entries = self.fresh.into_inner().unwrap_or_default();
-        let used = CacheUse {
-            reused: reused.len(),
-            rendered: entries.len(),
-        };
         let mut old = self.old;
         if entries.is_empty() && reused.len() == old.len() {
             // Every entry was reused and nothing else is in the file: it holds these already.
             std::thread::spawn(move || drop(old));
-            return Ok(used);
+            return Ok(());
         }
         for id in reused {
             if let Some(e) = old.remove(&id) {
@@ -174,8 +177,7 @@ impl ParseCache {
             entries,
         };
         let bytes = serde_json::to_vec(&file).unwrap_or_default();
-        super::write_file(&self.path, &bytes)?;
-        Ok(used)
+        super::write_file(&self.path, &bytes)
     }
 }
 

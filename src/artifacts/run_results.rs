@@ -181,7 +181,7 @@ pub fn run_results_json(manifest: &Manifest, results: &RunResults, args: &Value)
             "dbt_schema_version": RUN_RESULTS_SCHEMA,
             "dbt_version": super::DBT_VERSION,
             "generated_at": super::now(),
-            "invocation_id": manifest.renderer.invocation_id(),
+            "invocation_id": manifest.renderer().invocation_id(),
             "invocation_started_at": results.started_at,
             "env": {},
         },
@@ -223,7 +223,7 @@ pub fn kiln_run_results_json(manifest: &Manifest, results: &RunResults, command:
     json!({
         "metadata": {
             "kiln_version": env!("CARGO_PKG_VERSION"),
-            "invocation_id": manifest.renderer.invocation_id(),
+            "invocation_id": manifest.renderer().invocation_id(),
             "generated_at": super::now(),
         },
         "command": command,

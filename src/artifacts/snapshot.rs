@@ -98,6 +98,8 @@ struct Input {
 struct Header {
     format: u32,
     key: String,
+    /// A hash of the parse kept: its id (`Manifest::kept`).
+    id: String,
     /// Environment variables read, each with a hash of the value seen (None when unset).
     env: BTreeMap<String, Option<String>>,
     /// The files the load read or looked for.
@@ -112,6 +114,7 @@ struct Header {
 pub struct Kept {
     pub parsed: Parsed,
     pub renders: usize,
+    pub id: String,
 }
 
 /// The key of what a parse depends on besides the project's own files and the environment.
@@ -167,6 +170,7 @@ pub fn open(target_dir: &Path, key: &str, env: &EnvLookup) -> Option<Kept> {
     Some(Kept {
         parsed: rmp_serde::from_slice(body).ok()?,
         renders: header.renders,
+        id: header.id,
     })
 }
 
@@ -179,24 +183,38 @@ fn unchanged(header: &Header) -> bool {
 }
 
 /// Keeps `manifest`'s parse (of `renders` node renders) under its target path, with `key`, the
-/// environment variables read and the time its load started. Returns false when it cannot be
-/// kept (a parse that reads the invocation, an input changed while it was loaded).
+/// environment variables read and the time its load started. Returns the id of the parse kept,
+/// or None when it cannot be kept (a parse that reads the invocation, an input changed while
+/// it was loaded).
 pub fn save(
     manifest: &Manifest,
     key: &str,
     env: &EnvReads,
     started: SystemTime,
     renders: usize,
-) -> Result<bool> {
+) -> Result<Option<String>> {
     if manifest.reads_invocation {
-        return Ok(false);
+        return Ok(None);
     }
-    let Some(inputs) = inputs(&manifest.project, started) else {
-        return Ok(false);
+    let encode = |e: rmp_serde::encode::Error| {
+        Error::from(Diagnostic::new(
+            ErrorKind::Io,
+            format!("cannot encode the project snapshot: {e}"),
+        ))
     };
+    let (inputs, body) = rayon::join(
+        || inputs(&manifest.project, started),
+        || rmp_serde::to_vec(&manifest.parsed()),
+    );
+    let Some(inputs) = inputs else {
+        return Ok(None);
+    };
+    let body = body.map_err(encode)?;
+    let id = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&body));
     let header = Header {
         format: FORMAT,
         key: key.to_string(),
+        id: id.clone(),
         env: env.hashes(),
         inputs,
         dirs: (manifest.project.inputs.dirs.iter())
@@ -204,18 +222,11 @@ pub fn save(
             .collect(),
         renders,
     };
-    let encode = |e: rmp_serde::encode::Error| {
-        Error::from(Diagnostic::new(
-            ErrorKind::Io,
-            format!("cannot encode the project snapshot: {e}"),
-        ))
-    };
     let header = rmp_serde::to_vec(&header).map_err(encode)?;
-    let body = rmp_serde::to_vec(&manifest.parsed()).map_err(encode)?;
     let len = (header.len() as u64).to_le_bytes();
     let path = manifest.project.target_dir().join(FILE);
     super::write_pieces(&path, &[&len[..], &header, &body])?;
-    Ok(true)
+    Ok(Some(id))
 }
 
 /// Every input of `project`'s load with its stamp; None when one may have changed while it was
@@ -303,6 +314,7 @@ mod tests {
             inputs,
             dirs,
             renders: 0,
+            id: String::new(),
         }
     }
 

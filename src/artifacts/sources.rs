@@ -68,7 +68,7 @@ pub fn write_sources(
             "dbt_schema_version": SOURCES_SCHEMA,
             "dbt_version": super::DBT_VERSION,
             "generated_at": super::now(),
-            "invocation_id": manifest.renderer.invocation_id(),
+            "invocation_id": manifest.renderer().invocation_id(),
             "invocation_started_at": started_at,
             "env": {},
         },

@@ -539,7 +539,8 @@ pub(crate) fn parse_project(g: &GlobalArgs, out: &Output, which: &str) -> Result
             "Partial parse: nothing changed since the project snapshot; {} nodes reused, 0 rendered",
             kept.renders
         ));
-        let manifest = compile::restore(kept.parsed, target, &opts)?;
+        let mut manifest = compile::restore(kept.parsed, target, &opts)?;
+        manifest.kept = Some(kept.id);
         escalate(out, &manifest.warnings, &|d| d.kind.as_str().to_string())?;
         return Ok(manifest);
     }
@@ -549,27 +550,33 @@ pub(crate) fn parse_project(g: &GlobalArgs, out: &Output, which: &str) -> Result
     opts.env = env;
     opts.cache = cache.as_ref();
     let manifest = compile::parse(project, target, &opts);
-    // Kept even when the parse failed: after a fix, only what changed renders again.
-    let mut renders = 0;
-    if let Some(cache) = cache {
-        match cache.save() {
-            Ok(used) => {
-                renders = used.reused + used.rendered;
-                out.debug(&format!(
-                    "Partial parse: {} nodes reused, {} rendered",
-                    used.reused, used.rendered
-                ))
-            }
-            Err(e) => out.debug(&format!("Partial parse: the cache was not written: {e}")),
-        }
+    // The cache is kept even when the parse failed: after a fix, only what changed renders
+    // again. The snapshot is written at the same time.
+    let Some(cache) = cache else {
+        let manifest = manifest?;
+        escalate(out, &manifest.warnings, &|d| d.kind.as_str().to_string())?;
+        return Ok(manifest);
+    };
+    let used = cache.used();
+    let (saved, kept) = rayon::join(
+        || cache.save(),
+        || match &manifest {
+            Ok(m) => snapshot::save(m, &key, &reads, started, used.reused + used.rendered),
+            Err(_) => Ok(None),
+        },
+    );
+    match saved {
+        Ok(()) => out.debug(&format!(
+            "Partial parse: {} nodes reused, {} rendered",
+            used.reused, used.rendered
+        )),
+        Err(e) => out.debug(&format!("Partial parse: the cache was not written: {e}")),
     }
-    let manifest = manifest?;
-    if !g.no_partial_parse {
-        match snapshot::save(&manifest, &key, &reads, started, renders) {
-            Ok(true) => {}
-            Ok(false) => out.debug("Partial parse: this parse cannot be kept as a snapshot"),
-            Err(e) => out.debug(&format!("Partial parse: the snapshot was not written: {e}")),
-        }
+    let mut manifest = manifest?;
+    match kept {
+        Ok(Some(id)) => manifest.kept = Some(id),
+        Ok(None) => out.debug("Partial parse: this parse cannot be kept as a snapshot"),
+        Err(e) => out.debug(&format!("Partial parse: the snapshot was not written: {e}")),
     }
     escalate(out, &manifest.warnings, &|d| d.kind.as_str().to_string())?;
     Ok(manifest)

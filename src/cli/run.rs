@@ -317,7 +317,7 @@ fn execute(out: &Output, mut manifest: Manifest, plan: Plan) -> Result<i32> {
     let selected = &plan.selected;
     let args = &plan.args;
     record_manifest(&manifest)?;
-    manifest.renderer.set_selected_resources(selected);
+    manifest.renderer().set_selected_resources(selected);
     manifest.empty_refs = args.empty;
     let rt = runtime()?;
     let threads = manifest.target.threads.max(1);
@@ -909,7 +909,7 @@ pub fn cmd_run_operation(
 ) -> Result<i32> {
     let manifest = parse_project(g, out, "run-operation")?;
     record_manifest(&manifest)?;
-    if !manifest.renderer.has_macro(macro_name) {
+    if !manifest.renderer().has_macro(macro_name) {
         return Err(Error::from(
             Diagnostic::new(
                 ErrorKind::Usage,

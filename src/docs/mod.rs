@@ -281,7 +281,7 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn describe(&self, text: &str) -> (String, String) {
-        let text = self.manifest.renderer.render_description(text);
+        let text = self.manifest.renderer().render_description(text);
         (markdown(&text), plain(&text, 300))
     }
 

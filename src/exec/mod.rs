@@ -303,7 +303,7 @@ impl Ctx {
             })?;
             let resolver = Arc::new(manifest.compile_resolver());
             manifest
-                .renderer
+                .renderer()
                 .render_str(
                     &template,
                     crate::template::RenderRequest {

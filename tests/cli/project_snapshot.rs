@@ -225,3 +225,30 @@ fn a_damaged_snapshot_is_ignored_and_written_again() {
         assert_eq!(ls(&p, &[]), (true, expected.clone()));
     }
 }
+
+#[test]
+fn the_manifest_of_a_kept_parse_is_written_again_unless_it_is_on_disk_as_written() {
+    let p = project();
+    ls(&p, &[]);
+    assert!(ls(&p, &[]).0);
+    let written = p.read("target/manifest.json");
+    let path = p.root.join("target/manifest.json");
+
+    std::fs::remove_file(&path).unwrap();
+    assert!(ls(&p, &[]).0);
+    assert_eq!(p.read("target/manifest.json"), written);
+
+    p.write("target/manifest.json", "{}");
+    assert!(ls(&p, &[]).0);
+    assert_eq!(p.read("target/manifest.json"), written);
+
+    // A compile writes the compiled SQL into the manifest; a list writes the parse's again.
+    kiln(&p, &["compile"], &[]);
+    let compiled = manifest(&p);
+    assert_eq!(
+        compiled["nodes"]["model.snap.b"]["compiled_code"],
+        "select id from \"main\".\"a\""
+    );
+    assert!(ls(&p, &[]).0);
+    assert_eq!(p.read("target/manifest.json"), written);
+}

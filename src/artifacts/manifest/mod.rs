@@ -366,6 +366,18 @@ pub fn write_manifest(manifest: &Manifest) -> Result<PathBuf> {
         return Ok(path);
     };
     let mut index = reuse::Index::read(&target);
+    // A manifest of a kept parse, nothing compiled: the files written from it last are the
+    // files it would write again.
+    let compiled = |mn: &ManifestNode| {
+        mn.compiled_sql.is_some() || mn.inferred_columns.is_some() || !mn.lineage.is_empty()
+    };
+    let parse_only = (manifest.kept.as_deref()).filter(|_| !manifest.nodes.values().any(compiled));
+    if let Some(parse) = parse_only
+        && index.written_from(&target, "manifest.json", parse)
+        && index.written_from(&target, LINEAGE_FILE, parse)
+    {
+        return Ok(path);
+    }
     let previous = index.previous(&target, "manifest.json");
     let previous_lineage = index.previous(&target, LINEAGE_FILE);
     let (written, lineage) = rayon::join(
@@ -378,8 +390,8 @@ pub fn write_manifest(manifest: &Manifest) -> Result<PathBuf> {
             reuse::write(&lineage_path, &pieces, &members, previous_lineage.as_ref())
         },
     );
-    index.insert("manifest.json", written?);
-    index.insert(LINEAGE_FILE, lineage?);
+    index.insert("manifest.json", written?, parse_only);
+    index.insert(LINEAGE_FILE, lineage?, parse_only);
     index.write(&target)?;
     Ok(path)
 }

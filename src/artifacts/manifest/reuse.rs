@@ -40,6 +40,10 @@ pub struct FileIndex {
     /// Each node's key (two halves) and the start and end of its `"id":{...}` member in the
     /// file, in file order. The unique_id is the member's own key, read from the file.
     nodes: Vec<(u64, u64, usize, usize)>,
+    /// The id of the kept parse (`Manifest::kept`) the file was written from, when it was
+    /// written from that parse alone, nothing compiled.
+    #[serde(default)]
+    parse: Option<String>,
 }
 
 impl Index {
@@ -79,9 +83,21 @@ impl Index {
         })
     }
 
-    /// Records `file` as written under `name`.
-    pub fn insert(&mut self, name: &str, file: FileIndex) {
+    /// Records `file` as written under `name`, from the kept parse `parse` alone if given.
+    pub fn insert(&mut self, name: &str, mut file: FileIndex, parse: Option<&str>) {
+        file.parse = parse.map(str::to_string);
         self.files.insert(name.to_string(), file);
+    }
+
+    /// Whether the file `name` under `target` was written from the kept parse `parse` alone
+    /// and still holds what was written.
+    pub fn written_from(&self, target: &Path, name: &str, parse: &str) -> bool {
+        let Some(index) = self.files.get(name) else {
+            return false;
+        };
+        index.parse.as_deref() == Some(parse)
+            && std::fs::read(target.join(name))
+                .is_ok_and(|bytes| hex(xxhash_rust::xxh3::xxh3_128(&bytes)) == index.hash)
     }
 
     /// Writes the index under `target`, unless it holds these bytes already.
@@ -204,5 +220,9 @@ pub fn write(
             ((key >> 64) as u64, *key as u64, start, end)
         })
         .collect();
-    Ok(FileIndex { hash, nodes })
+    Ok(FileIndex {
+        hash,
+        nodes,
+        parse: None,
+    })
 }
