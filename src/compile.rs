@@ -99,6 +99,8 @@ pub struct Manifest {
     /// The id of this parse in the project snapshot, when it was kept there or taken from it:
     /// a manifest written from the parse alone (nothing compiled) is then known by it.
     pub kept: Option<String>,
+    /// The configs of nodes whose config() call set any, as they were before the call's.
+    pub loaded_configs: LoadedConfigs,
 }
 
 /// The dialect of an adapter type.
@@ -391,39 +393,16 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
 
     let mut nodes: BTreeMap<String, ManifestNode> = BTreeMap::new();
     let mut disabled_by_call: Vec<Node> = Vec::new();
+    let mut loaded_configs = BTreeMap::new();
     // The nodes move into the manifest: nothing reads the project's list after this pass.
-    for (id, mut node) in std::mem::take(&mut project.nodes) {
-        let r = rendered.remove(&id);
-        if let Some(r) = &r {
-            node.config.merge(&r.config);
-            // dbt records the config() call with its rendered values.
-            for (k, v) in &r.config_call {
-                node.unrendered_config.insert(k.clone(), v.clone());
+    for (id, node) in std::mem::take(&mut project.nodes) {
+        match rendered_node(node, rendered.remove(&id), &mut loaded_configs) {
+            Ok(mn) => {
+                nodes.insert(id, mn);
             }
-        }
-        if !node.config.enabled() {
             // Disabled by its own config() call: listed with the disabled nodes, as in dbt.
-            disabled_by_call.push(node);
-            continue;
+            Err(node) => disabled_by_call.push(*node),
         }
-        let (refs, sources, macros) = match r {
-            Some(r) => (r.refs, r.sources, r.macros.into_iter().collect()),
-            None => (Vec::new(), Vec::new(), Vec::new()),
-        };
-        nodes.insert(
-            id,
-            ManifestNode {
-                node,
-                relation: None,
-                refs,
-                sources,
-                depends_on: Vec::new(),
-                depends_on_macros: macros,
-                compiled_sql: None,
-                inferred_columns: None,
-                lineage: Default::default(),
-            },
-        );
     }
 
     for node in disabled_by_call {
@@ -458,124 +437,15 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
             ),
         );
     }
-    // A project macro `generate_schema_name` / `generate_alias_name` overrides dbt's default
-    // naming rules, as in dbt.
-    let has_macro = |name: &str| project.macros.values().any(|m| m.name == name);
-    let (schema_macro, alias_macro) = (
-        has_macro("generate_schema_name"),
-        has_macro("generate_alias_name"),
-    );
+    let planner = Planner::new(&project, &renderer, names.clone(), &target);
     for mn in nodes.values_mut() {
-        if matches!(
-            mn.node.resource_type,
-            ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
-        ) {
-            let mut relation = relation_for(&mn.node, &target, dialect);
-            let snapshot_schema = mn.node.resource_type == ResourceType::Snapshot
-                && mn.node.config.get_str("target_schema").is_some();
-            let mut call = |macro_name: &str, key: &str| -> Option<String> {
-                let arg = match mn.node.config.get_str(key) {
-                    Some(v) => format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'")),
-                    None => "none".to_string(),
-                };
-                let template = format!("{{{{ {macro_name}({arg}, model) | trim }}}}");
-                match renderer.render_str(
-                    &template,
-                    RenderRequest {
-                        node: &mn.node,
-                        config: &mn.node.config,
-                        this: None,
-                        execute: false,
-                        is_incremental: false,
-                        resolver: names.clone(),
-                        database: None,
-                        overrides: None,
-                    },
-                    macro_name,
-                ) {
-                    Ok(r) if !r.sql.trim().is_empty() => {
-                        reads_invocation |= renderer.reads_invocation(&mn.node, &r.macros);
-                        Some(r.sql.trim().to_string())
-                    }
-                    Ok(_) => None,
-                    Err(d) => {
-                        diags.push(d);
-                        None
-                    }
-                }
-            };
-            if schema_macro
-                && !snapshot_schema
-                && let Some(schema) = call("generate_schema_name", "schema")
-            {
-                relation.schema = schema;
-            }
-            if alias_macro && let Some(alias) = call("generate_alias_name", "alias") {
-                relation.identifier = alias;
-            }
-            mn.relation = Some(relation);
-        }
+        mn.relation = planner.relation(mn, &mut diags, &mut reads_invocation);
     }
 
     // Dependencies: resolve recorded refs and sources to unique_ids.
     let enabled: BTreeSet<String> = nodes.keys().cloned().collect();
-    let ref_id = |from: &str, package: Option<&str>, name: &str| {
-        names
-            .ref_id(from, package, name)
-            .filter(|id| enabled.contains(*id))
-            .cloned()
-    };
     for mn in nodes.values_mut() {
-        let mut deps = Vec::new();
-        let from = mn.node.unique_id.clone();
-        for r in &mn.refs {
-            match ref_id(&from, r.package.as_deref(), &r.name) {
-                Some(id) => deps.push(id),
-                None => diags.push(
-                    Diagnostic::new(
-                        ErrorKind::Reference,
-                        format!(
-                            "{} refers to `{}`, which is disabled by its own config()",
-                            mn.node.name, r.name
-                        ),
-                    )
-                    .at(Location::file(mn.node.original_file_path.clone()))
-                    .with_hint("enable it or remove the ref"),
-                ),
-            }
-        }
-        for (s, t) in &mn.sources {
-            if let Some(id) = names.source_id(&from, s, t) {
-                deps.push(id.clone());
-            }
-        }
-        if let Some(tm) = &mn.node.test_metadata {
-            let target_id = match &tm.target {
-                TestTarget::Ref { name } => ref_id(&from, None, name),
-                TestTarget::Source { source, table } => {
-                    names.source_id(&from, source, table).cloned()
-                }
-            };
-            if let Some(t) = target_id {
-                deps.push(t);
-            }
-        }
-        // A foreign key's parent (`to: ref('x')`) is built first, as in dbt.
-        let parents = mn.node.columns.iter().flat_map(|c| &c.constraints);
-        for to in parents
-            .chain(&mn.node.constraints)
-            .filter_map(|k| k.to.as_deref())
-        {
-            if let Some(crate::unit_test::Input::Ref { package, name }) =
-                crate::unit_test::Input::parse(to)
-                && let Some(id) = ref_id(&from, package.as_deref(), &name)
-            {
-                deps.push(id);
-            }
-        }
-        let mut seen = BTreeSet::new();
-        deps.retain(|d| seen.insert(d.clone()));
-        mn.depends_on = deps;
+        mn.depends_on = planner.depends_on(mn, &enabled, &mut diags);
     }
 
     for u in project.unit_tests.values().filter(|u| u.config.enabled()) {
@@ -633,7 +503,208 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
         cache_key: opts.cache.map(|c| c.project_key().to_string()),
         reads_invocation,
         kept: None,
+        loaded_configs,
     })
+}
+
+/// A node of the parse pass with its render: its final config, calls and macros, or the node
+/// itself when its own config() call disabled it. The config it had before the call's is kept
+/// in `loaded_configs`, for a render of the node again (see [`Manifest::patch`]).
+fn rendered_node(
+    mut node: Node,
+    r: Option<crate::template::Rendered>,
+    loaded_configs: &mut LoadedConfigs,
+) -> std::result::Result<ManifestNode, Box<Node>> {
+    if let Some(r) = &r
+        && (!r.config.0.is_empty() || !r.config_call.is_empty())
+    {
+        let loaded = (node.config.clone(), node.unrendered_config.clone());
+        loaded_configs.insert(node.unique_id.clone(), loaded);
+        node.config.merge(&r.config);
+        // dbt records the config() call with its rendered values.
+        for (k, v) in &r.config_call {
+            node.unrendered_config.insert(k.clone(), v.clone());
+        }
+    }
+    if !node.config.enabled() {
+        return Err(Box::new(node));
+    }
+    let (refs, sources, macros) = match r {
+        Some(r) => (r.refs, r.sources, r.macros.into_iter().collect()),
+        None => (Vec::new(), Vec::new(), Vec::new()),
+    };
+    Ok(ManifestNode {
+        node,
+        relation: None,
+        refs,
+        sources,
+        depends_on: Vec::new(),
+        depends_on_macros: macros,
+        compiled_sql: None,
+        inferred_columns: None,
+        lineage: Default::default(),
+    })
+}
+
+/// Each node's config and `unrendered_config` as loaded, before its config() call's were
+/// merged in, for the nodes whose call set any.
+pub type LoadedConfigs = BTreeMap<String, (Config, serde_json::Map<String, serde_json::Value>)>;
+
+/// Plans a parsed node: its relation and its dependencies.
+struct Planner<'a> {
+    renderer: &'a Renderer,
+    names: Arc<Names>,
+    target: &'a Target,
+    dialect: Dialect,
+    /// A project macro `generate_schema_name` / `generate_alias_name` overrides dbt's default
+    /// naming rules, as in dbt.
+    schema_macro: bool,
+    alias_macro: bool,
+}
+
+impl<'a> Planner<'a> {
+    fn new(
+        project: &Project,
+        renderer: &'a Renderer,
+        names: Arc<Names>,
+        target: &'a Target,
+    ) -> Planner<'a> {
+        let has_macro = |name: &str| project.macros.values().any(|m| m.name == name);
+        Planner {
+            renderer,
+            names,
+            target,
+            dialect: dialect_of(target.adapter),
+            schema_macro: has_macro("generate_schema_name"),
+            alias_macro: has_macro("generate_alias_name"),
+        }
+    }
+
+    /// The relation a model, seed or snapshot builds (None for other nodes). A naming macro
+    /// whose render may read the invocation sets `reads_invocation`.
+    fn relation(
+        &self,
+        mn: &ManifestNode,
+        diags: &mut Collector,
+        reads_invocation: &mut bool,
+    ) -> Option<Relation> {
+        if !matches!(
+            mn.node.resource_type,
+            ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot
+        ) {
+            return None;
+        }
+        let mut relation = relation_for(&mn.node, self.target, self.dialect);
+        let snapshot_schema = mn.node.resource_type == ResourceType::Snapshot
+            && mn.node.config.get_str("target_schema").is_some();
+        let mut call = |macro_name: &str, key: &str| -> Option<String> {
+            let arg = match mn.node.config.get_str(key) {
+                Some(v) => format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'")),
+                None => "none".to_string(),
+            };
+            let template = format!("{{{{ {macro_name}({arg}, model) | trim }}}}");
+            let request = RenderRequest {
+                node: &mn.node,
+                config: &mn.node.config,
+                this: None,
+                execute: false,
+                is_incremental: false,
+                resolver: self.names.clone(),
+                database: None,
+                overrides: None,
+            };
+            match self.renderer.render_str(&template, request, macro_name) {
+                Ok(r) if !r.sql.trim().is_empty() => {
+                    *reads_invocation |= self.renderer.reads_invocation(&mn.node, &r.macros);
+                    Some(r.sql.trim().to_string())
+                }
+                Ok(_) => None,
+                Err(d) => {
+                    diags.push(d);
+                    None
+                }
+            }
+        };
+        if self.schema_macro
+            && !snapshot_schema
+            && let Some(schema) = call("generate_schema_name", "schema")
+        {
+            relation.schema = schema;
+        }
+        if self.alias_macro
+            && let Some(alias) = call("generate_alias_name", "alias")
+        {
+            relation.identifier = alias;
+        }
+        Some(relation)
+    }
+
+    /// The unique_ids `mn` depends on: its refs (among the `enabled` nodes), sources, tested
+    /// node and foreign keys' parents.
+    fn depends_on(
+        &self,
+        mn: &ManifestNode,
+        enabled: &BTreeSet<String>,
+        diags: &mut Collector,
+    ) -> Vec<String> {
+        let names = &self.names;
+        let ref_id = |from: &str, package: Option<&str>, name: &str| {
+            names
+                .ref_id(from, package, name)
+                .filter(|id| enabled.contains(*id))
+                .cloned()
+        };
+        let mut deps = Vec::new();
+        let from = mn.node.unique_id.as_str();
+        for r in &mn.refs {
+            match ref_id(from, r.package.as_deref(), &r.name) {
+                Some(id) => deps.push(id),
+                None => diags.push(
+                    Diagnostic::new(
+                        ErrorKind::Reference,
+                        format!(
+                            "{} refers to `{}`, which is disabled by its own config()",
+                            mn.node.name, r.name
+                        ),
+                    )
+                    .at(Location::file(mn.node.original_file_path.clone()))
+                    .with_hint("enable it or remove the ref"),
+                ),
+            }
+        }
+        for (s, t) in &mn.sources {
+            if let Some(id) = names.source_id(from, s, t) {
+                deps.push(id.clone());
+            }
+        }
+        if let Some(tm) = &mn.node.test_metadata {
+            let target_id = match &tm.target {
+                TestTarget::Ref { name } => ref_id(from, None, name),
+                TestTarget::Source { source, table } => {
+                    names.source_id(from, source, table).cloned()
+                }
+            };
+            if let Some(t) = target_id {
+                deps.push(t);
+            }
+        }
+        // A foreign key's parent (`to: ref('x')`) is built first, as in dbt.
+        let parents = mn.node.columns.iter().flat_map(|c| &c.constraints);
+        for to in parents
+            .chain(&mn.node.constraints)
+            .filter_map(|k| k.to.as_deref())
+        {
+            if let Some(crate::unit_test::Input::Ref { package, name }) =
+                crate::unit_test::Input::parse(to)
+                && let Some(id) = ref_id(from, package.as_deref(), &name)
+            {
+                deps.push(id);
+            }
+        }
+        let mut seen = BTreeSet::new();
+        deps.retain(|d| seen.insert(d.clone()));
+        deps
+    }
 }
 
 /// What a parse made, without what is built again from it (the renderer, the DAG): what the
@@ -645,6 +716,7 @@ pub struct Parsed {
     source_relations: BTreeMap<String, Relation>,
     warnings: Vec<Diagnostic>,
     cache_key: Option<String>,
+    loaded_configs: LoadedConfigs,
 }
 
 /// [`Parsed`], borrowed from a manifest to be written.
@@ -655,6 +727,7 @@ pub struct ParsedRef<'a> {
     source_relations: &'a BTreeMap<String, Relation>,
     warnings: &'a [Diagnostic],
     cache_key: &'a Option<String>,
+    loaded_configs: &'a LoadedConfigs,
 }
 
 impl Manifest {
@@ -680,6 +753,101 @@ impl Manifest {
             source_relations: &self.source_relations,
             warnings: &self.warnings,
             cache_key: &self.cache_key,
+            loaded_configs: &self.loaded_configs,
+        }
+    }
+
+    /// Takes edits of node files (`(file, text)`) into a parse kept earlier: each edited
+    /// model or analysis is rendered and planned again, and the DAG built again. Returns false,
+    /// the manifest then half changed, when an edit needs the whole parse: a file that is not
+    /// one enabled model or analysis, a render that fails or may read the invocation, a node
+    /// its call now disables, a contract, any problem to report. The caller then parses the
+    /// project from the start.
+    pub fn patch(&mut self, edits: &[(String, String)]) -> bool {
+        let mut ids = Vec::new();
+        for (file, text) in edits {
+            if self
+                .project
+                .disabled
+                .values()
+                .any(|n| n.original_file_path == *file)
+            {
+                return false;
+            }
+            let mut found =
+                (self.nodes.values_mut()).filter(|mn| mn.node.original_file_path == *file);
+            let (Some(mn), None) = (found.next(), found.next()) else {
+                return false;
+            };
+            let kind = mn.node.resource_type;
+            if !matches!(kind, ResourceType::Model | ResourceType::Analysis)
+                || crate::contract::enforced(&mn.node)
+            {
+                return false;
+            }
+            if let Some((config, unrendered)) = self.loaded_configs.remove(&mn.node.unique_id) {
+                mn.node.config = config;
+                mn.node.unrendered_config = unrendered;
+            }
+            mn.node.raw_code = text.clone();
+            mn.node.checksum = crate::project::identity::Checksum::Sha256(
+                crate::project::identity::file_checksum(text),
+            );
+            self.project.files.insert(file.clone(), text.clone());
+            ids.push(mn.node.unique_id.clone());
+        }
+        self.kept = None;
+        // Made now, so it holds the edited templates.
+        let renderer = self.renderer().clone();
+        let nodes = self.nodes.values().map(|mn| &mn.node);
+        let names = Arc::new(Names::new(&self.project, nodes, &self.target));
+        let planner = Planner::new(&self.project, &renderer, names.clone(), &self.target);
+        let enabled: BTreeSet<String> = self.nodes.keys().cloned().collect();
+        let mut diags = Collector::new();
+        for id in ids {
+            let Some(mn) = self.nodes.remove(&id) else {
+                return false;
+            };
+            let r = renderer.render(RenderRequest {
+                node: &mn.node,
+                config: &mn.node.config,
+                this: Some(relation_for(&mn.node, &self.target, self.dialect)),
+                execute: false,
+                is_incremental: false,
+                resolver: names.clone(),
+                database: None,
+                overrides: None,
+            });
+            let Ok(r) = r else {
+                return false;
+            };
+            if renderer.reads_invocation(&mn.node, &r.macros) {
+                return false;
+            }
+            let Ok(mut patched) = rendered_node(mn.node, Some(r), &mut self.loaded_configs) else {
+                return false;
+            };
+            let mut reads_invocation = false;
+            patched.relation = planner.relation(&patched, &mut diags, &mut reads_invocation);
+            patched.depends_on = planner.depends_on(&patched, &enabled, &mut diags);
+            if reads_invocation || crate::contract::enforced(&patched.node) {
+                return false;
+            }
+            self.nodes.insert(id, patched);
+        }
+        if !diags.is_empty() {
+            return false;
+        }
+        match Dag::build(graph_nodes(
+            &self.nodes,
+            &self.project,
+            &self.source_relations,
+        )) {
+            Ok(dag) => {
+                self.dag = dag;
+                true
+            }
+            Err(_) => false,
         }
     }
 }
@@ -702,6 +870,7 @@ pub fn restore(parsed: Parsed, target: Target, opts: &ParseOptions) -> Result<Ma
         cache_key: parsed.cache_key,
         reads_invocation: false,
         kept: None,
+        loaded_configs: parsed.loaded_configs,
     })
 }
 
@@ -1389,6 +1558,10 @@ impl Manifest {
                 mn.relation = Some(r);
                 deferred.push(id.clone());
             }
+        }
+        if !deferred.is_empty() {
+            // No longer the parse kept in the snapshot.
+            self.kept = None;
         }
         deferred
     }

@@ -1,8 +1,8 @@
 //! The project snapshot, `<target>/kiln_snapshot.bin`: the parsed project kept whole, so a
 //! command on a project where nothing changed neither reads nor parses it again.
 //!
-//! The snapshot is never stale. It is used only when everything its parse was made of is as
-//! it was:
+//! The snapshot is never stale. It is used as it is only when everything its parse was made of
+//! is as it was:
 //! - the key: Kiln's version and build, the project directory, `--vars` and the whole target
 //!   (only a hash of it is kept, so no secret reaches the file);
 //! - every input of the load (`Project::files` and `Project::inputs`): each file it read, or
@@ -11,22 +11,27 @@
 //! - every environment variable the load and the parse read, each with the same value (a hash
 //!   of each value is kept).
 //!
+//! A file read whole whose stamp changed is compared by the hash of the text that was parsed.
+//! When nothing else changed, the texts that did are edits the command may take into the kept
+//! parse (`Manifest::patch`: an edited model is rendered and planned again) instead of parsing
+//! the whole project.
+//!
 //! A file changed within two seconds of the load's start may have changed while it was being
 //! read, with times the load could not tell from the ones it saw: a file read whole is then
-//! compared by the hash of the text that was parsed, and for a file read in part or looked for
-//! no snapshot is written. A parse whose renders may read what differs between invocations
-//! (`Manifest::reads_invocation`) is not kept. A snapshot that cannot be read, or one of
+//! always compared by its text, a seed by what the load took from it (its header line and
+//! checksum), and for a file only looked for no snapshot is written. A parse whose renders
+//! may read what differs between invocations (`Manifest::reads_invocation`) is not kept. A snapshot that cannot be read, or one of
 //! another format, is a miss: the command loads and parses the project as without it.
 
 use super::parse_cache::{env_hashes, same_env};
 use crate::compile::{Manifest, Parsed};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
-use crate::project::Project;
+use crate::project::ResourceType;
 use crate::project::profiles::Target;
 use crate::template::EnvLookup;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -89,8 +94,12 @@ impl Stamp {
 struct Input {
     path: PathBuf,
     stamp: Option<Stamp>,
-    /// For a file read whole and changed near the load's start: the hash of the text parsed.
-    hash: Option<u64>,
+    /// For a file read whole: its name in `Project::files` and the hash of the text parsed.
+    text: Option<(String, u64)>,
+    /// For a seed: its name and `project::seed_fingerprint`, what the load took from it.
+    seed: Option<(String, u64)>,
+    /// Changed near the load's start: compared by content, whatever its stamp says.
+    racy: bool,
 }
 
 /// What is checked before the snapshot's parse is used.
@@ -110,11 +119,13 @@ struct Header {
     renders: usize,
 }
 
-/// A parse kept in the snapshot, and how many node renders it stands for.
+/// A parse kept in the snapshot, how many node renders it stands for, and the files read whole
+/// that were edited since (`(name, text)`).
 pub struct Kept {
     pub parsed: Parsed,
     pub renders: usize,
     pub id: String,
+    pub edits: Vec<(String, String)>,
 }
 
 /// The key of what a parse depends on besides the project's own files and the environment.
@@ -157,29 +168,81 @@ impl EnvReads {
 
 /// The parse kept under `target_dir` with `key`, if nothing it was made of has changed.
 pub fn open(target_dir: &Path, key: &str, env: &EnvLookup) -> Option<Kept> {
-    let bytes = std::fs::read(target_dir.join(FILE)).ok()?;
+    let checked = SystemTime::now();
+    let path = target_dir.join(FILE);
+    let bytes = std::fs::read(&path).ok()?;
     let (len, rest) = bytes.split_first_chunk::<8>()?;
     let (header, body) = rest.split_at_checked(usize::try_from(u64::from_le_bytes(*len)).ok()?)?;
-    let header: Header = rmp_serde::from_slice(header).ok()?;
+    let mut header: Header = rmp_serde::from_slice(header).ok()?;
     if header.format != FORMAT || header.key != key || !same_env(env, &header.env) {
         return None;
     }
-    if !unchanged(&header) {
-        return None;
+    let edits = edits(&header)?;
+    if edits.is_empty() && settle(&mut header, checked) {
+        // Best effort: a snapshot not rewritten is only checked by content again.
+        if let Ok(head) = rmp_serde::to_vec(&header) {
+            let len = (head.len() as u64).to_le_bytes();
+            let _ = super::write_pieces(&path, &[&len[..], &head, body]);
+        }
     }
     Some(Kept {
         parsed: rmp_serde::from_slice(body).ok()?,
         renders: header.renders,
         id: header.id,
+        edits,
     })
 }
 
-/// Whether every file and folder `header` lists is as it was.
-fn unchanged(header: &Header) -> bool {
-    header.inputs.par_iter().all(|i| match i.hash {
-        Some(hash) => std::fs::read(&i.path).is_ok_and(|b| xxhash_rust::xxh3::xxh3_64(&b) == hash),
-        None => Stamp::of(&i.path) == i.stamp,
-    }) && (header.dirs.par_iter()).all(|(dir, names)| crate::project::listing_of(dir) == *names)
+/// Stamps again, as compared by their content, the inputs found unchanged that had changed
+/// near the load's start and whose last change is now long enough before `checked`, the time
+/// the check started. Returns whether any was.
+fn settle(header: &mut Header, checked: SystemTime) -> bool {
+    let since = racy_since(checked);
+    let mut settled = false;
+    for input in header.inputs.iter_mut().filter(|i| i.racy) {
+        if let Some(stamp) = Stamp::of(&input.path).filter(|s| !s.racy(since)) {
+            input.stamp = Some(stamp);
+            input.racy = false;
+            settled = true;
+        }
+    }
+    settled
+}
+
+/// Changes at or after this time, two seconds before `t`, may not show in a file's times.
+fn racy_since(t: SystemTime) -> i128 {
+    t.checked_sub(RACY)
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
+/// The files read whole that `header` lists and whose text changed, each with its new text;
+/// None when anything else changed: a folder's names, a file read in part or looked for, a
+/// file read whole that is gone or no longer UTF-8.
+fn edits(header: &Header) -> Option<Vec<(String, String)>> {
+    let same_dirs =
+        (header.dirs.par_iter()).all(|(dir, names)| crate::project::listing_of(dir) == *names);
+    if !same_dirs {
+        return None;
+    }
+    let edited: Option<Vec<Option<(String, String)>>> = (header.inputs.par_iter())
+        .map(|i| {
+            if !i.racy && Stamp::of(&i.path) == i.stamp {
+                return Some(None);
+            }
+            if let Some((name, fingerprint)) = &i.seed {
+                let now = crate::project::read_seed_fingerprint(&i.path, name)?;
+                return (now == *fingerprint).then_some(None);
+            }
+            let (name, hash) = i.text.as_ref()?;
+            let bytes = std::fs::read(&i.path).ok()?;
+            if xxhash_rust::xxh3::xxh3_64(&bytes) == *hash {
+                return Some(None);
+            }
+            Some(Some((name.clone(), String::from_utf8(bytes).ok()?)))
+        })
+        .collect();
+    Some(edited?.into_iter().flatten().collect())
 }
 
 /// Keeps `manifest`'s parse (of `renders` node renders) under its target path, with `key`, the
@@ -203,7 +266,7 @@ pub fn save(
         ))
     };
     let (inputs, body) = rayon::join(
-        || inputs(&manifest.project, started),
+        || inputs(manifest, started),
         || rmp_serde::to_vec(&manifest.parsed()),
     );
     let Some(inputs) = inputs else {
@@ -229,30 +292,44 @@ pub fn save(
     Ok(Some(id))
 }
 
-/// Every input of `project`'s load with its stamp; None when one may have changed while it was
-/// read and cannot be compared by content.
-fn inputs(project: &Project, started: SystemTime) -> Option<Vec<Input>> {
-    let since = started
-        .checked_sub(RACY)
-        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i128);
+/// Every input of the load of `manifest`'s project with its stamp; None when one may have
+/// changed while it was read and cannot be compared by content.
+fn inputs(manifest: &Manifest, started: SystemTime) -> Option<Vec<Input>> {
+    let project = &manifest.project;
+    let nodes = manifest.nodes.values().map(|mn| &mn.node);
+    let seeds: HashMap<PathBuf, (String, u64)> = (nodes.chain(project.disabled.values()))
+        .filter(|n| n.resource_type == ResourceType::Seed)
+        .filter_map(|n| {
+            let header = project.files.get(&n.original_file_path)?;
+            let fingerprint = crate::project::seed_fingerprint(header, &n.checksum);
+            let path = project.root.join(&n.original_file_path);
+            Some((path, (n.original_file_path.clone(), fingerprint)))
+        })
+        .collect();
+    let since = racy_since(started);
     let partial = project.inputs.files.iter().map(|p| (p.clone(), None));
     let whole = project
         .files
         .iter()
-        .map(|(rel, text)| (project.root.join(rel), Some(text)))
+        .map(|(rel, text)| (project.root.join(rel), Some((rel, text))))
         .filter(|(path, _)| !project.inputs.files.contains(path));
-    let all: Vec<(PathBuf, Option<&String>)> = partial.chain(whole).collect();
+    let all: Vec<(PathBuf, Option<(&String, &String)>)> = partial.chain(whole).collect();
     all.into_par_iter()
         .map(|(path, text)| {
             let stamp = Stamp::of(&path);
             let racy = stamp.is_some_and(|s| s.racy(since));
-            let hash = match (racy, text) {
-                (false, _) => None,
-                (true, Some(text)) => Some(xxhash_rust::xxh3::xxh3_64(text.as_bytes())),
-                (true, None) => return None,
-            };
-            Some(Input { path, stamp, hash })
+            let seed = seeds.get(&path).cloned();
+            if racy && text.is_none() && seed.is_none() {
+                return None;
+            }
+            let text = text.map(|(rel, t)| (rel.clone(), xxhash_rust::xxh3::xxh3_64(t.as_bytes())));
+            Some(Input {
+                path,
+                stamp,
+                text,
+                seed,
+                racy,
+            })
         })
         .collect()
 }
@@ -324,17 +401,39 @@ mod tests {
         let path = dir.path().join("a.sql");
         std::fs::write(&path, "select 2").unwrap();
         let stamp = Stamp::of(&path);
-        let input = |hash: Option<u64>| Input {
+        let input = |text: &[u8], racy: bool| Input {
             path: path.clone(),
             stamp,
-            hash,
+            text: Some(("a.sql".into(), xxhash_rust::xxh3::xxh3_64(text))),
+            seed: None,
+            racy,
         };
-        assert!(unchanged(&header(vec![input(None)], vec![])));
+        let none = Some(vec![]);
+        assert_eq!(
+            edits(&header(vec![input(b"select 1", false)], vec![])),
+            none
+        );
         // The stamp is the file's own, but the text parsed was another one of the same size.
-        let parsed = xxhash_rust::xxh3::xxh3_64(b"select 1");
-        assert!(!unchanged(&header(vec![input(Some(parsed))], vec![])));
-        let current = xxhash_rust::xxh3::xxh3_64(b"select 2");
-        assert!(unchanged(&header(vec![input(Some(current))], vec![])));
+        let edited = Some(vec![("a.sql".to_string(), "select 2".to_string())]);
+        assert_eq!(
+            edits(&header(vec![input(b"select 1", true)], vec![])),
+            edited
+        );
+        assert_eq!(edits(&header(vec![input(b"select 2", true)], vec![])), none);
+        // A stamp that changed with the same text (touched): no edit.
+        std::fs::write(&path, "select 2").unwrap();
+        let touched = Input {
+            stamp: None,
+            ..input(b"select 2", false)
+        };
+        assert_eq!(edits(&header(vec![touched], vec![])), none);
+        // A file read in part or looked for that changed: not an edit to take.
+        let probed = Input {
+            stamp: None,
+            text: None,
+            ..input(b"", false)
+        };
+        assert_eq!(edits(&header(vec![probed], vec![])), None);
     }
 
     #[test]
@@ -344,12 +443,15 @@ mod tests {
         let listed = crate::project::listing_of(dir.path());
         let missing = dir.path().join("nothing");
         let dirs = vec![(dir.path().to_path_buf(), listed), (missing.clone(), None)];
-        assert!(unchanged(&header(vec![], dirs.clone())));
+        let unchanged = |dirs: &Vec<(PathBuf, Option<u64>)>| {
+            edits(&header(vec![], dirs.clone())).is_some_and(|e| e.is_empty())
+        };
+        assert!(unchanged(&dirs));
         std::fs::write(dir.path().join("b.sql"), "").unwrap();
-        assert!(!unchanged(&header(vec![], dirs.clone())));
+        assert!(!unchanged(&dirs));
         std::fs::remove_file(dir.path().join("b.sql")).unwrap();
-        assert!(unchanged(&header(vec![], dirs.clone())));
+        assert!(unchanged(&dirs));
         std::fs::create_dir(&missing).unwrap();
-        assert!(!unchanged(&header(vec![], dirs)));
+        assert!(!unchanged(&dirs));
     }
 }

@@ -532,36 +532,72 @@ pub(crate) fn parse_project(g: &GlobalArgs, out: &Output, which: &str) -> Result
         },
         cache: None,
     };
-    if !g.no_partial_parse
-        && let Some(kept) = snapshot::open(&root.join(&file.target_path), &key, &plain)
-    {
+    let kept = (!g.no_partial_parse)
+        .then(|| snapshot::open(&root.join(&file.target_path), &key, &plain))
+        .flatten();
+    let restored = kept.and_then(|kept| from_snapshot(out, kept, target.clone(), &opts));
+    let manifest = match restored {
+        Some(manifest) => manifest,
+        None if g.no_partial_parse => {
+            let project = load_project_with(&s, &*env)?;
+            compile::parse(project, target, &opts)?
+        }
+        None => {
+            let project = load_project_with(&s, &*env)?;
+            let cache = ParseCache::open(&project, &compile::target_info(&target), env.clone());
+            opts.env = env;
+            opts.cache = Some(&cache);
+            let manifest = compile::parse(project, target, &opts);
+            keep_parse(out, cache, manifest, &key, &reads, started)?
+        }
+    };
+    escalate(out, &manifest.warnings, &|d| d.kind.as_str().to_string())?;
+    Ok(manifest)
+}
+
+/// The manifest of the parse kept in the project snapshot, with the edits made since taken
+/// into it; None when they cannot be (see `Manifest::patch`).
+fn from_snapshot(
+    out: &Output,
+    kept: snapshot::Kept,
+    target: profiles::Target,
+    opts: &compile::ParseOptions,
+) -> Option<Manifest> {
+    let mut manifest = compile::restore(kept.parsed, target, opts).ok()?;
+    let edited = kept.edits.len();
+    if edited == 0 {
+        manifest.kept = Some(kept.id);
         out.debug(&format!(
             "Partial parse: nothing changed since the project snapshot; {} nodes reused, 0 rendered",
             kept.renders
         ));
-        let mut manifest = compile::restore(kept.parsed, target, &opts)?;
-        manifest.kept = Some(kept.id);
-        escalate(out, &manifest.warnings, &|d| d.kind.as_str().to_string())?;
-        return Ok(manifest);
+    } else if manifest.patch(&kept.edits) {
+        out.debug(&format!(
+            "Partial parse: {edited} edited files taken into the project snapshot; {} nodes reused, {edited} rendered",
+            kept.renders.saturating_sub(edited)
+        ));
+    } else {
+        out.debug("Partial parse: the edits since the project snapshot need a whole parse");
+        return None;
     }
-    let project = load_project_with(&s, &*env)?;
-    let cache = (!g.no_partial_parse)
-        .then(|| ParseCache::open(&project, &compile::target_info(&target), env.clone()));
-    opts.env = env;
-    opts.cache = cache.as_ref();
-    let manifest = compile::parse(project, target, &opts);
-    // The cache is kept even when the parse failed: after a fix, only what changed renders
-    // again. The snapshot is written at the same time.
-    let Some(cache) = cache else {
-        let manifest = manifest?;
-        escalate(out, &manifest.warnings, &|d| d.kind.as_str().to_string())?;
-        return Ok(manifest);
-    };
+    Some(manifest)
+}
+
+/// Saves the partial-parse cache of a parse, even a failed one (after a fix, only what
+/// changed renders again), and keeps the parse in the project snapshot, at the same time.
+fn keep_parse(
+    out: &Output,
+    cache: ParseCache,
+    manifest: Result<Manifest>,
+    key: &str,
+    reads: &snapshot::EnvReads,
+    started: std::time::SystemTime,
+) -> Result<Manifest> {
     let used = cache.used();
     let (saved, kept) = rayon::join(
         || cache.save(),
         || match &manifest {
-            Ok(m) => snapshot::save(m, &key, &reads, started, used.reused + used.rendered),
+            Ok(m) => snapshot::save(m, key, reads, started, used.reused + used.rendered),
             Err(_) => Ok(None),
         },
     );
@@ -578,7 +614,6 @@ pub(crate) fn parse_project(g: &GlobalArgs, out: &Output, which: &str) -> Result
         Ok(None) => out.debug("Partial parse: this parse cannot be kept as a snapshot"),
         Err(e) => out.debug(&format!("Partial parse: the snapshot was not written: {e}")),
     }
-    escalate(out, &manifest.warnings, &|d| d.kind.as_str().to_string())?;
     Ok(manifest)
 }
 

@@ -475,18 +475,8 @@ fn load_package(
         if f.rel.ends_with(".csv") {
             match read_seed_head(&path) {
                 Ok((bytes, size)) => {
-                    let header_end = bytes
-                        .iter()
-                        .position(|b| *b == b'\n')
-                        .unwrap_or(bytes.len());
-                    let header = String::from_utf8_lossy(&bytes[..header_end])
-                        .trim_end_matches('\r')
-                        .to_string();
-                    (
-                        f.rel.clone(),
-                        Ok(header),
-                        Some(seed_checksum(&f.rel, &bytes, size)),
-                    )
+                    let (header, checksum) = seed_header(&f.rel, &bytes, size);
+                    (f.rel.clone(), Ok(header), Some(checksum))
                 }
                 Err(_) => (f.rel.clone(), read_file(&path, &f.rel), None),
             }
@@ -739,6 +729,35 @@ fn slash_path(p: &Path) -> String {
 }
 
 /// dbt's checksum of a seed: SHA-256 of the stripped text, or the path for files over 1 MiB.
+/// A seed's header line and checksum, from what [`read_seed_head`] read.
+fn seed_header(rel: &str, bytes: &[u8], size: u64) -> (String, Checksum) {
+    let header_end = bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .unwrap_or(bytes.len());
+    let header = String::from_utf8_lossy(&bytes[..header_end])
+        .trim_end_matches('\r')
+        .to_string();
+    (header, seed_checksum(rel, bytes, size))
+}
+
+/// What loading takes from the seed `rel`, its header line and checksum, as one hash.
+pub fn seed_fingerprint(header: &str, checksum: &Checksum) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(header.as_bytes());
+    h.update(&[0]);
+    h.update(checksum.name().as_bytes());
+    h.update(checksum.value().as_bytes());
+    h.digest()
+}
+
+/// The [`seed_fingerprint`] of the seed file at `path` (named `rel`) as it is now.
+pub fn read_seed_fingerprint(path: &Path, rel: &str) -> Option<u64> {
+    let (bytes, size) = read_seed_head(path).ok()?;
+    let (header, checksum) = seed_header(rel, &bytes, size);
+    Some(seed_fingerprint(&header, &checksum))
+}
+
 fn seed_checksum(rel: &str, bytes: &[u8], size: u64) -> Checksum {
     if size > identity::MAXIMUM_SEED_SIZE {
         Checksum::Path(rel.to_string())

@@ -99,8 +99,11 @@ fn edits_new_files_and_removed_files_are_seen_at_once() {
     let (hit, lines) = ls(&p, &["-s", "c+"]);
     assert!(!hit);
     assert_eq!(lines, ["snap.b", "snap.c"].map(String::from));
-    // The file just written is compared by content from now on: still a hit.
-    assert!(ls(&p, &[]).0);
+    // The snapshot is kept as it was: the next command takes the same edit into it again.
+    assert_eq!(
+        ls(&p, &["-s", "c+"]),
+        (false, ["snap.b", "snap.c"].map(String::from).to_vec())
+    );
 
     // A file added, then a file removed.
     p.write("models/d.sql", "select id from {{ ref('c') }}");
@@ -251,4 +254,102 @@ fn the_manifest_of_a_kept_parse_is_written_again_unless_it_is_on_disk_as_written
     );
     assert!(ls(&p, &[]).0);
     assert_eq!(p.read("target/manifest.json"), written);
+}
+
+/// The debug log of `kiln parse --debug` and its exit code.
+fn parse_log(p: &TempProject, args: &[&str]) -> (i32, String) {
+    let mut all = vec!["parse", "--debug"];
+    all.extend_from_slice(args);
+    let run = p.kiln(&all);
+    (run.code, format!("{}{}", run.stdout, run.stderr))
+}
+
+#[test]
+fn edited_models_are_taken_into_the_snapshot_as_a_whole_parse_would_take_them() {
+    let p = project();
+    kiln(&p, &["parse"], &[]);
+    assert!(kiln(&p, &["parse"], &[]).0);
+
+    // New refs, a config() call, a new checksum.
+    p.write(
+        "models/b.sql",
+        "{{ config(materialized='table', tags=['edited']) }}\nselect id from {{ ref('c') }}",
+    );
+    let (code, log) = parse_log(&p, &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("1 edited files taken into the project snapshot"),
+        "{log}"
+    );
+    let patched = manifest(&p);
+    assert_eq!(
+        patched["nodes"]["model.snap.b"]["config"]["materialized"],
+        "table"
+    );
+    kiln(&p, &["parse", "--no-partial-parse"], &[]);
+    assert_eq!(patched, manifest(&p), "the same manifest as a whole parse");
+
+    // A second edit, of a model whose config() call changes: both are taken.
+    p.write(
+        "models/tagged.sql",
+        "{{ config(tags=['second']) }}\nselect id from {{ ref('a') }}",
+    );
+    let (_, log) = parse_log(&p, &[]);
+    assert!(
+        log.contains("2 edited files taken into the project snapshot"),
+        "{log}"
+    );
+    let patched = manifest(&p);
+    assert_eq!(
+        patched["nodes"]["model.snap.tagged"]["tags"],
+        serde_json::json!(["second"])
+    );
+    assert_eq!(
+        patched["nodes"]["model.snap.tagged"]["depends_on"]["nodes"],
+        serde_json::json!(["model.snap.a"])
+    );
+    kiln(&p, &["parse", "--no-partial-parse"], &[]);
+    assert_eq!(patched, manifest(&p));
+    assert_eq!(
+        ls(&p, &["-s", "a+"]).1,
+        ["snap.a", "snap.not_null_a_id", "snap.tagged"].map(String::from)
+    );
+}
+
+#[test]
+fn an_edit_the_snapshot_cannot_take_is_parsed_whole() {
+    let p = project();
+    kiln(&p, &["parse"], &[]);
+    // A render that fails: the whole parse reports it at its file.
+    p.write("models/c.sql", "select {{ no_such_macro() }} as id");
+    let (code, log) = parse_log(&p, &[]);
+    assert_ne!(code, 0);
+    assert!(log.contains("models/c.sql"), "{log}");
+    p.write("models/c.sql", "select 2 as id");
+    assert_eq!(parse_log(&p, &[]).0, 0);
+    assert!(kiln(&p, &["parse"], &[]).0);
+
+    // A model its own config() call disables is listed with the disabled nodes.
+    p.write(
+        "models/c.sql",
+        "{{ config(enabled=false) }}\nselect 2 as id",
+    );
+    let (_, log) = parse_log(&p, &[]);
+    assert!(log.contains("need a whole parse"), "{log}");
+    let m = manifest(&p);
+    assert!(m["nodes"].get("model.snap.c").is_none());
+    assert!(m["disabled"].get("model.snap.c").is_some());
+
+    // A properties file and a macro file are not node files.
+    kiln(&p, &["parse"], &[]);
+    p.write(
+        "models/schema.yml",
+        "version: 2\nmodels:\n  - name: a\n    description: edited\n",
+    );
+    let (_, log) = parse_log(&p, &[]);
+    assert!(!log.contains("taken into the project snapshot"), "{log}");
+    let m = manifest(&p);
+    assert_eq!(m["nodes"]["model.snap.a"]["description"], "edited");
+    let ids = m["nodes"].as_object().unwrap();
+    assert!(!ids.keys().any(|k| k.starts_with("test.snap.not_null_a_id")));
 }
