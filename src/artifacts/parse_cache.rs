@@ -190,18 +190,11 @@ fn project_key(project: &Project, target: &TargetInfo) -> String {
         .filter(|n| n.original_file_path.ends_with(".sql"))
         .map(|n| n.original_file_path.as_str())
         .collect();
-    let mut h = Xxh3::new();
-    let mut part = |bytes: &[u8]| {
-        h.update(&(bytes.len() as u64).to_le_bytes());
-        h.update(bytes);
-    };
-    part(env!("CARGO_PKG_VERSION").as_bytes());
-    part(build_id().as_bytes());
-    part(project.root.to_string_lossy().as_bytes());
+    let mut h = key_hasher(&project.root, &project.cli_vars);
+    let mut part = |bytes: &[u8]| key_part(&mut h, bytes);
     part(format!("{:?}", project.file).as_bytes());
     part(format!("{:?}", project.packages).as_bytes());
     part(format!("{target:?}").as_bytes());
-    part(&serde_json::to_vec(&project.cli_vars).unwrap_or_default());
     for (rel, text) in &project.files {
         if !node_files.contains(rel.as_str()) {
             part(rel.as_bytes());
@@ -215,9 +208,29 @@ fn project_key(project: &Project, target: &TargetInfo) -> String {
     format!("{:032x}", h.digest128())
 }
 
+/// A hasher of a key, started with what every key of a kept parse holds: Kiln's version and
+/// build, the project directory and `--vars`.
+pub(super) fn key_hasher(
+    root: &std::path::Path,
+    cli_vars: &BTreeMap<String, serde_json::Value>,
+) -> Xxh3 {
+    let mut h = Xxh3::new();
+    key_part(&mut h, env!("CARGO_PKG_VERSION").as_bytes());
+    key_part(&mut h, build_id().as_bytes());
+    key_part(&mut h, root.to_string_lossy().as_bytes());
+    key_part(&mut h, &serde_json::to_vec(cli_vars).unwrap_or_default());
+    h
+}
+
+/// Feeds one part of a key, with its length, so two parts never run together.
+pub(super) fn key_part(h: &mut Xxh3, bytes: &[u8]) {
+    h.update(&(bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
 /// The running binary's size and modification time: a rebuilt Kiln (whose built-in macros or
 /// template functions may differ under the same version) never reads an older build's cache.
-pub(super) fn build_id() -> String {
+fn build_id() -> String {
     let meta = std::env::current_exe().and_then(std::fs::metadata);
     match meta {
         Ok(m) => format!("{} {:?}", m.len(), m.modified().ok()),

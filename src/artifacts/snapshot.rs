@@ -35,7 +35,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-use xxhash_rust::xxh3::Xxh3;
 
 /// The snapshot's file name under the target path.
 pub const FILE: &str = "kiln_snapshot.bin";
@@ -130,16 +129,8 @@ pub struct Kept {
 
 /// The key of what a parse depends on besides the project's own files and the environment.
 pub fn key(root: &Path, cli_vars: &BTreeMap<String, serde_json::Value>, target: &Target) -> String {
-    let mut h = Xxh3::new();
-    let mut part = |bytes: &[u8]| {
-        h.update(&(bytes.len() as u64).to_le_bytes());
-        h.update(bytes);
-    };
-    part(env!("CARGO_PKG_VERSION").as_bytes());
-    part(super::parse_cache::build_id().as_bytes());
-    part(root.to_string_lossy().as_bytes());
-    part(&serde_json::to_vec(cli_vars).unwrap_or_default());
-    part(format!("{target:?}").as_bytes());
+    let mut h = super::parse_cache::key_hasher(root, cli_vars);
+    super::parse_cache::key_part(&mut h, format!("{target:?}").as_bytes());
     format!("{:032x}", h.digest128())
 }
 
@@ -180,10 +171,7 @@ pub fn open(target_dir: &Path, key: &str, env: &EnvLookup) -> Option<Kept> {
     let edits = edits(&header)?;
     if edits.is_empty() && settle(&mut header, checked) {
         // Best effort: a snapshot not rewritten is only checked by content again.
-        if let Ok(head) = rmp_serde::to_vec(&header) {
-            let len = (head.len() as u64).to_le_bytes();
-            let _ = super::write_pieces(&path, &[&len[..], &head, body]);
-        }
+        let _ = write(&path, &header, body);
     }
     Some(Kept {
         parsed: rmp_serde::from_slice(body).ok()?,
@@ -259,12 +247,6 @@ pub fn save(
     if manifest.reads_invocation {
         return Ok(None);
     }
-    let encode = |e: rmp_serde::encode::Error| {
-        Error::from(Diagnostic::new(
-            ErrorKind::Io,
-            format!("cannot encode the project snapshot: {e}"),
-        ))
-    };
     let (inputs, body) = rayon::join(
         || inputs(manifest, started),
         || rmp_serde::to_vec(&manifest.parsed()),
@@ -272,7 +254,7 @@ pub fn save(
     let Some(inputs) = inputs else {
         return Ok(None);
     };
-    let body = body.map_err(encode)?;
+    let body = body.map_err(encoding)?;
     let id = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&body));
     let header = Header {
         format: FORMAT,
@@ -285,11 +267,22 @@ pub fn save(
             .collect(),
         renders,
     };
-    let header = rmp_serde::to_vec(&header).map_err(encode)?;
-    let len = (header.len() as u64).to_le_bytes();
-    let path = manifest.project.target_dir().join(FILE);
-    super::write_pieces(&path, &[&len[..], &header, &body])?;
+    write(&manifest.project.target_dir().join(FILE), &header, &body)?;
     Ok(Some(id))
+}
+
+/// Writes the snapshot file: the header's length, the header, then the body.
+fn write(path: &Path, header: &Header, body: &[u8]) -> Result<()> {
+    let header = rmp_serde::to_vec(header).map_err(encoding)?;
+    let len = (header.len() as u64).to_le_bytes();
+    super::write_pieces(path, &[&len[..], &header, body])
+}
+
+fn encoding(e: rmp_serde::encode::Error) -> Error {
+    Error::from(Diagnostic::new(
+        ErrorKind::Io,
+        format!("cannot encode the project snapshot: {e}"),
+    ))
 }
 
 /// Every input of the load of `manifest`'s project with its stamp; None when one may have
