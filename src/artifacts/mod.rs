@@ -66,7 +66,41 @@ pub fn write_pieces<B: AsRef<[u8]>>(path: &Path, pieces: &[B]) -> Result<()> {
         Ok(())
     };
     write().map_err(|e| io_err("write", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_err("replace", e))
+    replace(&tmp, path).map_err(|e| io_err("replace", e))
+}
+
+/// Puts the file `tmp` in place of `path` at once, readers seeing either the old file or the
+/// new one.
+///
+/// On Linux the two are exchanged and the old file then removed. Renaming over an existing
+/// file instead makes ext4 start writing the new one to disk at once (`auto_da_alloc`), and
+/// the next command replacing it waits for that write: about 5 ms for a 6 MB manifest. Like
+/// every file of the target path, the file is then written out by the kernel in its time, as
+/// dbt's artifacts are; each reader checks what it reads.
+fn replace(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes());
+        if let (Ok(from), Ok(to)) = (c(tmp), c(path)) {
+            // SAFETY: both are valid NUL-terminated paths, read by the call alone.
+            let exchanged = unsafe {
+                libc::renameat2(
+                    libc::AT_FDCWD,
+                    from.as_ptr(),
+                    libc::AT_FDCWD,
+                    to.as_ptr(),
+                    libc::RENAME_EXCHANGE,
+                )
+            };
+            if exchanged == 0 {
+                // `tmp` now holds the old file; left behind, it is only a stray file.
+                let _ = std::fs::remove_file(tmp);
+                return Ok(());
+            }
+        }
+    }
+    std::fs::rename(tmp, path)
 }
 
 /// A member of a JSON object written as pieces (see [`object_pieces`]).
@@ -121,4 +155,28 @@ pub fn member_bytes(key: &str, value: &serde_json::Value) -> Vec<u8> {
     out.push(b':');
     let _ = serde_json::to_writer(&mut out, value);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_written_again_replaces_the_old_one_whole_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.json");
+        write_file(&path, b"{\"old\":true}\n").unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        // SAFETY: the test's own file, which Kiln replaces and never changes in place.
+        let old = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+        write_pieces(&path, &[&b"{\"new\":"[..], b"1}\n"]).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"new\":1}\n");
+        // A reader of the old file still sees it whole.
+        assert_eq!(&old[..], b"{\"old\":true}\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["manifest.json"]);
+    }
 }

@@ -60,11 +60,7 @@ impl Index {
     /// the content the index recorded.
     pub fn previous(&mut self, target: &Path, name: &str) -> Option<Previous> {
         let index = self.files.remove(name)?;
-        let file = std::fs::File::open(target.join(name)).ok()?;
-        // SAFETY: the map is read while this command writes the file anew by writing another
-        // and renaming it over this one, which leaves the mapped file as it was. Kiln never
-        // changes a file of the target path in place.
-        let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+        let map = map(&target.join(name))?;
         if hex(xxhash_rust::xxh3::xxh3_128(&map)) != index.hash {
             return None;
         }
@@ -96,8 +92,8 @@ impl Index {
             return false;
         };
         index.parse.as_deref() == Some(parse)
-            && std::fs::read(target.join(name))
-                .is_ok_and(|bytes| hex(xxhash_rust::xxh3::xxh3_128(&bytes)) == index.hash)
+            && map(&target.join(name))
+                .is_some_and(|map| hex(xxhash_rust::xxh3::xxh3_128(&map)) == index.hash)
     }
 
     /// Writes the index under `target`, unless it holds these bytes already.
@@ -110,6 +106,15 @@ impl Index {
         }
         super::super::write_file(&path, &bytes)
     }
+}
+
+/// The file at `path`, mapped.
+fn map(path: &Path) -> Option<memmap2::Mmap> {
+    let file = std::fs::File::open(path).ok()?;
+    // SAFETY: the map is read while this command may write the file anew by writing another
+    // and putting it in place of this one, which leaves the mapped file as it was. Kiln never
+    // changes a file of the target path in place.
+    unsafe { memmap2::Mmap::map(&file) }.ok()
 }
 
 /// Removes the index: files written without keys are not what it describes.
