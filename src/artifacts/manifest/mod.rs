@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::project::{ResourceType, identity};
 use serde_json::{Map, Value, json};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// dbt's manifest schema version Kiln writes.
@@ -80,43 +80,76 @@ fn disabled_json(manifest: &Manifest, node: &crate::project::Node, keys: &Primar
     node_json(manifest, &mn, keys)
 }
 
-/// `parent_map` and `child_map` over nodes, sources and unit tests, each list sorted.
-type GraphMap<'a> = BTreeMap<&'a str, BTreeSet<&'a str>>;
+/// `parent_map` or `child_map` over nodes, sources and unit tests: each id (in order) with its
+/// list of ids (sorted, no repeats), serialized as a JSON object.
+struct GraphMap<'a> {
+    ids: &'a [&'a str],
+    lists: Vec<Vec<u32>>,
+}
+
+impl<'a> GraphMap<'a> {
+    fn iter(&self) -> impl Iterator<Item = (&'a str, impl Iterator<Item = &'a str> + '_)> {
+        let ids = self.ids;
+        (ids.iter().zip(&self.lists))
+            .map(move |(id, list)| (*id, list.iter().map(|i| ids[*i as usize])))
+    }
+}
+
+impl serde::Serialize for GraphMap<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.ids.len()))?;
+        for (id, list) in self.iter() {
+            map.serialize_entry(id, &list.collect::<Vec<_>>())?;
+        }
+        map.end()
+    }
+}
 
 /// [`graph_sets`] as JSON values.
 fn graph_maps(manifest: &Manifest) -> (Map<String, Value>, Map<String, Value>) {
+    let ids = graph_ids(manifest);
     let to_map = |m: GraphMap| -> Map<String, Value> {
-        m.into_iter()
+        m.iter()
             .map(|(k, v)| {
-                let list = v
-                    .into_iter()
-                    .map(|s| Value::String(s.to_string()))
-                    .collect();
+                let list = v.map(|s| Value::String(s.to_string())).collect();
                 (k.to_string(), Value::Array(list))
             })
             .collect()
     };
-    let (parents, children) = graph_sets(manifest);
+    let (parents, children) = graph_sets(manifest, &ids);
     (to_map(parents), to_map(children))
 }
 
-/// `parent_map` and `child_map`, as [`graph_maps`] gives them.
-fn graph_sets(manifest: &Manifest) -> (GraphMap<'_>, GraphMap<'_>) {
+/// Every id of `parent_map` and `child_map`, sorted: nodes, sources and unit tests.
+fn graph_ids(manifest: &Manifest) -> Vec<&str> {
     let project = &manifest.project;
-    let mut parents: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    let mut children: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for id in manifest.nodes.keys().chain(project.sources.keys()) {
-        parents.entry(id).or_default();
-        children.entry(id).or_default();
-    }
+    let mut ids: Vec<&str> = (manifest.nodes.keys())
+        .chain(project.sources.keys())
+        .chain(project.unit_tests.keys())
+        .map(String::as_str)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// `parent_map` and `child_map` over `ids` (from [`graph_ids`]), as dbt writes them.
+fn graph_sets<'a>(manifest: &'a Manifest, ids: &'a [&'a str]) -> (GraphMap<'a>, GraphMap<'a>) {
+    let at = |id: &str| ids.binary_search(&id).ok().map(|i| i as u32);
+    let mut parents = vec![Vec::new(); ids.len()];
+    let mut children = vec![Vec::new(); ids.len()];
+    let mut link = |parent: u32, child: u32| {
+        parents[child as usize].push(parent);
+        children[parent as usize].push(child);
+    };
     for (id, mn) in &manifest.nodes {
-        for dep in &mn.depends_on {
-            if let Some(dep) = parents.get_key_value(dep.as_str()).map(|(k, _)| *k) {
-                parents.entry(id).or_default().insert(dep);
-                children.entry(dep).or_default().insert(id);
-            }
+        let Some(child) = at(id) else { continue };
+        for parent in mn.depends_on.iter().filter_map(|dep| at(dep)) {
+            link(parent, child);
         }
     }
+    // A unit test's parent is its model (the first model of that name, by unique_id).
     let models: BTreeMap<&str, &str> = manifest
         .nodes
         .values()
@@ -124,16 +157,27 @@ fn graph_sets(manifest: &Manifest) -> (GraphMap<'_>, GraphMap<'_>) {
         .map(|mn| (mn.node.name.as_str(), mn.node.unique_id.as_str()))
         .rev()
         .collect();
-    for (id, u) in &project.unit_tests {
-        let model = models.get(u.model.as_str()).copied();
-        let entry = parents.entry(id).or_default();
-        children.entry(id).or_default();
-        if let Some(model) = model {
-            entry.insert(model);
-            children.entry(model).or_default().insert(id);
+    for (id, u) in &manifest.project.unit_tests {
+        if let (Some(test), Some(model)) =
+            (at(id), models.get(u.model.as_str()).and_then(|m| at(m)))
+        {
+            link(model, test);
         }
     }
-    (parents, children)
+    for list in parents.iter_mut().chain(children.iter_mut()) {
+        list.sort_unstable();
+        list.dedup();
+    }
+    (
+        GraphMap {
+            ids,
+            lists: parents,
+        },
+        GraphMap {
+            ids,
+            lists: children,
+        },
+    )
 }
 
 /// The manifest as JSON.
@@ -176,7 +220,8 @@ fn manifest_pieces<'a>(
             reuse::members(keyed, previous, &make)
         },
         || {
-            let (parents, children) = graph_sets(manifest);
+            let ids = graph_ids(manifest);
+            let (parents, children) = graph_sets(manifest, &ids);
             let mut rest: Vec<(String, Member)> = manifest_others(manifest, &keys)
                 .into_iter()
                 .map(|(k, v)| {
