@@ -708,11 +708,13 @@ impl<'a> Planner<'a> {
 }
 
 /// What a parse made, without what is built again from it (the renderer, the DAG): what the
-/// project snapshot keeps (`artifacts::snapshot`).
+/// project snapshot keeps (`artifacts::snapshot`). The nodes are encoded apart, in chunks
+/// decoded in parallel.
 #[derive(serde::Deserialize)]
 pub struct Parsed {
     project: Project,
-    nodes: BTreeMap<String, ManifestNode>,
+    #[serde(skip)]
+    pub nodes: BTreeMap<String, ManifestNode>,
     source_relations: BTreeMap<String, Relation>,
     warnings: Vec<Diagnostic>,
     cache_key: Option<String>,
@@ -723,7 +725,8 @@ pub struct Parsed {
 #[derive(serde::Serialize)]
 pub struct ParsedRef<'a> {
     project: &'a Project,
-    nodes: &'a BTreeMap<String, ManifestNode>,
+    #[serde(skip)]
+    pub nodes: &'a BTreeMap<String, ManifestNode>,
     source_relations: &'a BTreeMap<String, Relation>,
     warnings: &'a [Diagnostic],
     cache_key: &'a Option<String>,
@@ -758,12 +761,12 @@ impl Manifest {
     }
 
     /// Takes edits of node files (`(file, text)`) into a parse kept earlier: each edited
-    /// model or analysis is rendered and planned again, and the DAG built again. Returns false,
+    /// model or analysis is rendered and planned again; the caller builds the DAG. Returns false,
     /// the manifest then half changed, when an edit needs the whole parse: a file that is not
     /// one enabled model or analysis, a render that fails or may read the invocation, a node
     /// its call now disables, a contract, any problem to report. The caller then parses the
     /// project from the start.
-    pub fn patch(&mut self, edits: &[(String, String)]) -> bool {
+    fn patch(&mut self, edits: &[(String, String)]) -> bool {
         let mut ids = Vec::new();
         for (file, text) in edits {
             if self
@@ -835,29 +838,21 @@ impl Manifest {
             }
             self.nodes.insert(id, patched);
         }
-        if !diags.is_empty() {
-            return false;
-        }
-        match Dag::build(graph_nodes(
-            &self.nodes,
-            &self.project,
-            &self.source_relations,
-        )) {
-            Ok(dag) => {
-                self.dag = dag;
-                true
-            }
-            Err(_) => false,
-        }
+        diags.is_empty()
     }
 }
 
-/// The manifest of a parse kept earlier, for `target`: the DAG is built again, and the
-/// renderer when a template is first rendered, for this invocation.
-pub fn restore(parsed: Parsed, target: Target, opts: &ParseOptions) -> Result<Manifest> {
-    let graph_nodes = graph_nodes(&parsed.nodes, &parsed.project, &parsed.source_relations);
-    Ok(Manifest {
-        dag: Dag::build(graph_nodes)?,
+/// The manifest of a parse kept earlier, for `target`, with `edits` of node files since taken
+/// into it (see `Manifest::patch`); None when they need a whole parse. The DAG is built again,
+/// and the renderer when a template is first rendered, for this invocation.
+pub fn restore(
+    parsed: Parsed,
+    target: Target,
+    opts: &ParseOptions,
+    edits: &[(String, String)],
+) -> Option<Manifest> {
+    let mut manifest = Manifest {
+        dag: Dag::default(),
         project: parsed.project,
         dialect: dialect_of(target.adapter),
         target,
@@ -871,7 +866,17 @@ pub fn restore(parsed: Parsed, target: Target, opts: &ParseOptions) -> Result<Ma
         reads_invocation: false,
         kept: None,
         loaded_configs: parsed.loaded_configs,
-    })
+    };
+    if !edits.is_empty() && !manifest.patch(edits) {
+        return None;
+    }
+    let nodes = graph_nodes(
+        &manifest.nodes,
+        &manifest.project,
+        &manifest.source_relations,
+    );
+    manifest.dag = Dag::build(nodes).ok()?;
+    Some(manifest)
 }
 
 /// The relation a model, seed or snapshot builds: dbt's default `generate_schema_name` and

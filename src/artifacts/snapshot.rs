@@ -40,7 +40,7 @@ use std::time::{Duration, SystemTime};
 pub const FILE: &str = "kiln_snapshot.bin";
 
 /// Bumped whenever the shape of the file or of anything it holds changes.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// How close to a load's start a change must be for the load to have maybe missed it.
 const RACY: Duration = Duration::from_secs(2);
@@ -161,24 +161,77 @@ impl EnvReads {
 pub fn open(target_dir: &Path, key: &str, env: &EnvLookup) -> Option<Kept> {
     let checked = SystemTime::now();
     let path = target_dir.join(FILE);
-    let bytes = std::fs::read(&path).ok()?;
+    let file = std::fs::File::open(&path).ok()?;
+    // SAFETY: Kiln puts a new snapshot in the place of the old one, never changing a file in
+    // place, so the mapped file stays as it was while it is read.
+    let bytes = unsafe { memmap2::Mmap::map(&file) }.ok()?;
     let (len, rest) = bytes.split_first_chunk::<8>()?;
     let (header, body) = rest.split_at_checked(usize::try_from(u64::from_le_bytes(*len)).ok()?)?;
     let mut header: Header = rmp_serde::from_slice(header).ok()?;
     if header.format != FORMAT || header.key != key || !same_env(env, &header.env) {
         return None;
     }
-    let edits = edits(&header)?;
+    // The body is decoded while the inputs are checked: on a hit both are needed.
+    let (edits, parsed) = rayon::join(|| edits(&header), || decode_body(body));
+    let edits = edits?;
     if edits.is_empty() && settle(&mut header, checked) {
         // Best effort: a snapshot not rewritten is only checked by content again.
         let _ = write(&path, &header, body);
     }
     Some(Kept {
-        parsed: rmp_serde::from_slice(body).ok()?,
+        parsed: parsed?,
         renders: header.renders,
         id: header.id,
         edits,
     })
+}
+
+/// How many nodes each chunk of the body holds.
+const CHUNK: usize = 256;
+
+/// The body of a snapshot of `manifest`'s parse: the parse without its nodes, then the nodes
+/// in chunks, each framed by its length, so they decode in parallel.
+fn encode_body(manifest: &Manifest) -> Result<Vec<u8>> {
+    let nodes: Vec<(&String, &crate::compile::ManifestNode)> = manifest.nodes.iter().collect();
+    let (rest, chunks) = rayon::join(
+        || rmp_serde::to_vec(&manifest.parsed()),
+        || {
+            (nodes.par_chunks(CHUNK))
+                .map(rmp_serde::to_vec)
+                .collect::<std::result::Result<Vec<_>, _>>()
+        },
+    );
+    let mut body = Vec::new();
+    for frame in std::iter::once(rest.map_err(encoding)?).chain(chunks.map_err(encoding)?) {
+        body.extend_from_slice(&(frame.len() as u64).to_le_bytes());
+        body.extend_from_slice(&frame);
+    }
+    Ok(body)
+}
+
+/// The parse in a body written by [`encode_body`]; None when it cannot be read.
+fn decode_body(mut body: &[u8]) -> Option<Parsed> {
+    let mut frames = Vec::new();
+    while !body.is_empty() {
+        let (len, rest) = body.split_first_chunk::<8>()?;
+        let (frame, rest) =
+            rest.split_at_checked(usize::try_from(u64::from_le_bytes(*len)).ok()?)?;
+        frames.push(frame);
+        body = rest;
+    }
+    let (first, chunks) = frames.split_first()?;
+    type Chunk = Vec<(String, crate::compile::ManifestNode)>;
+    let (parsed, chunks) = rayon::join(
+        || rmp_serde::from_slice::<Parsed>(first).ok(),
+        || {
+            (chunks.par_iter())
+                .map(|c| rmp_serde::from_slice::<Chunk>(c).ok())
+                .collect::<Option<Vec<_>>>()
+        },
+    );
+    let mut parsed = parsed?;
+    parsed.nodes = chunks?.into_iter().flatten().collect();
+    Some(parsed)
 }
 
 /// Stamps again, as compared by their content, the inputs found unchanged that had changed
@@ -247,14 +300,11 @@ pub fn save(
     if manifest.reads_invocation {
         return Ok(None);
     }
-    let (inputs, body) = rayon::join(
-        || inputs(manifest, started),
-        || rmp_serde::to_vec(&manifest.parsed()),
-    );
+    let (inputs, body) = rayon::join(|| inputs(manifest, started), || encode_body(manifest));
     let Some(inputs) = inputs else {
         return Ok(None);
     };
-    let body = body.map_err(encoding)?;
+    let body = body?;
     let id = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&body));
     let header = Header {
         format: FORMAT,
@@ -363,9 +413,9 @@ mod tests {
             cache: None,
         };
         let parsed = crate::compile::parse(project, target.clone(), &opts).unwrap();
-        let bytes = rmp_serde::to_vec(&parsed.parsed()).unwrap();
+        let bytes = encode_body(&parsed).unwrap();
         let back =
-            crate::compile::restore(rmp_serde::from_slice(&bytes).unwrap(), target, &opts).unwrap();
+            crate::compile::restore(decode_body(&bytes).unwrap(), target, &opts, &[]).unwrap();
         assert_eq!(back.project, parsed.project);
         assert_eq!(back.nodes, parsed.nodes);
         assert_eq!(back.source_relations, parsed.source_relations);

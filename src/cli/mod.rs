@@ -563,22 +563,22 @@ fn from_snapshot(
     target: profiles::Target,
     opts: &compile::ParseOptions,
 ) -> Option<Manifest> {
-    let mut manifest = compile::restore(kept.parsed, target, opts).ok()?;
     let edited = kept.edits.len();
+    let Some(mut manifest) = compile::restore(kept.parsed, target, opts, &kept.edits) else {
+        out.debug("Partial parse: the edits since the project snapshot need a whole parse");
+        return None;
+    };
     if edited == 0 {
         manifest.kept = Some(kept.id);
         out.debug(&format!(
             "Partial parse: nothing changed since the project snapshot; {} nodes reused, 0 rendered",
             kept.renders
         ));
-    } else if manifest.patch(&kept.edits) {
+    } else {
         out.debug(&format!(
             "Partial parse: {edited} edited files taken into the project snapshot; {} nodes reused, {edited} rendered",
             kept.renders.saturating_sub(edited)
         ));
-    } else {
-        out.debug("Partial parse: the edits since the project snapshot need a whole parse");
-        return None;
     }
     Some(manifest)
 }

@@ -61,7 +61,7 @@ pub struct GraphNode {
 }
 
 /// The dependency graph. Edges point from parent to child.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Dag {
     graph: DiGraph<usize, ()>,
     nodes: Vec<GraphNode>,
