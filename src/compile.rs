@@ -355,18 +355,7 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
             {
                 return (id.clone(), Ok(kept));
             }
-            // `this` during parsing uses the config known before rendering, as in dbt.
-            let this = Some(relation_for(node, &target, dialect));
-            let r = renderer.render(RenderRequest {
-                node,
-                config: &node.config,
-                this,
-                execute: false,
-                is_incremental: false,
-                resolver: names.clone(),
-                database: None,
-                overrides: None,
-            });
+            let r = parse_render(&renderer, node, &names, &target, dialect);
             if let (Some((cache, key)), Ok(r)) = (cached, &r) {
                 if renderer.reads_invocation(node, &r.macros) {
                     invocation_reads.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -504,6 +493,27 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
         reads_invocation,
         kept: None,
         loaded_configs,
+    })
+}
+
+/// The parse-time render of `node`: `execute` off, and `this` from the config known before
+/// rendering, as in dbt.
+fn parse_render(
+    renderer: &Renderer,
+    node: &Node,
+    names: &Arc<Names>,
+    target: &Target,
+    dialect: Dialect,
+) -> std::result::Result<crate::template::Rendered, Diagnostic> {
+    renderer.render(RenderRequest {
+        node,
+        config: &node.config,
+        this: Some(relation_for(node, target, dialect)),
+        execute: false,
+        is_incremental: false,
+        resolver: names.clone(),
+        database: None,
+        overrides: None,
     })
 }
 
@@ -721,12 +731,10 @@ pub struct Parsed {
     loaded_configs: LoadedConfigs,
 }
 
-/// [`Parsed`], borrowed from a manifest to be written.
+/// [`Parsed`] but its nodes, borrowed from a manifest to be written.
 #[derive(serde::Serialize)]
 pub struct ParsedRef<'a> {
     project: &'a Project,
-    #[serde(skip)]
-    pub nodes: &'a BTreeMap<String, ManifestNode>,
     source_relations: &'a BTreeMap<String, Relation>,
     warnings: &'a [Diagnostic],
     cache_key: &'a Option<String>,
@@ -748,11 +756,10 @@ impl Manifest {
         })
     }
 
-    /// What the project snapshot keeps of this parse.
+    /// What the project snapshot keeps of this parse, but the nodes, which it encodes apart.
     pub fn parsed(&self) -> ParsedRef<'_> {
         ParsedRef {
             project: &self.project,
-            nodes: &self.nodes,
             source_relations: &self.source_relations,
             warnings: &self.warnings,
             cache_key: &self.cache_key,
@@ -811,16 +818,7 @@ impl Manifest {
             let Some(mn) = self.nodes.remove(&id) else {
                 return false;
             };
-            let r = renderer.render(RenderRequest {
-                node: &mn.node,
-                config: &mn.node.config,
-                this: Some(relation_for(&mn.node, &self.target, self.dialect)),
-                execute: false,
-                is_incremental: false,
-                resolver: names.clone(),
-                database: None,
-                overrides: None,
-            });
+            let r = parse_render(&renderer, &mn.node, &names, &self.target, self.dialect);
             let Ok(r) = r else {
                 return false;
             };

@@ -69,6 +69,14 @@ pub fn write_pieces<B: AsRef<[u8]>>(path: &Path, pieces: &[B]) -> Result<()> {
     replace(&tmp, path).map_err(|e| io_err("replace", e))
 }
 
+/// The file at `path`, mapped into memory; None when it cannot be opened.
+pub fn map_file(path: &Path) -> Option<memmap2::Mmap> {
+    let file = std::fs::File::open(path).ok()?;
+    // SAFETY: Kiln never changes a file of the target path in place: a new file is put in
+    // its place ([`write_pieces`]), which leaves the mapped file as it was.
+    unsafe { memmap2::Mmap::map(&file) }.ok()
+}
+
 /// Puts the file `tmp` in place of `path` at once, readers seeing either the old file or the
 /// new one.
 ///
@@ -166,9 +174,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("manifest.json");
         write_file(&path, b"{\"old\":true}\n").unwrap();
-        let file = std::fs::File::open(&path).unwrap();
-        // SAFETY: the test's own file, which Kiln replaces and never changes in place.
-        let old = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+        let old = map_file(&path).unwrap();
         write_pieces(&path, &[&b"{\"new\":"[..], b"1}\n"]).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"{\"new\":1}\n");
         // A reader of the old file still sees it whole.

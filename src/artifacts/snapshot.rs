@@ -20,8 +20,12 @@
 //! read, with times the load could not tell from the ones it saw: a file read whole is then
 //! always compared by its text, a seed by what the load took from it (its header line and
 //! checksum), and for a file only looked for no snapshot is written. A parse whose renders
-//! may read what differs between invocations (`Manifest::reads_invocation`) is not kept. A snapshot that cannot be read, or one of
-//! another format, is a miss: the command loads and parses the project as without it.
+//! may read what differs between invocations (`Manifest::reads_invocation`) is not kept. A
+//! snapshot that cannot be read, or one of another format, is a miss: the command loads and
+//! parses the project as without it.
+//!
+//! The file is a header, then the body: the parse without its nodes, then the nodes in chunks
+//! (decoded in parallel while the inputs are checked), each part framed by its length.
 
 use super::parse_cache::{env_hashes, same_env};
 use crate::compile::{Manifest, Parsed};
@@ -161,12 +165,8 @@ impl EnvReads {
 pub fn open(target_dir: &Path, key: &str, env: &EnvLookup) -> Option<Kept> {
     let checked = SystemTime::now();
     let path = target_dir.join(FILE);
-    let file = std::fs::File::open(&path).ok()?;
-    // SAFETY: Kiln puts a new snapshot in the place of the old one, never changing a file in
-    // place, so the mapped file stays as it was while it is read.
-    let bytes = unsafe { memmap2::Mmap::map(&file) }.ok()?;
-    let (len, rest) = bytes.split_first_chunk::<8>()?;
-    let (header, body) = rest.split_at_checked(usize::try_from(u64::from_le_bytes(*len)).ok()?)?;
+    let bytes = super::map_file(&path)?;
+    let (header, body) = split_frame(&bytes)?;
     let mut header: Header = rmp_serde::from_slice(header).ok()?;
     if header.format != FORMAT || header.key != key || !same_env(env, &header.env) {
         return None;
@@ -203,19 +203,28 @@ fn encode_body(manifest: &Manifest) -> Result<Vec<u8>> {
     );
     let mut body = Vec::new();
     for frame in std::iter::once(rest.map_err(encoding)?).chain(chunks.map_err(encoding)?) {
-        body.extend_from_slice(&(frame.len() as u64).to_le_bytes());
+        body.extend_from_slice(&frame_len(&frame));
         body.extend_from_slice(&frame);
     }
     Ok(body)
+}
+
+/// The length that goes before a frame of the file: 8 bytes, little-endian.
+fn frame_len(frame: &[u8]) -> [u8; 8] {
+    (frame.len() as u64).to_le_bytes()
+}
+
+/// The first frame of `bytes` and what follows it; None when `bytes` is cut short.
+fn split_frame(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = bytes.split_first_chunk::<8>()?;
+    rest.split_at_checked(usize::try_from(u64::from_le_bytes(*len)).ok()?)
 }
 
 /// The parse in a body written by [`encode_body`]; None when it cannot be read.
 fn decode_body(mut body: &[u8]) -> Option<Parsed> {
     let mut frames = Vec::new();
     while !body.is_empty() {
-        let (len, rest) = body.split_first_chunk::<8>()?;
-        let (frame, rest) =
-            rest.split_at_checked(usize::try_from(u64::from_le_bytes(*len)).ok()?)?;
+        let (frame, rest) = split_frame(body)?;
         frames.push(frame);
         body = rest;
     }
@@ -324,8 +333,7 @@ pub fn save(
 /// Writes the snapshot file: the header's length, the header, then the body.
 fn write(path: &Path, header: &Header, body: &[u8]) -> Result<()> {
     let header = rmp_serde::to_vec(header).map_err(encoding)?;
-    let len = (header.len() as u64).to_le_bytes();
-    super::write_pieces(path, &[&len[..], &header, body])
+    super::write_pieces(path, &[&frame_len(&header)[..], &header, body])
 }
 
 fn encoding(e: rmp_serde::encode::Error) -> Error {

@@ -728,7 +728,6 @@ fn slash_path(p: &Path) -> String {
         .join("/")
 }
 
-/// dbt's checksum of a seed: SHA-256 of the stripped text, or the path for files over 1 MiB.
 /// A seed's header line and checksum, from what [`read_seed_head`] read.
 fn seed_header(rel: &str, bytes: &[u8], size: u64) -> (String, Checksum) {
     let header_end = bytes
@@ -758,6 +757,7 @@ pub fn read_seed_fingerprint(path: &Path, rel: &str) -> Option<u64> {
     Some(seed_fingerprint(&header, &checksum))
 }
 
+/// dbt's checksum of a seed: SHA-256 of the stripped text, or the path for files over 1 MiB.
 fn seed_checksum(rel: &str, bytes: &[u8], size: u64) -> Checksum {
     if size > identity::MAXIMUM_SEED_SIZE {
         Checksum::Path(rel.to_string())

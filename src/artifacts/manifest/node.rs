@@ -46,7 +46,7 @@ pub fn doc_blocks(manifest: &Manifest, package: &str, description: &str) -> Valu
 
 /// Columns as dbt's `ColumnInfo`.
 pub fn columns_json(manifest: &Manifest, package: &str, columns: &[Column]) -> Value {
-    let renderer = &manifest.renderer();
+    let renderer = manifest.renderer();
     let mut map = Map::new();
     for c in columns {
         map.insert(
@@ -423,7 +423,7 @@ fn freshness_json(f: Option<&Freshness>) -> Value {
 
 /// A source table as dbt's `SourceDefinition`.
 pub fn source_json(manifest: &Manifest, s: &Source) -> Value {
-    let renderer = &manifest.renderer();
+    let renderer = manifest.renderer();
     let rel = manifest.source_relations.get(&s.unique_id);
     let freshness = freshness_json(s.freshness.as_ref());
     let config = source_config_json(&s.config, freshness.clone(), json!(s.loaded_at_field));

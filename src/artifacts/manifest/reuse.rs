@@ -60,10 +60,7 @@ impl Index {
     /// the content the index recorded.
     pub fn previous(&mut self, target: &Path, name: &str) -> Option<Previous> {
         let index = self.files.remove(name)?;
-        let map = map(&target.join(name))?;
-        if hex(xxhash_rust::xxh3::xxh3_128(&map)) != index.hash {
-            return None;
-        }
+        let map = index.current(target, name)?;
         let mut members = HashMap::with_capacity(index.nodes.len());
         for &(hi, lo, start, end) in &index.nodes {
             let member = map.get(start..end)?;
@@ -88,12 +85,9 @@ impl Index {
     /// Whether the file `name` under `target` was written from the kept parse `parse` alone
     /// and still holds what was written.
     pub fn written_from(&self, target: &Path, name: &str, parse: &str) -> bool {
-        let Some(index) = self.files.get(name) else {
-            return false;
-        };
-        index.parse.as_deref() == Some(parse)
-            && map(&target.join(name))
-                .is_some_and(|map| hex(xxhash_rust::xxh3::xxh3_128(&map)) == index.hash)
+        self.files.get(name).is_some_and(|index| {
+            index.parse.as_deref() == Some(parse) && index.current(target, name).is_some()
+        })
     }
 
     /// Writes the index under `target`, unless it holds these bytes already.
@@ -108,13 +102,12 @@ impl Index {
     }
 }
 
-/// The file at `path`, mapped.
-fn map(path: &Path) -> Option<memmap2::Mmap> {
-    let file = std::fs::File::open(path).ok()?;
-    // SAFETY: the map is read while this command may write the file anew by writing another
-    // and putting it in place of this one, which leaves the mapped file as it was. Kiln never
-    // changes a file of the target path in place.
-    unsafe { memmap2::Mmap::map(&file) }.ok()
+impl FileIndex {
+    /// The file `name` under `target`, mapped, if it still holds what this index describes.
+    fn current(&self, target: &Path, name: &str) -> Option<memmap2::Mmap> {
+        let map = super::super::map_file(&target.join(name))?;
+        (hex(xxhash_rust::xxh3::xxh3_128(&map)) == self.hash).then_some(map)
+    }
 }
 
 /// Removes the index: files written without keys are not what it describes.
