@@ -338,54 +338,54 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
     ));
     let names = Arc::new(Names::new(&project, project.nodes.values(), &target));
 
-    // Parse pass: render every node with execute = false. Renders that may read what differs
-    // between invocations are counted; without the cache, no render is checked.
+    // Parse pass: render every node with execute = false, and make it a manifest node with
+    // the config its render set. Renders that may read what differs between invocations are
+    // counted; without the cache, no render is checked.
     let invocation_reads = std::sync::atomic::AtomicBool::new(opts.cache.is_none());
-    let results: Vec<(
-        String,
-        std::result::Result<crate::template::Rendered, Diagnostic>,
-    )> = project
-        .nodes
-        .par_iter()
-        .filter(|(_, n)| n.resource_type != ResourceType::Seed)
+    let loaded: Vec<(String, Node)> = std::mem::take(&mut project.nodes).into_iter().collect();
+    let results: Vec<(String, RenderedNode)> = loaded
+        .into_par_iter()
         .map(|(id, node)| {
-            let cached = opts.cache.map(|c| (c, c.node_key(node)));
-            if let Some((cache, key)) = &cached
-                && let Some(kept) = cache.get(id, key)
-            {
-                return (id.clone(), Ok(kept));
+            if node.resource_type == ResourceType::Seed {
+                return (id, rendered_node(node, None));
             }
-            let r = parse_render(&renderer, node, &names, &target, dialect);
+            let cached = opts.cache.map(|c| (c, c.node_key(&node)));
+            if let Some((cache, key)) = &cached
+                && let Some(kept) = cache.get(&id, key)
+            {
+                return (id, rendered_node(node, Some(kept)));
+            }
+            let r = parse_render(&renderer, &node, &names, &target, dialect);
             if let (Some((cache, key)), Ok(r)) = (cached, &r) {
-                if renderer.reads_invocation(node, &r.macros) {
+                if renderer.reads_invocation(&node, &r.macros) {
                     invocation_reads.store(true, std::sync::atomic::Ordering::Relaxed);
                 } else {
-                    cache.put(id, key, r);
+                    cache.put(&id, key, r);
                 }
             }
-            (id.clone(), r)
+            match r {
+                Ok(r) => (id, rendered_node(node, Some(r))),
+                Err(d) => {
+                    let mut made = rendered_node(node, None);
+                    made.error = Some(d);
+                    (id, made)
+                }
+            }
         })
         .collect();
 
     // `graph` holds the nodes as loaded, which the snapshot does not keep.
     let mut reads_invocation = invocation_reads.into_inner() || renderer.builds_graph();
     let mut diags = Collector::new();
-    let mut rendered: BTreeMap<String, crate::template::Rendered> = BTreeMap::new();
-    for (id, r) in results {
-        match r {
-            Ok(r) => {
-                rendered.insert(id, r);
-            }
-            Err(d) => diags.push(d),
-        }
-    }
-
     let mut nodes: BTreeMap<String, ManifestNode> = BTreeMap::new();
     let mut disabled_by_call: Vec<Node> = Vec::new();
     let mut loaded_configs = BTreeMap::new();
-    // The nodes move into the manifest: nothing reads the project's list after this pass.
-    for (id, node) in std::mem::take(&mut project.nodes) {
-        match rendered_node(node, rendered.remove(&id), &mut loaded_configs) {
+    for (id, made) in results {
+        diags.extend(made.error);
+        if let Some(loaded) = made.loaded {
+            loaded_configs.insert(id.clone(), loaded);
+        }
+        match made.node {
             Ok(mn) => {
                 nodes.insert(id, mn);
             }
@@ -393,7 +393,6 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
             Err(node) => disabled_by_call.push(*node),
         }
     }
-
     for node in disabled_by_call {
         project.disabled.insert(node.unique_id.clone(), node);
     }
@@ -427,16 +426,24 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
         );
     }
     let planner = Planner::new(&project, &renderer, names.clone(), &target);
-    for mn in nodes.values_mut() {
-        mn.relation = planner.relation(mn, &mut diags, &mut reads_invocation);
+    // Each node is planned apart, in parallel; what it reports is kept in node order.
+    let planned: Vec<(Option<Relation>, Vec<String>, Collector, bool)> = nodes
+        .par_iter()
+        .map(|(_, mn)| {
+            let mut diags = Collector::new();
+            let mut reads = false;
+            let relation = planner.relation(mn, &mut diags, &mut reads);
+            let enabled = |id: &str| nodes.contains_key(id);
+            let depends_on = planner.depends_on(mn, &enabled, &mut diags);
+            (relation, depends_on, diags, reads)
+        })
+        .collect();
+    for (mn, (relation, depends_on, found, reads)) in nodes.values_mut().zip(planned) {
+        mn.relation = relation;
+        mn.depends_on = depends_on;
+        diags.append(found);
+        reads_invocation |= reads;
     }
-
-    // Dependencies: resolve recorded refs and sources to unique_ids.
-    let enabled: BTreeSet<String> = nodes.keys().cloned().collect();
-    for mn in nodes.values_mut() {
-        mn.depends_on = planner.depends_on(mn, &enabled, &mut diags);
-    }
-
     for u in project.unit_tests.values().filter(|u| u.config.enabled()) {
         let known = nodes
             .values()
@@ -517,19 +524,24 @@ fn parse_render(
     })
 }
 
-/// A node of the parse pass with its render: its final config, calls and macros, or the node
-/// itself when its own config() call disabled it. The config it had before the call's is kept
-/// in `loaded_configs`, for a render of the node again (see [`Manifest::patch`]).
-fn rendered_node(
-    mut node: Node,
-    r: Option<crate::template::Rendered>,
-    loaded_configs: &mut LoadedConfigs,
-) -> std::result::Result<ManifestNode, Box<Node>> {
+/// A node of the parse pass made into a manifest node with its render: its final config,
+/// calls and macros.
+struct RenderedNode {
+    /// The manifest node, or the node when its own config() call disables it.
+    node: std::result::Result<ManifestNode, Box<Node>>,
+    /// The config and `unrendered_config` as loaded, when its config() call set any: kept in
+    /// `loaded_configs`, for a render of the node again (see [`Manifest::patch`]).
+    loaded: Option<(Config, serde_json::Map<String, serde_json::Value>)>,
+    /// Why it could not be rendered.
+    error: Option<Diagnostic>,
+}
+
+fn rendered_node(mut node: Node, r: Option<crate::template::Rendered>) -> RenderedNode {
+    let mut loaded = None;
     if let Some(r) = &r
         && (!r.config.0.is_empty() || !r.config_call.is_empty())
     {
-        let loaded = (node.config.clone(), node.unrendered_config.clone());
-        loaded_configs.insert(node.unique_id.clone(), loaded);
+        loaded = Some((node.config.clone(), node.unrendered_config.clone()));
         node.config.merge(&r.config);
         // dbt records the config() call with its rendered values.
         for (k, v) in &r.config_call {
@@ -537,13 +549,17 @@ fn rendered_node(
         }
     }
     if !node.config.enabled() {
-        return Err(Box::new(node));
+        return RenderedNode {
+            node: Err(Box::new(node)),
+            loaded,
+            error: None,
+        };
     }
     let (refs, sources, macros) = match r {
         Some(r) => (r.refs, r.sources, r.macros.into_iter().collect()),
         None => (Vec::new(), Vec::new(), Vec::new()),
     };
-    Ok(ManifestNode {
+    let mn = ManifestNode {
         node,
         relation: None,
         refs,
@@ -553,7 +569,12 @@ fn rendered_node(
         compiled_sql: None,
         inferred_columns: None,
         lineage: Default::default(),
-    })
+    };
+    RenderedNode {
+        node: Ok(mn),
+        loaded,
+        error: None,
+    }
 }
 
 /// Each node's config and `unrendered_config` as loaded, before its config() call's were
@@ -654,14 +675,14 @@ impl<'a> Planner<'a> {
     fn depends_on(
         &self,
         mn: &ManifestNode,
-        enabled: &BTreeSet<String>,
+        enabled: &(dyn Fn(&str) -> bool + Sync),
         diags: &mut Collector,
     ) -> Vec<String> {
         let names = &self.names;
         let ref_id = |from: &str, package: Option<&str>, name: &str| {
             names
                 .ref_id(from, package, name)
-                .filter(|id| enabled.contains(*id))
+                .filter(|id| enabled(id))
                 .cloned()
         };
         let mut deps = Vec::new();
@@ -825,11 +846,16 @@ impl Manifest {
             if renderer.reads_invocation(&mn.node, &r.macros) {
                 return false;
             }
-            let Ok(mut patched) = rendered_node(mn.node, Some(r), &mut self.loaded_configs) else {
+            let made = rendered_node(mn.node, Some(r));
+            if let Some(loaded) = made.loaded {
+                self.loaded_configs.insert(id.clone(), loaded);
+            }
+            let Ok(mut patched) = made.node else {
                 return false;
             };
             let mut reads_invocation = false;
             patched.relation = planner.relation(&patched, &mut diags, &mut reads_invocation);
+            let enabled = |id: &str| enabled.contains(id);
             patched.depends_on = planner.depends_on(&patched, &enabled, &mut diags);
             if reads_invocation || crate::contract::enforced(&patched.node) {
                 return false;
@@ -924,8 +950,8 @@ fn graph_nodes(
         })
         .collect();
     let mut out: Vec<GraphNode> = nodes
-        .values()
-        .map(|mn| {
+        .par_iter()
+        .map(|(_, mn)| {
             let n = &mn.node;
             GraphNode {
                 unique_id: n.unique_id.clone(),

@@ -374,6 +374,12 @@ pub struct Collector {
     diagnostics: Vec<Diagnostic>,
 }
 
+impl Extend<Diagnostic> for Collector {
+    fn extend<I: IntoIterator<Item = Diagnostic>>(&mut self, iter: I) {
+        self.diagnostics.extend(iter);
+    }
+}
+
 impl Collector {
     /// An empty collector.
     pub fn new() -> Collector {
@@ -399,6 +405,11 @@ impl Collector {
                 None
             }
         }
+    }
+
+    /// Records every diagnostic `other` recorded, after this one's.
+    pub fn append(&mut self, mut other: Collector) {
+        self.diagnostics.append(&mut other.diagnostics);
     }
 
     /// True when nothing was recorded.

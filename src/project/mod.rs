@@ -1213,15 +1213,23 @@ impl Builder<'_> {
                     .insert(source.unique_id.clone(), source);
             }
         }
-        for def in props.tests {
-            self.add_generic_test(rel, &def);
+        // Tests are made in parallel (a large properties file declares thousands), then added
+        // in the order they were declared.
+        let tests: Vec<Node> = {
+            let builder = &*self;
+            (props.tests.par_iter())
+                .map(|def| builder.generic_test(rel, def))
+                .collect()
+        };
+        for node in tests {
+            self.insert_node(node);
         }
         for ut in props.unit_tests {
             self.project.unit_tests.insert(ut.unique_id.clone(), ut);
         }
     }
 
-    fn add_generic_test(&mut self, rel: &str, def: &TestDefinition) {
+    fn generic_test(&self, rel: &str, def: &TestDefinition) -> Node {
         let names = properties::generic_test_names(def);
         let name = names.full.clone();
         let package = self.package();
@@ -1262,7 +1270,7 @@ impl Builder<'_> {
         for (k, v) in &builder_config {
             unrendered_config.insert(k.clone(), v.clone());
         }
-        let node = Node {
+        Node {
             unique_id: format!("test.{package}.{name}.{hash}"),
             resource_type: ResourceType::Test,
             package_name: package,
@@ -1290,8 +1298,7 @@ impl Builder<'_> {
             }),
             checksum: Checksum::None,
             unrendered_config,
-        };
-        self.insert_node(node);
+        }
     }
 }
 

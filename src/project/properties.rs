@@ -282,7 +282,7 @@ impl<'a> Parser<'a> {
             if let Some(v) = get(map, key) {
                 let line = self.find_line(&format!("{key}:"), 1);
                 self.cursor = line;
-                let entries: Vec<Y> = self.seq(v, key, line).into_iter().cloned().collect();
+                let entries = self.seq(v, key, line);
                 for e in &entries {
                     if let Some(p) = self.node_patch(e, key, line) {
                         match list {
@@ -298,7 +298,7 @@ impl<'a> Parser<'a> {
         if let Some(v) = get(map, "macros") {
             let line = self.find_line("macros:", 1);
             self.cursor = line;
-            let entries: Vec<Y> = self.seq(v, "macros", line).into_iter().cloned().collect();
+            let entries = self.seq(v, "macros", line);
             for e in &entries {
                 if let Y::Mapping(m) = e
                     && let Some(name) = get(m, "name").and_then(as_str)
@@ -332,7 +332,7 @@ impl<'a> Parser<'a> {
         if let Some(v) = get(map, "sources") {
             let line = self.find_line("sources:", 1);
             self.cursor = line;
-            let entries: Vec<Y> = self.seq(v, "sources", line).into_iter().cloned().collect();
+            let entries = self.seq(v, "sources", line);
             for e in &entries {
                 self.source(e, line);
             }
@@ -402,7 +402,7 @@ impl<'a> Parser<'a> {
         };
         for key in ["tests", "data_tests"] {
             if let Some(v) = get(m, key) {
-                let tests: Vec<Y> = self.seq(v, key, line).into_iter().cloned().collect();
+                let tests = self.seq(v, key, line);
                 for t in &tests {
                     self.test(t, &target, None, line);
                 }
@@ -503,7 +503,7 @@ impl<'a> Parser<'a> {
     }
 
     fn columns(&mut self, v: &Y, line: usize, target: &TestTarget) -> Vec<Column> {
-        let entries: Vec<Y> = self.seq(v, "columns", line).into_iter().cloned().collect();
+        let entries = self.seq(v, "columns", line);
         let mut out = Vec::new();
         for e in &entries {
             let Y::Mapping(m) = e else {
@@ -525,7 +525,7 @@ impl<'a> Parser<'a> {
             let col_line = self.entry_line(&name, line);
             for key in ["tests", "data_tests"] {
                 if let Some(v) = get(m, key) {
-                    let tests: Vec<Y> = self.seq(v, key, col_line).into_iter().cloned().collect();
+                    let tests = self.seq(v, key, col_line);
                     for t in &tests {
                         self.test(t, target, Some(&name), col_line);
                     }
@@ -820,7 +820,7 @@ impl<'a> Parser<'a> {
             };
             for key in ["tests", "data_tests"] {
                 if let Some(v) = get(tm, key) {
-                    let tests: Vec<Y> = self.seq(v, key, tline).into_iter().cloned().collect();
+                    let tests = self.seq(v, key, tline);
                     for test in &tests {
                         self.test(test, &target, None, tline);
                     }
@@ -924,7 +924,7 @@ impl<'a> Parser<'a> {
         };
         let mut given = Vec::new();
         if let Some(v) = get(m, "given") {
-            let items: Vec<Y> = self.seq(v, "given", line).into_iter().cloned().collect();
+            let items = self.seq(v, "given", line);
             for g in &items {
                 if let Y::Mapping(gm) = g {
                     let input = get(gm, "input").and_then(as_str).unwrap_or_default();
