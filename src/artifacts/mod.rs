@@ -165,9 +165,124 @@ pub fn member_bytes(key: &str, value: &serde_json::Value) -> Vec<u8> {
     out
 }
 
+/// A JSON object written straight to bytes, without building a `serde_json::Value` first. Its
+/// members may be put in any order: they come out in key order, as serde_json's (sorted) maps
+/// write theirs, and a key put twice keeps its last value, as a map's `insert` does. Large
+/// artifacts (a manifest's nodes) are written this way: building and dropping a tree of values
+/// per node cost more than serializing it.
+#[derive(Default)]
+pub struct JsonObject<'k> {
+    /// The values, serialized one after the other.
+    values: Vec<u8>,
+    /// Each member's key and where its value is in `values`.
+    members: Vec<(Cow<'k, str>, std::ops::Range<usize>)>,
+}
+
+impl<'k> JsonObject<'k> {
+    /// An empty object.
+    pub fn new() -> JsonObject<'k> {
+        JsonObject::default()
+    }
+
+    /// An empty object with room for `members` members of `bytes` bytes of values in all.
+    pub fn with_capacity(members: usize, bytes: usize) -> JsonObject<'k> {
+        JsonObject {
+            values: Vec::with_capacity(bytes),
+            members: Vec::with_capacity(members),
+        }
+    }
+
+    /// Puts the member `key` with `value`, serialized as serde_json does.
+    pub fn put<T: serde::Serialize + ?Sized>(&mut self, key: impl Into<Cow<'k, str>>, value: &T) {
+        let start = self.values.len();
+        // Serializing to a vector fails only for a map with non-string keys, which no caller
+        // writes; the member is then `null` rather than half written.
+        if serde_json::to_writer(&mut self.values, value).is_err() {
+            self.values.truncate(start);
+            self.values.extend_from_slice(b"null");
+        }
+        self.members.push((key.into(), start..self.values.len()));
+    }
+
+    /// Puts the member `key` with a value already serialized.
+    pub fn put_raw(&mut self, key: impl Into<Cow<'k, str>>, json: &[u8]) {
+        let start = self.values.len();
+        self.values.extend_from_slice(json);
+        self.members.push((key.into(), start..self.values.len()));
+    }
+
+    /// Puts the member `key` with the object `value`.
+    pub fn put_object(&mut self, key: impl Into<Cow<'k, str>>, value: JsonObject<'_>) {
+        let start = self.values.len();
+        value.write_to(&mut self.values);
+        self.members.push((key.into(), start..self.values.len()));
+    }
+
+    /// About how many bytes the object takes when written.
+    pub fn len(&self) -> usize {
+        self.values.len() + self.members.iter().map(|(k, _)| k.len() + 4).sum::<usize>() + 2
+    }
+
+    /// True when nothing was put.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Writes the object to `out`.
+    pub fn write_to(mut self, out: &mut Vec<u8>) {
+        // Stable: of two members with one key, the one put last comes last and is kept.
+        // Members put in order, or in a few ordered runs, sort in about one pass.
+        if !self.members.is_sorted_by(|a, b| a.0 < b.0) {
+            self.members.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        out.reserve(self.len());
+        out.push(b'{');
+        let mut first = true;
+        for (i, (key, range)) in self.members.iter().enumerate() {
+            if self.members.get(i + 1).is_some_and(|next| next.0 == *key) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            let _ = serde_json::to_writer(&mut *out, key.as_ref());
+            out.push(b':');
+            out.extend_from_slice(&self.values[range.clone()]);
+        }
+        out.push(b'}');
+    }
+
+    /// The object's bytes.
+    pub fn into_bytes(self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_to(&mut out);
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_object_writes_its_members_in_key_order_as_a_serde_json_map_does() {
+        let mut o = JsonObject::new();
+        o.put("b", &[1, 2]);
+        o.put("a-b", "x\"y");
+        o.put(String::from("c"), &serde_json::json!({"z": 1, "y": null}));
+        o.put("a", &1);
+        o.put_raw("ab", b"true");
+        o.put("b", &"last");
+        let expected = serde_json::json!({
+            "b": "last", "a-b": "x\"y", "c": {"z": 1, "y": null}, "a": 1, "ab": true
+        });
+        assert_eq!(
+            String::from_utf8(o.into_bytes()).unwrap(),
+            serde_json::to_string(&expected).unwrap()
+        );
+        assert_eq!(JsonObject::new().into_bytes(), b"{}");
+    }
 
     #[test]
     fn a_file_written_again_replaces_the_old_one_whole_and_leaves_nothing_behind() {

@@ -3,6 +3,7 @@
 //! values take the types dbt's schema declares (hooks are `{sql, transaction, index}` objects,
 //! tags a list), so dbt's loaders read them.
 
+use crate::artifacts::JsonObject;
 use crate::project::config::dbt_key;
 use crate::project::{Config, ResourceType};
 use serde_json::{Map, Value, json};
@@ -40,14 +41,23 @@ fn docs_default() -> Value {
     json!({"show": true, "node_color": null})
 }
 
-/// The defaults of a config class, built once per process: every node of the class starts from
-/// a copy.
-fn defaults(kind: ConfigKind) -> Map<String, Value> {
-    static BUILT: [std::sync::OnceLock<Map<String, Value>>; 5] =
+/// A config key with its default value, and the value serialized.
+type DefaultMember = (String, Value, Vec<u8>);
+
+/// The defaults of a config class, in key order, as values and serialized, built once per
+/// process: every node of the class starts from them.
+fn defaults(kind: ConfigKind) -> &'static [DefaultMember] {
+    static BUILT: [std::sync::OnceLock<Vec<DefaultMember>>; 5] =
         [const { std::sync::OnceLock::new() }; 5];
-    BUILT[kind as usize]
-        .get_or_init(|| build_defaults(kind))
-        .clone()
+    BUILT[kind as usize].get_or_init(|| {
+        build_defaults(kind)
+            .into_iter()
+            .map(|(k, v)| {
+                let bytes = serde_json::to_vec(&v).unwrap_or_default();
+                (k, v, bytes)
+            })
+            .collect()
+    })
 }
 
 /// The defaults of a config class, in dbt's field order.
@@ -279,14 +289,29 @@ fn typed(kind: ConfigKind, key: &str, v: &Value) -> Value {
 }
 
 /// A node's config as dbt writes it: the class defaults overlaid with the node's config.
-pub fn config_json(kind: ConfigKind, config: &Config) -> Value {
-    let mut m = defaults(kind);
+pub fn config_object<'a>(kind: ConfigKind, config: &'a Config) -> JsonObject<'a> {
+    let defaults = defaults(kind);
+    let mut m = JsonObject::with_capacity(defaults.len() + config.0.len(), 1024);
+    for (k, _, bytes) in defaults {
+        m.put_raw(k.as_str(), bytes);
+    }
     for (k, v) in &config.0 {
         let key = dbt_key(k);
-        let value = typed(kind, key, v);
-        m.insert(key.to_string(), value);
+        m.put(key, &typed(kind, key, v));
     }
-    Value::Object(m)
+    m
+}
+
+/// The member `key` of a node's config as dbt writes it: the node's own, else the default of
+/// its class (None when the class has no such key).
+pub fn config_member(kind: ConfigKind, config: &Config, key: &str) -> Option<Value> {
+    let own = (config.0.iter())
+        .rfind(|(k, _)| dbt_key(k) == key)
+        .map(|(_, v)| typed(kind, key, v));
+    own.or_else(|| {
+        let (_, value, _) = defaults(kind).iter().find(|(k, _, _)| k == key)?;
+        Some(value.clone())
+    })
 }
 
 /// A source's config as dbt writes it.
@@ -327,6 +352,10 @@ pub fn unit_test_config_json(config: &Config) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config_json(kind: ConfigKind, config: &Config) -> Value {
+        serde_json::from_slice(&config_object(kind, config).into_bytes()).unwrap()
+    }
 
     #[test]
     fn hooks_and_tags_take_dbt_shapes() {

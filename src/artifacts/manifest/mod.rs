@@ -7,7 +7,9 @@ mod node;
 mod reuse;
 
 pub(crate) use node::database_and_schema;
-pub use node::{PrimaryKeys, columns_json, doc_blocks, macro_json, node_json, source_json};
+pub use node::{
+    PrimaryKeys, columns_json, doc_blocks, macro_json, node_json, node_object, source_json,
+};
 
 use super::{Member, write_file, write_pieces};
 use crate::compile::{Manifest, ManifestNode, relation_for};
@@ -209,7 +211,12 @@ fn manifest_pieces<'a>(
     use rayon::prelude::*;
     let keys = PrimaryKeys::of(manifest);
     let make = |id: &str, mn: &ManifestNode| {
-        Some(super::member_bytes(id, &node_json(manifest, mn, &keys)))
+        let node = node_object(manifest, mn, &keys);
+        let mut out = Vec::with_capacity(id.len() + 3 + node.len());
+        let _ = serde_json::to_writer(&mut out, id);
+        out.push(b':');
+        node.write_to(&mut out);
+        Some(out)
     };
     let (nodes, rest) = rayon::join(
         || {

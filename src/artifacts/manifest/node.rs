@@ -3,7 +3,10 @@
 //! `Documentation`, `UnitTestDefinition`): every key dbt writes and no other, since the published
 //! schema rejects unknown keys.
 
-use super::config::{ConfigKind, config_json, source_config_json, unit_test_config_json};
+use super::config::{
+    ConfigKind, config_member, config_object, source_config_json, unit_test_config_json,
+};
+use crate::artifacts::JsonObject;
 use crate::compile::{Manifest, ManifestNode};
 use crate::project::{Column, Freshness, ResourceType, Source, TestTarget, UnitTest};
 use serde_json::{Map, Value, json};
@@ -44,28 +47,89 @@ pub fn doc_blocks(manifest: &Manifest, package: &str, description: &str) -> Valu
     json!(out)
 }
 
-/// Columns as dbt's `ColumnInfo`.
-pub fn columns_json(manifest: &Manifest, package: &str, columns: &[Column]) -> Value {
+/// A column as dbt's `ColumnInfo`; the fields in key order, as the manifest writes them.
+#[derive(serde::Serialize)]
+pub struct ColumnInfo<'a> {
+    config: ColumnConfig<'a>,
+    constraints: Vec<Value>,
+    data_type: &'a Option<String>,
+    description: String,
+    doc_blocks: Value,
+    granularity: (),
+    meta: &'a std::collections::BTreeMap<String, Value>,
+    name: &'a str,
+    quote: Option<bool>,
+    tags: &'a [String],
+}
+
+#[derive(serde::Serialize)]
+struct ColumnConfig<'a> {
+    meta: &'a std::collections::BTreeMap<String, Value>,
+    tags: &'a [String],
+}
+
+/// Columns as dbt's `ColumnInfo`, by name.
+pub fn columns<'a>(
+    manifest: &Manifest,
+    package: &str,
+    columns: &'a [Column],
+) -> std::collections::BTreeMap<&'a str, ColumnInfo<'a>> {
     let renderer = manifest.renderer();
-    let mut map = Map::new();
-    for c in columns {
-        map.insert(
-            c.name.clone(),
-            json!({
-                "name": c.name,
-                "description": renderer.render_description(&c.description),
-                "meta": c.meta,
-                "data_type": c.data_type,
-                "constraints": c.constraints.iter().map(|k| constraint_json(k, false)).collect::<Vec<_>>(),
-                "quote": c.quote,
-                "config": {"meta": c.meta, "tags": c.tags},
-                "tags": c.tags,
-                "granularity": null,
-                "doc_blocks": doc_blocks(manifest, package, &c.description),
-            }),
-        );
-    }
-    Value::Object(map)
+    (columns.iter())
+        .map(|c| {
+            let info = ColumnInfo {
+                config: ColumnConfig {
+                    meta: &c.meta,
+                    tags: &c.tags,
+                },
+                constraints: (c.constraints.iter())
+                    .map(|k| constraint_json(k, false))
+                    .collect(),
+                data_type: &c.data_type,
+                description: renderer.render_description(&c.description),
+                doc_blocks: doc_blocks(manifest, package, &c.description),
+                granularity: (),
+                meta: &c.meta,
+                name: &c.name,
+                quote: c.quote,
+                tags: &c.tags,
+            };
+            (c.name.as_str(), info)
+        })
+        .collect()
+}
+
+/// [`columns`] as a JSON value.
+pub fn columns_json(manifest: &Manifest, package: &str, cols: &[Column]) -> Value {
+    serde_json::to_value(columns(manifest, package, cols)).unwrap_or_default()
+}
+
+/// A node's `checksum`, `depends_on` and `contract`, and a `refs` entry, in key order.
+#[derive(serde::Serialize)]
+struct ChecksumJson<'a> {
+    checksum: &'a str,
+    name: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct DependsOnJson<'a> {
+    macros: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nodes: Option<Vec<&'a String>>,
+}
+
+#[derive(serde::Serialize)]
+struct ContractJson {
+    alias_types: bool,
+    checksum: Value,
+    enforced: bool,
+}
+
+#[derive(serde::Serialize)]
+struct RefJson<'a> {
+    name: &'a str,
+    package: &'a Option<String>,
+    version: (),
 }
 
 /// `<target-path>/compiled/<project>/...`: where dbt says a node's compiled SQL is.
@@ -79,33 +143,48 @@ fn compiled_path(manifest: &Manifest, mn: &ManifestNode) -> String {
 
 /// A model, seed, snapshot, analysis or test (enabled, or disabled with `compiled = false`).
 pub fn node_json(manifest: &Manifest, mn: &ManifestNode, keys: &PrimaryKeys) -> Value {
-    let mut v = common_fields(manifest, mn);
+    serde_json::from_slice(&node_object(manifest, mn, keys).into_bytes()).unwrap_or_default()
+}
+
+/// [`node_json`] written straight to bytes: what the manifest holds for the node.
+pub fn node_object<'a>(
+    manifest: &'a Manifest,
+    mn: &'a ManifestNode,
+    keys: &'a PrimaryKeys,
+) -> JsonObject<'a> {
+    let mut v = JsonObject::with_capacity(48, 3072);
+    common_fields(&mut v, manifest, mn);
     let n = &mn.node;
     if n.resource_type == ResourceType::Seed {
-        v.insert("depends_on".into(), json!({"macros": mn.depends_on_macros}));
-        return Value::Object(v);
+        let depends_on = DependsOnJson {
+            macros: &mn.depends_on_macros,
+            nodes: None,
+        };
+        v.put("depends_on", &depends_on);
+        return v;
     }
-    v.extend(compiled_fields(manifest, mn));
+    compiled_fields(&mut v, manifest, mn);
     match n.resource_type {
         ResourceType::Model => {
-            v.insert("access".into(), access(&n.config));
-            v.insert(
-                "constraints".into(),
-                n.constraints
-                    .iter()
-                    .map(|k| constraint_json(k, true))
-                    .collect(),
-            );
-            v.insert("version".into(), Value::Null);
-            v.insert("latest_version".into(), Value::Null);
-            v.insert("deprecation_date".into(), Value::Null);
-            v.insert("primary_key".into(), json!(keys.of_model(&n.name)));
-            v.insert("time_spine".into(), Value::Null);
+            v.put("access", &access(&n.config));
+            let constraints: Vec<Value> = (n.constraints.iter())
+                .map(|k| constraint_json(k, true))
+                .collect();
+            v.put("constraints", &constraints);
+            v.put("deprecation_date", &());
+            v.put("latest_version", &());
+            v.put("primary_key", keys.of_model(&n.name));
+            v.put("time_spine", &());
+            v.put("version", &());
         }
-        ResourceType::Test => v.extend(generic_test_fields(manifest, mn)),
+        ResourceType::Test => {
+            for (k, val) in generic_test_fields(manifest, mn) {
+                v.put(k, &val);
+            }
+        }
         _ => {}
     }
-    Value::Object(v)
+    v
 }
 
 /// Where a node's relation is: its own, the audit schema for tests, the target otherwise.
@@ -126,117 +205,94 @@ pub(crate) fn database_and_schema(manifest: &Manifest, mn: &ManifestNode) -> (St
     }
 }
 
-/// The fields every node class has, seeds included.
-fn common_fields(manifest: &Manifest, mn: &ManifestNode) -> Map<String, Value> {
+/// The fields every node class has, seeds included. Put in key order, the order they are
+/// written in, so the object needs no sorting of these.
+fn common_fields<'a>(v: &mut JsonObject<'a>, manifest: &Manifest, mn: &'a ManifestNode) {
     let n = &mn.node;
-    let config = config_json(ConfigKind::of(n.resource_type), &n.config);
+    let kind = ConfigKind::of(n.resource_type);
     let (database, schema) = database_and_schema(manifest, mn);
+    let config = |key: &str| config_member(kind, &n.config, key).unwrap_or_default();
+    v.put("alias", n.alias());
+    v.put("build_path", &());
+    let checksum = ChecksumJson {
+        checksum: n.checksum.value(),
+        name: n.checksum.name(),
+    };
+    v.put("checksum", &checksum);
+    v.put("columns", &columns(manifest, &n.package_name, &n.columns));
+    v.put_object("config", config_object(kind, &n.config));
+    v.put("database", &database);
+    let description = manifest.renderer().render_description(&n.description);
+    v.put("description", &description);
+    let doc_blocks = doc_blocks(manifest, &n.package_name, &n.description);
+    v.put("doc_blocks", &doc_blocks);
+    let docs = config_member(kind, &n.config, "docs");
+    v.put(
+        "docs",
+        &docs.unwrap_or_else(|| json!({"show": true, "node_color": null})),
+    );
+    v.put("fqn", &n.fqn);
+    v.put("group", &config("group"));
+    v.put("meta", &config("meta"));
+    v.put("name", &n.name);
+    v.put("original_file_path", &n.original_file_path);
+    v.put("package_name", &n.package_name);
+    let patch_path = (n.patch_path.as_ref()).map(|p| format!("{}://{}", n.package_name, p));
+    v.put("patch_path", &patch_path);
+    v.put("path", &n.path);
+    v.put("raw_code", raw_code(n));
     let relation_name = match &mn.relation {
-        Some(rel) if !mn.is_ephemeral() => json!(rel.render()),
-        _ => Value::Null,
+        Some(rel) if !mn.is_ephemeral() => Some(rel.render()),
+        _ => None,
     };
-    let docs = config
-        .get("docs")
-        .cloned()
-        .unwrap_or_else(|| json!({"show": true, "node_color": null}));
-    let mut v = Map::new();
-    let mut put = |k: &str, val: Value| {
-        v.insert(k.to_string(), val);
-    };
-    put("database", json!(database));
-    put("schema", json!(schema));
-    put("name", json!(n.name));
-    put("resource_type", json!(n.resource_type.as_str()));
-    put("package_name", json!(n.package_name));
-    put("path", json!(n.path));
-    put("original_file_path", json!(n.original_file_path));
-    put("unique_id", json!(n.unique_id));
-    put("fqn", json!(n.fqn));
-    put("alias", json!(n.alias()));
-    put(
-        "checksum",
-        json!({"name": n.checksum.name(), "checksum": n.checksum.value()}),
-    );
-    put("tags", config["tags"].clone());
-    put("meta", config["meta"].clone());
-    put("group", config["group"].clone());
-    put("docs", docs);
-    put("config", config);
-    put(
-        "description",
-        json!(manifest.renderer().render_description(&n.description)),
-    );
-    put(
-        "columns",
-        columns_json(manifest, &n.package_name, &n.columns),
-    );
-    put(
-        "patch_path",
-        json!(
-            n.patch_path
-                .as_ref()
-                .map(|p| format!("{}://{}", n.package_name, p))
-        ),
-    );
-    put("build_path", Value::Null);
-    put(
-        "unrendered_config",
-        Value::Object(n.unrendered_config.clone()),
-    );
-    put("relation_name", relation_name);
-    put("raw_code", json!(raw_code(n)));
-    put(
-        "doc_blocks",
-        doc_blocks(manifest, &n.package_name, &n.description),
-    );
-    v
+    v.put("relation_name", &relation_name);
+    v.put("resource_type", n.resource_type.as_str());
+    v.put("schema", &schema);
+    v.put("tags", &config("tags"));
+    v.put("unique_id", &n.unique_id);
+    v.put("unrendered_config", &n.unrendered_config);
 }
 
-/// The fields of nodes with SQL (`CompiledNode`): language, references, compiled code, contract.
-fn compiled_fields(manifest: &Manifest, mn: &ManifestNode) -> Map<String, Value> {
-    let nodes: Vec<&String> = mn
-        .depends_on
-        .iter()
+/// The fields of nodes with SQL (`CompiledNode`): language, references, compiled code,
+/// contract; in key order.
+fn compiled_fields<'a>(v: &mut JsonObject<'a>, manifest: &Manifest, mn: &'a ManifestNode) {
+    if let Some(sql) = &mn.compiled_sql {
+        v.put("compiled", &true);
+        v.put("compiled_code", sql);
+    }
+    let compiled_path = (mn.compiled_sql.as_ref()).map(|_| compiled_path(manifest, mn));
+    v.put("compiled_path", &compiled_path);
+    let contract = ContractJson {
+        alias_types: true,
+        checksum: contract_checksum(mn),
+        enforced: crate::contract::enforced(&mn.node),
+    };
+    v.put("contract", &contract);
+    let nodes: Vec<&String> = (mn.depends_on.iter())
         .filter(|d| !d.starts_with("macro."))
         .collect();
-    let refs: Vec<Value> = mn
-        .refs
-        .iter()
-        .map(|r| json!({"name": r.name, "package": r.package, "version": null}))
-        .collect();
-    let sources: Vec<Value> = mn.sources.iter().map(|(s, t)| json!([s, t])).collect();
-    let mut v = Map::new();
-    let mut put = |k: &str, val: Value| {
-        v.insert(k.to_string(), val);
+    let depends_on = DependsOnJson {
+        macros: &mn.depends_on_macros,
+        nodes: Some(nodes),
     };
-    put("language", json!("sql"));
-    put("refs", json!(refs));
-    put("sources", json!(sources));
-    put("metrics", json!([]));
-    put("functions", json!([]));
-    put(
-        "depends_on",
-        json!({"macros": mn.depends_on_macros, "nodes": nodes}),
-    );
-    match &mn.compiled_sql {
-        Some(sql) => {
-            put("compiled_path", json!(compiled_path(manifest, mn)));
-            put("compiled", json!(true));
-            put("compiled_code", json!(sql));
-            put("extra_ctes_injected", json!(true));
-            put("extra_ctes", json!([]));
-        }
-        None => put("compiled_path", Value::Null),
+    v.put("depends_on", &depends_on);
+    if mn.compiled_sql.is_some() {
+        v.put("extra_ctes", &[(); 0]);
+        v.put("extra_ctes_injected", &true);
     }
-    put(
-        "contract",
-        json!({
-            "enforced": crate::contract::enforced(&mn.node),
-            "alias_types": true,
-            "checksum": contract_checksum(mn),
-        }),
-    );
-    v
+    v.put("functions", &[(); 0]);
+    v.put("language", "sql");
+    v.put("metrics", &[(); 0]);
+    let refs: Vec<RefJson> = (mn.refs.iter())
+        .map(|r| RefJson {
+            name: &r.name,
+            package: &r.package,
+            version: (),
+        })
+        .collect();
+    v.put("refs", &refs);
+    let sources: Vec<[&String; 2]> = mn.sources.iter().map(|(s, t)| [s, t]).collect();
+    v.put("sources", &sources);
 }
 
 /// A generic test's own fields: the tested column and node, and how the test is invoked.
