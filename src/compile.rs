@@ -377,22 +377,23 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
     // `graph` holds the nodes as loaded, which the snapshot does not keep.
     let mut reads_invocation = invocation_reads.into_inner() || renderer.builds_graph();
     let mut diags = Collector::new();
-    let mut nodes: BTreeMap<String, ManifestNode> = BTreeMap::new();
+    // In unique_id order, so the maps are built in one pass.
+    let mut nodes = Vec::with_capacity(results.len());
     let mut disabled_by_call: Vec<Node> = Vec::new();
-    let mut loaded_configs = BTreeMap::new();
+    let mut loaded_configs = Vec::new();
     for (id, made) in results {
         diags.extend(made.error);
         if let Some(loaded) = made.loaded {
-            loaded_configs.insert(id.clone(), loaded);
+            loaded_configs.push((id.clone(), loaded));
         }
         match made.node {
-            Ok(mn) => {
-                nodes.insert(id, mn);
-            }
+            Ok(mn) => nodes.push((id, mn)),
             // Disabled by its own config() call: listed with the disabled nodes, as in dbt.
             Err(node) => disabled_by_call.push(*node),
         }
     }
+    let mut nodes: BTreeMap<String, ManifestNode> = nodes.into_iter().collect();
+    let loaded_configs: LoadedConfigs = loaded_configs.into_iter().collect();
     for node in disabled_by_call {
         project.disabled.insert(node.unique_id.clone(), node);
     }

@@ -57,7 +57,7 @@ impl Object for TemplateContext {
                 .clone()
                 .map(super::Relation::into_value)
                 .unwrap_or(Value::from(())),
-            "model" => self.scope.model.clone(),
+            "model" => self.scope.model(),
             "execute" => Value::from(self.scope.execute),
             "kwargs" if self.extra.is_some() => self.extra.as_ref()?.0.clone(),
             "varargs" if self.extra.is_some() => self.extra.as_ref()?.1.clone(),

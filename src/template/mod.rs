@@ -165,7 +165,10 @@ pub(crate) struct Scope {
     pub resolver: Arc<dyn Resolve>,
     pub database: Option<Arc<dyn Database>>,
     pub recorded: Mutex<Rendered>,
-    pub model: Value,
+    /// What `model` shows of the node.
+    model_fields: ModelFields,
+    /// `model`, made on first use: most templates never read it.
+    model: std::sync::OnceLock<Value>,
     /// Results stored by `{% call statement('name') %}`, for `load_result('name')`.
     pub results: Mutex<BTreeMap<String, Value>>,
     /// A unit test's overrides.
@@ -181,6 +184,12 @@ impl std::fmt::Debug for Scope {
 impl Object for Scope {}
 
 impl Scope {
+    /// `model` as templates see it.
+    pub fn model(&self) -> Value {
+        let make = || model_value(&self.unique_id, &self.model_fields, &self.base_config);
+        self.model.get_or_init(make).clone()
+    }
+
     /// The database templates query; asking for it while rendering with `execute` but
     /// without a connection marks the render as offline.
     pub fn database(&self) -> &Option<Arc<dyn Database>> {
@@ -583,7 +592,17 @@ impl Renderer {
             resolver: req.resolver,
             database: req.database,
             recorded: Mutex::new(Rendered::default()),
-            model: model_value(node, req.config),
+            model_fields: ModelFields {
+                name: node.name.clone(),
+                resource_type: node.resource_type,
+                package_name: node.package_name.clone(),
+                original_file_path: node.original_file_path.clone(),
+                path: node.path.clone(),
+                fqn: node.fqn.clone(),
+                raw_code: node.raw_code.clone(),
+                description: node.description.clone(),
+            },
+            model: std::sync::OnceLock::new(),
             results: Mutex::new(BTreeMap::new()),
             overrides: req.overrides,
         })
@@ -847,10 +866,22 @@ fn hint_for(e: &minijinja::Error) -> String {
     }
 }
 
+/// The fields of a node `model` shows, besides its unique_id and config.
+struct ModelFields {
+    name: String,
+    resource_type: crate::project::ResourceType,
+    package_name: String,
+    original_file_path: String,
+    path: String,
+    fqn: Vec<String>,
+    raw_code: String,
+    description: String,
+}
+
 /// `model` as templates see it: a map of the node's main fields.
-fn model_value(node: &Node, config: &Config) -> Value {
+fn model_value(unique_id: &str, node: &ModelFields, config: &Config) -> Value {
     let mut m: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
-    m.insert("unique_id", node.unique_id.clone().into());
+    m.insert("unique_id", unique_id.into());
     m.insert("name", node.name.clone().into());
     m.insert(
         "alias",
@@ -871,7 +902,6 @@ fn model_value(node: &Node, config: &Config) -> Value {
     Value::from_serialize(&m)
 }
 
-/// A random version-4 UUID for `invocation_id`.
 /// A new invocation id: a random UUID (version 4), as dbt makes one per command.
 pub fn invocation_id() -> String {
     use std::hash::{BuildHasher, Hasher};

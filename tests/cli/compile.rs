@@ -279,6 +279,32 @@ fn init_demo_builds_with_no_other_setup() {
 }
 
 #[test]
+fn model_shows_the_node_with_its_final_config() {
+    let p = TempProject::with_files(&[
+        (
+            "project.yml",
+            "name: shown\nmodels:\n  shown:\n    +tags: [nightly]\n",
+        ),
+        (
+            "models/marts/orders.sql",
+            "{{ config(materialized='table', alias='all_orders') }}\n\
+             select '{{ model.unique_id }}|{{ model.name }}|{{ model.alias }}|{{ model.resource_type }}\
+             |{{ model.config.materialized }}|{{ model.tags | join(\",\") }}|{{ model.fqn | join(\".\") }}\
+             |{{ model.original_file_path }}|{{ model.raw_code | length > 0 }}' as shown",
+        ),
+    ]);
+    p.kiln(&["compile"]).ok();
+    let sql = p.read("target/compiled/shown/models/marts/orders.sql");
+    assert!(
+        sql.contains(
+            "'model.shown.orders|orders|all_orders|model|table|nightly|shown.marts.orders\
+             |models/marts/orders.sql|True'"
+        ),
+        "{sql}"
+    );
+}
+
+#[test]
 fn project_macros_override_schema_and_alias_naming() {
     let p = TempProject::with_files(&[
         ("project.yml", "name: naming\n"),
