@@ -159,9 +159,16 @@ pub fn to_json_bytes(value: &serde_json::Value) -> Vec<u8> {
 
 /// One `"key":value` member of a JSON object, serialized as [`to_json_bytes`] would write it.
 pub fn member_bytes(key: &str, value: &serde_json::Value) -> Vec<u8> {
-    let mut out = serde_json::to_vec(key).unwrap_or_default();
-    out.push(b':');
+    let mut out = member_head(key, 0);
     let _ = serde_json::to_writer(&mut out, value);
+    out
+}
+
+/// `"key":`, with room for `capacity` bytes of value after it.
+fn member_head(key: &str, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 3 + capacity);
+    let _ = serde_json::to_writer(&mut out, key);
+    out.push(b':');
     out
 }
 
@@ -219,13 +226,8 @@ impl<'k> JsonObject<'k> {
     }
 
     /// About how many bytes the object takes when written.
-    pub fn len(&self) -> usize {
+    fn written_len(&self) -> usize {
         self.values.len() + self.members.iter().map(|(k, _)| k.len() + 4).sum::<usize>() + 2
-    }
-
-    /// True when nothing was put.
-    pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
     }
 
     /// Writes the object to `out`.
@@ -235,7 +237,7 @@ impl<'k> JsonObject<'k> {
         if !self.members.is_sorted_by(|a, b| a.0 < b.0) {
             self.members.sort_by(|a, b| a.0.cmp(&b.0));
         }
-        out.reserve(self.len());
+        out.reserve(self.written_len());
         out.push(b'{');
         let mut first = true;
         for (i, (key, range)) in self.members.iter().enumerate() {
@@ -251,6 +253,14 @@ impl<'k> JsonObject<'k> {
             out.extend_from_slice(&self.values[range.clone()]);
         }
         out.push(b'}');
+    }
+
+    /// The object as the `"key":{...}` member of an enclosing object, as [`member_bytes`]
+    /// writes a value.
+    pub fn into_member(self, key: &str) -> Vec<u8> {
+        let mut out = member_head(key, self.written_len());
+        self.write_to(&mut out);
+        out
     }
 
     /// The object's bytes.

@@ -210,14 +210,7 @@ fn manifest_pieces<'a>(
 ) -> Pieces<'a> {
     use rayon::prelude::*;
     let keys = PrimaryKeys::of(manifest);
-    let make = |id: &str, mn: &ManifestNode| {
-        let node = node_object(manifest, mn, &keys);
-        let mut out = Vec::with_capacity(id.len() + 3 + node.len());
-        let _ = serde_json::to_writer(&mut out, id);
-        out.push(b':');
-        node.write_to(&mut out);
-        Some(out)
-    };
+    let make = |id: &str, mn: &ManifestNode| Some(node_object(manifest, mn, &keys).into_member(id));
     let (nodes, rest) = rayon::join(
         || {
             let keyed = manifest.nodes.par_iter().map(|(id, mn)| {
