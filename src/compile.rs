@@ -825,7 +825,7 @@ impl Manifest {
             mn.node.checksum = crate::project::identity::Checksum::Sha256(
                 crate::project::identity::file_checksum(text),
             );
-            self.project.files.insert(file.clone(), text.clone());
+            Arc::make_mut(&mut self.project.files).insert(file.clone(), text.clone());
             ids.push(mn.node.unique_id.clone());
         }
         self.kept = None;

@@ -195,7 +195,7 @@ fn project_key(project: &Project, target: &TargetInfo) -> String {
     part(format!("{:?}", project.file).as_bytes());
     part(format!("{:?}", project.packages).as_bytes());
     part(format!("{target:?}").as_bytes());
-    for (rel, text) in &project.files {
+    for (rel, text) in project.files.iter() {
         if !node_files.contains(rel.as_str()) {
             part(rel.as_bytes());
             part(text.as_bytes());

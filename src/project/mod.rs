@@ -24,6 +24,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How to load a project.
 pub struct LoadOptions<'a> {
@@ -58,7 +59,8 @@ pub struct Project {
     /// Unit tests, by unique_id.
     pub unit_tests: BTreeMap<String, UnitTest>,
     /// Text of every file read, by path relative to the root (for error quoting).
-    pub files: BTreeMap<String, String>,
+    /// Shared with the renderers made from the project.
+    pub files: Arc<BTreeMap<String, String>>,
     /// Problems that do not stop loading (e.g. properties for a model that does not exist).
     pub warnings: Vec<Diagnostic>,
     /// Installed packages' project files, by package name.
@@ -191,19 +193,19 @@ pub fn load(opts: &LoadOptions) -> Result<Project> {
         macros: BTreeMap::new(),
         docs: BTreeMap::new(),
         unit_tests: BTreeMap::new(),
-        files: BTreeMap::new(),
+        files: Arc::default(),
         warnings: Vec::new(),
         packages: BTreeMap::new(),
         selectors: Vec::new(),
         inputs,
     };
-    project.files.insert(file_name, text);
+    Arc::make_mut(&mut project.files).insert(file_name, text);
     if let Ok(text) = std::fs::read_to_string(root.join(selectors::FILE)) {
         match selectors::parse(&text) {
             Ok(list) => project.selectors = list,
             Err(e) => diags.push_error(e),
         }
-        project.files.insert(selectors::FILE.to_string(), text);
+        Arc::make_mut(&mut project.files).insert(selectors::FILE.to_string(), text);
     } else {
         project.inputs.files.insert(root.join(selectors::FILE));
     }
@@ -545,19 +547,19 @@ fn load_package(
             (files, diags)
         },
     );
-    project.files.extend(files);
+    Arc::make_mut(&mut project.files).extend(files);
     if !pkg.prefix.is_empty()
         && let Ok(text) = std::fs::read_to_string(
             pkg.dir
                 .join(pkg.file.file_name.trim_start_matches(&pkg.prefix)),
         )
     {
-        project.files.insert(pkg.file.file_name.clone(), text);
+        Arc::make_mut(&mut project.files).insert(pkg.file.file_name.clone(), text);
     }
     let mut parsed = Vec::new();
     for (rel, text, p) in props {
         if let Some(text) = diags.take(text) {
-            project.files.insert(rel.clone(), text);
+            Arc::make_mut(&mut project.files).insert(rel.clone(), text);
         }
         parsed.extend(p.map(|p| (rel, p)));
     }

@@ -245,7 +245,8 @@ pub(crate) struct Shared {
     pub env: EnvLookup,
     pub docs: BTreeMap<String, String>,
     pub origins: BTreeMap<String, Origin>,
-    pub files: BTreeMap<String, String>,
+    /// The project's files, by path (see [`Shared::file_text`]).
+    pub files: Arc<BTreeMap<String, String>>,
     /// Macros by package, then name (`dbt` holds the built-ins).
     pub macros: BTreeMap<String, BTreeMap<String, macros::MacroEntry>>,
     /// Template sources by template name, kept for the life of the process (compiled templates
@@ -253,6 +254,8 @@ pub(crate) struct Shared {
     pub sources: BTreeMap<String, compiled::Source>,
     /// Templates compiled on first use.
     pub compiled: BTreeMap<String, OnceLock<compiled::Compiled>>,
+    /// Nodes' own templates, by template name, each made when its node is first rendered.
+    pub node_sources: Mutex<HashMap<String, compiled::Source>>,
     /// Free-standing templates (hooks, inline SQL), compiled once per distinct text.
     pub adhoc: Mutex<HashMap<String, compiled::Compiled>>,
     /// `invocation_id`.
@@ -269,6 +272,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The text of a project or built-in macro file, for error messages.
+    fn file_text(&self, file: &str) -> Option<&str> {
+        (self.files.get(file).map(String::as_str)).or_else(|| builtins::file_text(file))
+    }
+
     /// The compiled template `name` (compiled on first use).
     pub(crate) fn compiled(&self, name: &str) -> Result<compiled::Compiled, minijinja::Error> {
         let (Some(cell), Some(source)) = (self.compiled.get(name), self.sources.get(name)) else {
@@ -284,17 +292,18 @@ impl Shared {
         Ok(cell.get_or_init(|| c).clone())
     }
 
-    /// The template `name` compiled afresh, not kept.
-    pub(crate) fn compile_uncached(
-        &self,
-        name: &str,
-    ) -> Result<compiled::Compiled, minijinja::Error> {
-        match self.sources.get(name) {
-            Some(source) => compiled::compile_source(source),
-            None => Err(minijinja::Error::new(
-                minijinja::ErrorKind::TemplateNotFound,
-                format!("template {name} does not exist"),
-            )),
+    /// The template of `node`'s own code, kept once made: a node renders once or twice per
+    /// command, and its text is made again only when the node's code changed.
+    fn node_source(&self, node: &Node) -> compiled::Source {
+        let name = node_template(&node.unique_id);
+        let mut kept = self.node_sources.lock().unwrap_or_else(|e| e.into_inner());
+        match kept.get(&name) {
+            Some(source) if source.text() == node.raw_code => *source,
+            _ => {
+                let source = compiled::Source::new(&name, &node.raw_code);
+                kept.insert(name, source);
+                source
+            }
         }
     }
 
@@ -372,15 +381,6 @@ fn node_template(unique_id: &str) -> String {
 /// [`node_template`], so errors still name the test's file.
 const GENERIC_TEST_TEMPLATE: &str = "node:__kiln_generic_test";
 
-/// The template a node renders.
-fn template_of(node: &Node) -> String {
-    if node.is_generic_test() {
-        GENERIC_TEST_TEMPLATE.to_string()
-    } else {
-        node_template(&node.unique_id)
-    }
-}
-
 /// Name of the template holding one macro.
 fn macro_template(unique_id: &str) -> String {
     format!("macro:{unique_id}")
@@ -441,7 +441,6 @@ impl Renderer {
         let mut sources: BTreeMap<String, compiled::Source> = BTreeMap::new();
         let mut origins = BTreeMap::new();
         let mut macros: BTreeMap<String, BTreeMap<String, macros::MacroEntry>> = BTreeMap::new();
-        let mut files = project.files.clone();
 
         let mut add_macro = |m: &Macro| {
             let t = macro_template(&m.unique_id);
@@ -463,33 +462,18 @@ impl Renderer {
                 },
             );
         };
-        let (builtin_list, builtin_files) = builtins::macros();
-        for m in &builtin_list {
+        for m in builtins::macros() {
             add_macro(m);
         }
         for m in project.macros.values() {
             add_macro(m);
         }
-        files.extend(builtin_files);
-        for node in nodes.clone() {
-            if node.is_generic_test() {
-                sources
-                    .entry(GENERIC_TEST_TEMPLATE.to_string())
-                    .or_insert_with(|| {
-                        compiled::Source::new(GENERIC_TEST_TEMPLATE, "{{ __kiln_generic_test() }}")
-                    });
-            } else {
-                let t = node_template(&node.unique_id);
-                sources.insert(t.clone(), compiled::Source::new(&t, &node.raw_code));
-            }
-            origins.insert(
-                node_template(&node.unique_id),
-                Origin {
-                    file: node.original_file_path.clone(),
-                    line_offset: node.line_offset,
-                },
-            );
-        }
+        // A node's own template is made when the node is first rendered (see `node_source`):
+        // most commands render few of a kept parse's nodes. Generic tests share one template.
+        sources.insert(
+            GENERIC_TEST_TEMPLATE.to_string(),
+            compiled::Source::new(GENERIC_TEST_TEMPLATE, "{{ __kiln_generic_test() }}"),
+        );
 
         let mut target_map: BTreeMap<String, serde_json::Value> = target.extra.clone();
         target_map.insert("name".into(), target.name.clone().into());
@@ -528,10 +512,11 @@ impl Renderer {
             env,
             docs,
             origins,
-            files,
+            files: project.files.clone(),
             macros,
             sources,
             compiled,
+            node_sources: Mutex::new(HashMap::new()),
             adhoc: Mutex::new(HashMap::new()),
             invocation_id: invocation
                 .invocation_id
@@ -612,18 +597,21 @@ impl Renderer {
     pub fn render(&self, req: RenderRequest<'_>) -> Result<Rendered, Diagnostic> {
         let package = req.node.package_name.clone();
         let name = node_template(&req.node.unique_id);
-        let template = template_of(req.node);
-        let scope = Self::scope_for(req);
+        let origin = Origin {
+            file: req.node.original_file_path.clone(),
+            line_offset: req.node.line_offset,
+        };
         // A node's own template is rendered once or twice per command: it is compiled for each
         // render and dropped after, since a compiled template holds ~12 KB however short it is.
-        let compiled = match template == GENERIC_TEST_TEMPLATE {
-            true => self.shared.compiled(&template),
-            false => self.shared.compile_uncached(&template),
+        let compiled = match req.node.is_generic_test() {
+            true => self.shared.compiled(GENERIC_TEST_TEMPLATE),
+            false => compiled::compile_source(&self.shared.node_source(req.node)),
         };
+        let scope = Self::scope_for(req);
         let result = compiled.and_then(|c| self.eval(&c, &scope, &package));
         let sql = match result {
             Ok(sql) => sql,
-            Err(e) => return Err(self.diagnostic(&e, &name)),
+            Err(e) => return Err(self.node_diagnostic(&e, &name, &origin)),
         };
         let mut rendered = scope.recorded.lock().map(|r| r.clone()).unwrap_or_default();
         rendered.sql = sql;
@@ -741,8 +729,10 @@ impl Renderer {
             .flat_map(|ns| ns.keys().map(String::as_str))
     }
 
-    fn diagnostic(&self, e: &minijinja::Error, template: &str) -> Diagnostic {
-        self.diagnostic_with_source(e, template, None)
+    /// [`Self::diagnostic_with_source`] for an error in a render of a node, whose template
+    /// `template` came from `origin`.
+    fn node_diagnostic(&self, e: &minijinja::Error, template: &str, origin: &Origin) -> Diagnostic {
+        self.diagnostic_at(e, template, None, Some(origin))
     }
 
     /// Converts a minijinja error into a diagnostic at the innermost file and line.
@@ -752,6 +742,22 @@ impl Renderer {
         template: &str,
         inline_source: Option<&str>,
     ) -> Diagnostic {
+        self.diagnostic_at(e, template, inline_source, None)
+    }
+
+    /// See [`Self::diagnostic_with_source`]; `node` is where `template` came from when it is a
+    /// node's own (nodes' templates are not among the renderer's origins).
+    fn diagnostic_at(
+        &self,
+        e: &minijinja::Error,
+        template: &str,
+        inline_source: Option<&str>,
+        node: Option<&Origin>,
+    ) -> Diagnostic {
+        let origin_of = |name: &str| match node {
+            Some(o) if name == template => Some(o),
+            _ => self.shared.origins.get(name),
+        };
         let signal = functions::signal_of(e);
         let kind = match &signal {
             Some(functions::Signal::Reference { .. }) => ErrorKind::Reference,
@@ -767,7 +773,7 @@ impl Renderer {
             _ => template,
         }
         .to_string();
-        let origin = self.shared.origins.get(&failing);
+        let origin = origin_of(&failing);
         let location = match (origin, e.line()) {
             (Some(o), Some(line)) => {
                 let file_line = line + o.line_offset;
@@ -776,7 +782,7 @@ impl Renderer {
                     _ => 0,
                 };
                 // Column positions are only exact on the template's first line when offset.
-                match self.shared.files.get(&o.file) {
+                match self.shared.file_text(&o.file) {
                     Some(text) => Location::at(&o.file, text, file_line, col),
                     None => Location {
                         file: o.file.clone().into(),
@@ -797,7 +803,7 @@ impl Renderer {
             }
         };
         if failing != template
-            && let Some(outer) = self.shared.origins.get(template)
+            && let Some(outer) = origin_of(template)
         {
             message = format!("{message} (while rendering {})", outer.file);
         }

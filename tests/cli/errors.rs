@@ -127,3 +127,61 @@ fn build_reports_a_sql_syntax_error_at_its_line_without_sending_it() {
         .unwrap_or_default();
     assert_eq!(broken["status"], "error", "{results}");
 }
+
+/// A template error names the file and line of the node it is in, counted from the top of the
+/// file: a snapshot's body starts below its `{% snapshot %}` line, and an error in a macro a
+/// generic test calls names the macro's line and the properties file of the test.
+#[test]
+fn template_errors_in_nodes_are_placed_in_their_files() {
+    let p = TempProject::with_files(&[
+        ("project.yml", "name: shop\nprofile: shop\n"),
+        ("models/ok.sql", "select 1 as id"),
+        (
+            "snapshots/s.sql",
+            "-- history\n\n{% snapshot s %}\n{{ config(unique_key='id', strategy='check', check_cols='all') }}\nselect id,\n  {{ no_such_macro() }} as x\nfrom {{ ref('ok') }}\n{% endsnapshot %}\n",
+        ),
+    ]);
+    let run = p.kiln(&["parse"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("`no_such_macro` is not a macro or function"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("--> snapshots/s.sql:6:6"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(" 6 |   {{ no_such_macro() }} as x"),
+        "{}",
+        run.stderr
+    );
+
+    let p = TempProject::with_files(&[
+        ("project.yml", "name: shop\nprofile: shop\n"),
+        ("models/ok.sql", "select 1 as id"),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: ok\n    columns:\n      - name: id\n        tests:\n          - odd\n",
+        ),
+        (
+            "macros/odd.sql",
+            "{% test odd(model, column_name) %}\nselect * from {{ model }}\nwhere {{ undefined_helper(column_name) }}\n{% endtest %}\n",
+        ),
+    ]);
+    let run = p.kiln(&["compile"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("(while rendering models/schema.yml)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("--> macros/odd.sql:3:"),
+        "{}",
+        run.stderr
+    );
+}
