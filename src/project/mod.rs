@@ -659,7 +659,9 @@ fn discover(
                 inputs.dirs.entry(dir).or_insert(None);
                 continue;
             }
-            let mut listed: BTreeMap<PathBuf, Vec<std::ffi::OsString>> = BTreeMap::new();
+            // The folders being listed, outermost first: the walk is depth first, so an
+            // entry's folder is the last one open above its depth.
+            let mut open: Vec<Listing> = Vec::new();
             for entry in walkdir::WalkDir::new(&dir)
                 .follow_links(true)
                 .sort_by_file_name()
@@ -677,16 +679,16 @@ fn discover(
                         continue;
                     }
                 };
-                if entry.file_type().is_dir() {
-                    listed.entry(entry.path().to_path_buf()).or_default();
+                close_listings(&mut open, entry.depth(), inputs);
+                if let Some(parent) = open.last_mut() {
+                    parent.names.push(entry.file_name().to_os_string());
                 }
-                if entry.depth() > 0
-                    && let Some(parent) = entry.path().parent()
-                {
-                    listed
-                        .entry(parent.to_path_buf())
-                        .or_default()
-                        .push(entry.file_name().to_os_string());
+                if entry.file_type().is_dir() {
+                    open.push(Listing {
+                        depth: entry.depth(),
+                        dir: entry.path().to_path_buf(),
+                        names: Vec::new(),
+                    });
                 }
                 if !entry.file_type().is_file() {
                     continue;
@@ -714,13 +716,26 @@ fn discover(
                     out.push(Found { rel, sub, role });
                 }
             }
-            for (dir, names) in listed {
-                let hash = listing_hash(names.iter().map(|n| n.as_os_str()));
-                inputs.dirs.insert(dir, Some(hash));
-            }
+            close_listings(&mut open, 0, inputs);
         }
     }
     out
+}
+
+/// A folder being listed by `discover`, at `depth` under its resource path.
+struct Listing {
+    depth: usize,
+    dir: PathBuf,
+    names: Vec<std::ffi::OsString>,
+}
+
+/// Records in `inputs` the folders of `open` at `depth` or deeper, all of whose entries were
+/// seen: the walk has left them.
+fn close_listings(open: &mut Vec<Listing>, depth: usize, inputs: &mut Inputs) {
+    while let Some(done) = open.pop_if(|l| l.depth >= depth) {
+        let hash = listing_hash(done.names.iter().map(|n| n.as_os_str()));
+        inputs.dirs.insert(done.dir, Some(hash));
+    }
 }
 
 fn slash_path(p: &Path) -> String {

@@ -124,6 +124,25 @@ fn edits_new_files_and_removed_files_are_seen_at_once() {
         "version: 2\nmodels:\n  - name: e\n    columns:\n      - name: id\n        data_tests: [unique]\n",
     );
     assert!(ls(&p, &[]).1.contains(&"snap.more.unique_e_id".to_string()));
+
+    // Folders two deep, listed beside their siblings: kept, then a file added in the deepest.
+    p.write("models/more/deep/er/g.sql", "select 7 as id");
+    p.write("models/more/f.sql", "select 6 as id");
+    let (hit, lines) = ls(&p, &[]);
+    assert!(!hit);
+    assert!(
+        lines.contains(&"snap.more.deep.er.g".to_string()),
+        "{lines:?}"
+    );
+    assert!(ls(&p, &[]).0);
+    p.write("models/more/deep/er/h.sql", "select 8 as id");
+    let (hit, lines) = ls(&p, &[]);
+    assert!(!hit);
+    assert!(
+        lines.contains(&"snap.more.deep.er.h".to_string()),
+        "{lines:?}"
+    );
+    assert!(ls(&p, &[]).0);
 }
 
 #[test]
