@@ -40,8 +40,9 @@ fn config() -> TemplateConfig {
 }
 
 /// A template's name and text, kept for the life of the process: compiled instructions borrow
-/// them for the environment's `'static` lifetime. Each is made once per template when the
-/// renderer is built, so this is bounded by the project's size however often it is compiled.
+/// them for the environment's `'static` lifetime. Each is made once per template and renderer
+/// (a node's when the node is first rendered, again only if its code changed), so this is
+/// bounded by the project's size however often it is compiled.
 #[derive(Debug, Clone, Copy)]
 pub struct Source {
     name: &'static str,

@@ -597,10 +597,7 @@ impl Renderer {
     pub fn render(&self, req: RenderRequest<'_>) -> Result<Rendered, Diagnostic> {
         let package = req.node.package_name.clone();
         let name = node_template(&req.node.unique_id);
-        let origin = Origin {
-            file: req.node.original_file_path.clone(),
-            line_offset: req.node.line_offset,
-        };
+        let node = req.node;
         // A node's own template is rendered once or twice per command: it is compiled for each
         // render and dropped after, since a compiled template holds ~12 KB however short it is.
         let compiled = match req.node.is_generic_test() {
@@ -611,7 +608,7 @@ impl Renderer {
         let result = compiled.and_then(|c| self.eval(&c, &scope, &package));
         let sql = match result {
             Ok(sql) => sql,
-            Err(e) => return Err(self.node_diagnostic(&e, &name, &origin)),
+            Err(e) => return Err(self.node_diagnostic(&e, &name, node)),
         };
         let mut rendered = scope.recorded.lock().map(|r| r.clone()).unwrap_or_default();
         rendered.sql = sql;
@@ -729,10 +726,14 @@ impl Renderer {
             .flat_map(|ns| ns.keys().map(String::as_str))
     }
 
-    /// [`Self::diagnostic_with_source`] for an error in a render of a node, whose template
-    /// `template` came from `origin`.
-    fn node_diagnostic(&self, e: &minijinja::Error, template: &str, origin: &Origin) -> Diagnostic {
-        self.diagnostic_at(e, template, None, Some(origin))
+    /// [`Self::diagnostic_with_source`] for an error in a render of `node`, whose own template
+    /// is `template`.
+    fn node_diagnostic(&self, e: &minijinja::Error, template: &str, node: &Node) -> Diagnostic {
+        let origin = Origin {
+            file: node.original_file_path.clone(),
+            line_offset: node.line_offset,
+        };
+        self.diagnostic_at(e, template, None, Some(&origin))
     }
 
     /// Converts a minijinja error into a diagnostic at the innermost file and line.
