@@ -829,7 +829,7 @@ impl Manifest {
             ids.push(mn.node.unique_id.clone());
         }
         self.kept = None;
-        // Made now, so it holds the edited templates.
+        // Made now, so it quotes the edited files in its errors.
         let renderer = self.renderer().clone();
         let nodes = self.nodes.values().map(|mn| &mn.node);
         let names = Arc::new(Names::new(&self.project, nodes, &self.target));

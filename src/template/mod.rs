@@ -433,7 +433,7 @@ impl Renderer {
     /// parse's) on `target`.
     pub fn new<'a>(
         project: &Project,
-        nodes: impl Iterator<Item = &'a Node> + Clone,
+        nodes: impl Iterator<Item = &'a Node>,
         target: &TargetInfo,
         env: EnvLookup,
         invocation: &Invocation,
@@ -608,7 +608,13 @@ impl Renderer {
         let result = compiled.and_then(|c| self.eval(&c, &scope, &package));
         let sql = match result {
             Ok(sql) => sql,
-            Err(e) => return Err(self.node_diagnostic(&e, &name, node)),
+            Err(e) => {
+                let origin = Origin {
+                    file: node.original_file_path.clone(),
+                    line_offset: node.line_offset,
+                };
+                return Err(self.diagnostic_with_source(&e, &name, None, Some(&origin)));
+            }
         };
         let mut rendered = scope.recorded.lock().map(|r| r.clone()).unwrap_or_default();
         rendered.sql = sql;
@@ -634,7 +640,7 @@ impl Renderer {
                 r.sql = sql;
                 Ok(r)
             }
-            Err(e) => Err(self.diagnostic_with_source(&e, origin, Some(source))),
+            Err(e) => Err(self.diagnostic_with_source(&e, origin, Some(source), None)),
         }
     }
 
@@ -646,7 +652,7 @@ impl Renderer {
         }
         self.env
             .render_str(text, ())
-            .map_err(|e| self.diagnostic_with_source(&e, file, Some(text)))
+            .map_err(|e| self.diagnostic_with_source(&e, file, Some(text), None))
     }
 
     /// Renders a docs description (`{{ doc('x') }}`) outside any node.
@@ -726,29 +732,10 @@ impl Renderer {
             .flat_map(|ns| ns.keys().map(String::as_str))
     }
 
-    /// [`Self::diagnostic_with_source`] for an error in a render of `node`, whose own template
-    /// is `template`.
-    fn node_diagnostic(&self, e: &minijinja::Error, template: &str, node: &Node) -> Diagnostic {
-        let origin = Origin {
-            file: node.original_file_path.clone(),
-            line_offset: node.line_offset,
-        };
-        self.diagnostic_at(e, template, None, Some(&origin))
-    }
-
-    /// Converts a minijinja error into a diagnostic at the innermost file and line.
+    /// Converts a minijinja error into a diagnostic at the innermost file and line. `node` is
+    /// where `template` came from when it is a node's own (nodes' templates are not among the
+    /// renderer's origins).
     fn diagnostic_with_source(
-        &self,
-        e: &minijinja::Error,
-        template: &str,
-        inline_source: Option<&str>,
-    ) -> Diagnostic {
-        self.diagnostic_at(e, template, inline_source, None)
-    }
-
-    /// See [`Self::diagnostic_with_source`]; `node` is where `template` came from when it is a
-    /// node's own (nodes' templates are not among the renderer's origins).
-    fn diagnostic_at(
         &self,
         e: &minijinja::Error,
         template: &str,
