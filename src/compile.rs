@@ -24,8 +24,9 @@ use std::sync::Arc;
 /// A node after parsing: final config, relation and dependencies.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ManifestNode {
-    /// The loaded node (its `config` is the final merged config).
-    pub node: Node,
+    /// The loaded node (its `config` is the final merged config). Boxed: maps of manifest nodes
+    /// then hold and move a pointer, not the whole node.
+    pub node: Box<Node>,
     /// The database relation it builds or reads (models, seeds, snapshots).
     pub relation: Option<Relation>,
     /// `ref()` calls, in order.
@@ -346,6 +347,7 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
     let results: Vec<(String, RenderedNode)> = loaded
         .into_par_iter()
         .map(|(id, node)| {
+            let node = Box::new(node);
             if node.resource_type == ResourceType::Seed {
                 return (id, rendered_node(node, None));
             }
@@ -537,7 +539,7 @@ struct RenderedNode {
     error: Option<Diagnostic>,
 }
 
-fn rendered_node(mut node: Node, r: Option<crate::template::Rendered>) -> RenderedNode {
+fn rendered_node(mut node: Box<Node>, r: Option<crate::template::Rendered>) -> RenderedNode {
     let mut loaded = None;
     if let Some(r) = &r
         && (!r.config.0.is_empty() || !r.config_call.is_empty())
@@ -551,7 +553,7 @@ fn rendered_node(mut node: Node, r: Option<crate::template::Rendered>) -> Render
     }
     if !node.config.enabled() {
         return RenderedNode {
-            node: Err(Box::new(node)),
+            node: Err(node),
             loaded,
             error: None,
         };
@@ -770,7 +772,7 @@ impl Manifest {
             let (env, invocation) = &self.render_with;
             Arc::new(Renderer::new(
                 &self.project,
-                self.nodes.values().map(|mn| &mn.node),
+                self.nodes.values().map(|mn| &*mn.node),
                 &target_info(&self.target),
                 env.clone(),
                 invocation,
@@ -831,7 +833,7 @@ impl Manifest {
         self.kept = None;
         // Made now, so it quotes the edited files in its errors.
         let renderer = self.renderer().clone();
-        let nodes = self.nodes.values().map(|mn| &mn.node);
+        let nodes = self.nodes.values().map(|mn| &*mn.node);
         let names = Arc::new(Names::new(&self.project, nodes, &self.target));
         let planner = Planner::new(&self.project, &renderer, names.clone(), &self.target);
         let enabled: BTreeSet<String> = self.nodes.keys().cloned().collect();
@@ -1501,7 +1503,7 @@ impl Manifest {
     /// A resolver that returns each node's real relation (ephemeral models as CTE names).
     pub fn compile_resolver(&self) -> impl Resolve + 'static {
         // Only enabled nodes are refable after parsing (in-file config may disable some).
-        let nodes = self.nodes.values().map(|mn| &mn.node);
+        let nodes = self.nodes.values().map(|mn| &*mn.node);
         let mut names = Names::new(&self.project, nodes, &self.target);
         for (id, mn) in &self.nodes {
             if let Some(r) = &mn.relation {
@@ -1555,7 +1557,7 @@ impl Manifest {
             unrendered_config: serde_json::Map::new(),
         };
         Some(std::borrow::Cow::Owned(ManifestNode {
-            node,
+            node: Box::new(node),
             relation: None,
             refs: Vec::new(),
             sources: Vec::new(),
@@ -1679,7 +1681,7 @@ pub fn render_operation_with(
     };
     let resolver: Arc<dyn Resolve> = Arc::new(manifest.compile_resolver());
     if template.contains("graph") {
-        let nodes = manifest.nodes.values().map(|mn| &mn.node);
+        let nodes = manifest.nodes.values().map(|mn| &*mn.node);
         manifest.renderer().provide_graph(&manifest.project, nodes);
     }
     manifest

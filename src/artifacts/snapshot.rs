@@ -239,7 +239,9 @@ fn decode_body(mut body: &[u8]) -> Option<Parsed> {
         },
     );
     let mut parsed = parsed?;
-    parsed.nodes = chunks?.into_iter().flatten().collect();
+    // Inserted in order, not collected: collecting moves every node through a vector and a
+    // sort first, into fresh memory.
+    parsed.nodes.extend(chunks?.into_iter().flatten());
     Some(parsed)
 }
 
@@ -347,7 +349,7 @@ fn encoding(e: rmp_serde::encode::Error) -> Error {
 /// changed while it was read and cannot be compared by content.
 fn inputs(manifest: &Manifest, started: SystemTime) -> Option<Vec<Input>> {
     let project = &manifest.project;
-    let nodes = manifest.nodes.values().map(|mn| &mn.node);
+    let nodes = manifest.nodes.values().map(|mn| &*mn.node);
     let seeds: HashMap<PathBuf, (String, u64)> = (nodes.chain(project.disabled.values()))
         .filter(|n| n.resource_type == ResourceType::Seed)
         .filter_map(|n| {

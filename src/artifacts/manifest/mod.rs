@@ -69,7 +69,7 @@ fn disabled_json(manifest: &Manifest, node: &crate::project::Node, keys: &Primar
     )
     .then(|| relation_for(node, &manifest.target, manifest.dialect));
     let mn = ManifestNode {
-        node: node.clone(),
+        node: Box::new(node.clone()),
         relation,
         refs: Vec::new(),
         sources: Vec::new(),

@@ -358,7 +358,7 @@ impl PrimaryKeys {
         let tests = manifest
             .nodes
             .values()
-            .map(|mn| &mn.node)
+            .map(|mn| &*mn.node)
             .chain(manifest.project.disabled.values());
         for node in tests {
             let Some(tm) = &node.test_metadata else {
