@@ -113,8 +113,8 @@ fn replace(tmp: &Path, path: &Path) -> std::io::Result<()> {
 
 /// A member of a JSON object written as pieces (see [`object_pieces`]).
 pub enum Member<'a> {
-    /// `"key":value`, serialized whole by [`member_bytes`].
-    Whole(Vec<u8>),
+    /// `"key":value`, serialized whole by [`member_bytes`] (or copied from a file written so).
+    Whole(Cow<'a, [u8]>),
     /// `"key":{...}` whose own members are already serialized, in order.
     Object(Vec<Cow<'a, [u8]>>),
 }
@@ -130,7 +130,7 @@ pub fn object_pieces(mut members: Vec<(String, Member<'_>)>) -> Vec<Cow<'_, [u8]
             out.push(Cow::Borrowed(b","));
         }
         match member {
-            Member::Whole(bytes) => out.push(Cow::Owned(bytes)),
+            Member::Whole(bytes) => out.push(bytes),
             Member::Object(inner) => {
                 let mut head = serde_json::to_vec(&key).unwrap_or_default();
                 head.extend_from_slice(b":{");

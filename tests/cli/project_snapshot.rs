@@ -333,6 +333,23 @@ fn edited_models_are_taken_into_the_snapshot_as_a_whole_parse_would_take_them() 
         ls(&p, &["-s", "a+"]).1,
         ["snap.a", "snap.not_null_a_id", "snap.tagged"].map(String::from)
     );
+
+    // An edit that keeps every dependency, after a manifest written with its index: the
+    // parent and child maps are copied from that manifest, and are still the whole parse's.
+    kiln(&p, &["parse"], &[]);
+    p.write("models/c.sql", "select 3 as id");
+    let (_, log) = parse_log(&p, &[]);
+    assert!(
+        log.contains("edited files taken into the project snapshot"),
+        "{log}"
+    );
+    let patched = manifest(&p);
+    assert_eq!(
+        patched["child_map"]["model.snap.a"],
+        serde_json::json!(["model.snap.tagged", "test.snap.not_null_a_id.c1cebc1440"])
+    );
+    kiln(&p, &["parse", "--no-partial-parse"], &[]);
+    assert_eq!(patched, manifest(&p));
 }
 
 #[test]

@@ -182,6 +182,69 @@ fn graph_sets<'a>(manifest: &'a Manifest, ids: &'a [&'a str]) -> (GraphMap<'a>, 
     )
 }
 
+/// The members of the manifest made from the DAG's edges alone.
+const GRAPH_MAPS: [&str; 2] = ["parent_map", "child_map"];
+
+/// The `parent_map` and `child_map` members: copied from the `previous` file when it holds
+/// them under `key` (see [`graph_key`]), else made by [`graph_sets`].
+fn graph_members<'a>(
+    manifest: &'a Manifest,
+    key: Option<u128>,
+    previous: Option<&'a reuse::Previous>,
+) -> Vec<(String, Member<'a>)> {
+    let kept = key.zip(previous).and_then(|(key, previous)| {
+        (GRAPH_MAPS.iter())
+            .map(|name| {
+                Some((
+                    name.to_string(),
+                    Member::Whole(previous.member(name, key)?.into()),
+                ))
+            })
+            .collect::<Option<Vec<_>>>()
+    });
+    if let Some(kept) = kept {
+        return kept;
+    }
+    let ids = graph_ids(manifest);
+    let (parents, children) = graph_sets(manifest, &ids);
+    (GRAPH_MAPS.iter().zip([parents, children]))
+        .map(|(name, map)| {
+            let mut bytes = serde_json::to_vec(name).unwrap_or_default();
+            bytes.push(b':');
+            let _ = serde_json::to_writer(&mut bytes, &map);
+            (name.to_string(), Member::Whole(bytes.into()))
+        })
+        .collect()
+}
+
+/// The key of `parent_map` and `child_map`: everything [`graph_ids`] and [`graph_sets`] read
+/// (the ids of nodes, sources and unit tests, each node's dependencies, each model's name and
+/// each unit test's model), so the maps of an unchanged graph are copied, not made again.
+fn graph_key(manifest: &Manifest) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut part = |text: &str, end: u8| {
+        h.update(text.as_bytes());
+        h.update(&[0, end]);
+    };
+    for (id, mn) in &manifest.nodes {
+        part(id, 1);
+        if mn.node.resource_type == ResourceType::Model {
+            part(&mn.node.name, 2);
+        }
+        for dep in &mn.depends_on {
+            part(dep, 3);
+        }
+    }
+    for id in manifest.project.sources.keys() {
+        part(id, 4);
+    }
+    for (id, u) in &manifest.project.unit_tests {
+        part(id, 5);
+        part(&u.model, 6);
+    }
+    h.digest128()
+}
+
 /// The manifest as JSON.
 pub fn manifest_json(manifest: &Manifest) -> Value {
     let keys = PrimaryKeys::of(manifest);
@@ -210,6 +273,7 @@ fn manifest_pieces<'a>(
 ) -> Pieces<'a> {
     use rayon::prelude::*;
     let keys = PrimaryKeys::of(manifest);
+    let graph_key = project_key.map(|_| graph_key(manifest));
     let make = |id: &str, mn: &ManifestNode| Some(node_object(manifest, mn, &keys).into_member(id));
     let (nodes, rest) = rayon::join(
         || {
@@ -220,34 +284,30 @@ fn manifest_pieces<'a>(
             reuse::members(keyed, previous, &make)
         },
         || {
-            let ids = graph_ids(manifest);
-            let (parents, children) = graph_sets(manifest, &ids);
             let mut rest: Vec<(String, Member)> = manifest_others(manifest, &keys)
                 .into_iter()
                 .map(|(k, v)| {
                     let bytes = super::member_bytes(&k, &v);
-                    (k, Member::Whole(bytes))
+                    (k, Member::Whole(bytes.into()))
                 })
                 .collect();
-            for (key, map) in [("parent_map", parents), ("child_map", children)] {
-                let mut bytes = serde_json::to_vec(key).unwrap_or_default();
-                bytes.push(b':');
-                let _ = serde_json::to_writer(&mut bytes, &map);
-                rest.push((key.to_string(), Member::Whole(bytes)));
-            }
+            rest.extend(graph_members(manifest, graph_key, previous));
             rest
         },
     );
-    with_nodes(rest, nodes)
+    with_nodes(rest, nodes, graph_key)
 }
 
 /// A file's pieces, with each node member's unique_id, key and piece index.
 type Pieces<'a> = (Vec<Cow<'a, [u8]>>, Vec<(&'a str, u128, usize)>);
 
-/// The pieces of a JSON object of `members` and a `nodes` member holding `nodes`.
+/// The pieces of a JSON object of `members` and a `nodes` member holding `nodes`. With a
+/// `graph` key, the `parent_map` and `child_map` members are listed with the node members under
+/// it, so the next write may copy them (see [`graph_members`]).
 fn with_nodes<'a>(
     mut members: Vec<(String, Member<'a>)>,
     nodes: Vec<reuse::Piece<'a>>,
+    graph: Option<u128>,
 ) -> Pieces<'a> {
     let mut ids = Vec::with_capacity(nodes.len());
     let mut bytes = Vec::with_capacity(nodes.len());
@@ -257,16 +317,21 @@ fn with_nodes<'a>(
     }
     members.push(("nodes".into(), Member::Object(bytes)));
     let pieces = super::object_pieces(members);
+    let at = |head: &[u8]| pieces.iter().position(|p| p.starts_with(head));
     // The node members follow the `"nodes":{` piece, with a separator between each two.
-    let start = 1 + pieces
-        .iter()
-        .position(|p| p.as_ref() == br#""nodes":{"#)
-        .unwrap_or(0);
-    let positions = ids
+    let start = 1 + at(br#""nodes":{"#).unwrap_or(0);
+    let mut positions: Vec<(&str, u128, usize)> = ids
         .into_iter()
         .enumerate()
         .map(|(i, (id, key))| (id, key, start + 2 * i))
         .collect();
+    if let Some(key) = graph {
+        for name in GRAPH_MAPS {
+            if let Some(i) = at(format!("\"{name}\":").as_bytes()) {
+                positions.push((name, key, i));
+            }
+        }
+    }
     (pieces, positions)
 }
 
@@ -342,7 +407,11 @@ fn lineage_pieces<'a>(manifest: &'a Manifest, previous: Option<&'a reuse::Previo
         .map(|(id, mn)| (id.as_str(), reuse::lineage_key(mn), mn));
     let nodes = reuse::members(keyed, previous, &node_lineage_bytes);
     let metadata = super::member_bytes("metadata", &lineage_metadata_json(manifest));
-    with_nodes(vec![("metadata".into(), Member::Whole(metadata))], nodes)
+    with_nodes(
+        vec![("metadata".into(), Member::Whole(metadata.into()))],
+        nodes,
+        None,
+    )
 }
 
 fn lineage_metadata_json(manifest: &Manifest) -> Value {

@@ -1,10 +1,12 @@
-//! Node entries of the previous `manifest.json` and `kiln_lineage.json`, reused while nothing
-//! they are made of has changed, so a large project's files are not shaped and serialized anew
-//! on every command, and a file that would be written with the same bytes is left alone.
+//! Node entries of the previous `manifest.json` and `kiln_lineage.json` (and the manifest's
+//! `parent_map` and `child_map`), reused while nothing they are made of has changed, so a large
+//! project's files are not shaped and serialized anew on every command, and a file that would
+//! be written with the same bytes is left alone.
 //!
 //! `<target>/kiln_manifest_index.json` records, for each file as written last, a hash of its
-//! whole content and each node's key and place in it. A node's key covers everything its
-//! entry is made of (see [`node_key`] and [`lineage_key`]). An entry is copied only when the
+//! whole content and each node's key and place in it (the two maps are listed with the nodes,
+//! under a key of the graph's edges). A node's key covers everything its entry is made of (see
+//! [`node_key`] and [`lineage_key`]). An entry is copied only when the
 //! file on disk still has the content the index describes and the node's key is the same;
 //! anything else is shaped again. Without the partial-parse cache's project key
 //! (`--no-partial-parse`) nothing is reused or recorded.
@@ -193,24 +195,43 @@ pub fn members<'a>(
 /// Writes `pieces` to `path`, unless the `previous` file holds exactly these bytes; returns
 /// what the index records of it. `members` are the node members: (unique_id, key, index of
 /// the piece).
+///
+/// When a node member was made anew the file has most likely changed, so it is written while
+/// its hash is taken instead of after: a file written that turns out to hold the same bytes
+/// is only written again.
 pub fn write(
     path: &Path,
     pieces: &[Cow<'_, [u8]>],
     members: &[(&str, u128, usize)],
     previous: Option<&Previous>,
 ) -> Result<FileIndex> {
-    let mut starts = Vec::with_capacity(pieces.len());
-    let mut h = Xxh3::new();
-    let mut at = 0;
-    for p in pieces {
-        starts.push(at);
-        h.update(p);
-        at += p.len();
-    }
-    let hash = hex(h.digest128());
-    if previous.is_none_or(|p| p.hash != hash) {
-        super::super::write_pieces(path, pieces)?;
-    }
+    let hash_all = || {
+        let mut starts = Vec::with_capacity(pieces.len());
+        let mut h = Xxh3::new();
+        let mut at = 0;
+        for p in pieces {
+            starts.push(at);
+            h.update(p);
+            at += p.len();
+        }
+        (starts, hex(h.digest128()))
+    };
+    let made_anew = (members.iter()).any(|(_, _, i)| matches!(pieces[*i], Cow::Owned(_)));
+    let (starts, hash) = match previous {
+        Some(previous) if !made_anew => {
+            let (starts, hash) = hash_all();
+            if previous.hash != hash {
+                super::super::write_pieces(path, pieces)?;
+            }
+            (starts, hash)
+        }
+        _ => {
+            let (hashed, written) =
+                rayon::join(hash_all, || super::super::write_pieces(path, pieces));
+            written?;
+            hashed
+        }
+    };
     let nodes = members
         .iter()
         .map(|(_, key, i)| {
