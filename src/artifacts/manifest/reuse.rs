@@ -3,7 +3,8 @@
 //! project's files are not shaped and serialized anew on every command, and a file that would
 //! be written with the same bytes is left alone.
 //!
-//! `<target>/kiln_manifest_index.json` records, for each file as written last, a hash of its
+//! `<target>/kiln_manifest_index.bin` (MessagePack, read and written in a fraction of the time
+//! JSON takes at thousands of nodes) records, for each file as written last, a hash of its
 //! whole content and each node's key and place in it (the two maps are listed with the nodes,
 //! under a key of the graph's edges). A node's key covers everything its entry is made of (see
 //! [`node_key`] and [`lineage_key`]). An entry is copied only when the
@@ -22,10 +23,10 @@ use std::path::Path;
 use xxhash_rust::xxh3::Xxh3;
 
 /// The index's file name under the target path.
-pub const FILE: &str = "kiln_manifest_index.json";
+pub const FILE: &str = "kiln_manifest_index.bin";
 
 /// Bumped whenever the shape of the index or of a key changes.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// What the index knows of each file, by file name.
 #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -53,7 +54,7 @@ impl Index {
     pub fn read(target: &Path) -> Index {
         std::fs::read(target.join(FILE))
             .ok()
-            .and_then(|bytes| serde_json::from_slice::<Index>(&bytes).ok())
+            .and_then(|bytes| rmp_serde::from_slice::<Index>(&bytes).ok())
             .filter(|i| i.format == FORMAT)
             .unwrap_or_default()
     }
@@ -96,7 +97,7 @@ impl Index {
     pub fn write(mut self, target: &Path) -> Result<()> {
         self.format = FORMAT;
         let path = target.join(FILE);
-        let bytes = serde_json::to_vec(&self).unwrap_or_default();
+        let bytes = rmp_serde::to_vec(&self).unwrap_or_default();
         if std::fs::read(&path).is_ok_and(|old| old == bytes) {
             return Ok(());
         }
