@@ -174,7 +174,7 @@ pub fn open(target_dir: &Path, key: &str, env: &EnvLookup) -> Option<Kept> {
     // The body is decoded while the inputs are checked: on a hit both are needed.
     let (edits, parsed) = rayon::join(|| edits(&header), || decode_body(body));
     let edits = edits?;
-    if edits.is_empty() && settle(&mut header, checked) {
+    if settle(&mut header, checked, &edits) {
         // Best effort: a snapshot not rewritten is only checked by content again.
         let _ = write(&path, &header, body);
     }
@@ -247,11 +247,15 @@ fn decode_body(mut body: &[u8]) -> Option<Parsed> {
 
 /// Stamps again, as compared by their content, the inputs found unchanged that had changed
 /// near the load's start and whose last change is now long enough before `checked`, the time
-/// the check started. Returns whether any was.
-fn settle(header: &mut Header, checked: SystemTime) -> bool {
+/// the check started. Returns whether any was. The `edits` found are left as they are: the
+/// snapshot still holds their old text, so the next command must see them as edited too.
+fn settle(header: &mut Header, checked: SystemTime, edits: &[(String, String)]) -> bool {
     let since = racy_since(checked);
+    let edited = |input: &Input| {
+        (input.text.as_ref()).is_some_and(|(name, _)| edits.iter().any(|(e, _)| e == name))
+    };
     let mut settled = false;
-    for input in header.inputs.iter_mut().filter(|i| i.racy) {
+    for input in (header.inputs.iter_mut()).filter(|i| i.racy && !edited(i)) {
         if let Some(stamp) = Stamp::of(&input.path).filter(|s| !s.racy(since)) {
             input.stamp = Some(stamp);
             input.racy = false;
@@ -487,6 +491,35 @@ mod tests {
             ..input(b"", false)
         };
         assert_eq!(edits(&header(vec![probed], vec![])), None);
+    }
+
+    #[test]
+    fn inputs_settle_beside_an_edit_but_the_edit_stays_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = |name: &str, parsed: &[u8], now: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, now).unwrap();
+            Input {
+                stamp: Stamp::of(&path),
+                path,
+                text: Some((name.into(), xxhash_rust::xxh3::xxh3_64(parsed))),
+                seed: None,
+                racy: true,
+            }
+        };
+        let inputs = vec![
+            input("same.sql", b"select 1", b"select 1"),
+            input("edited.sql", b"select 1", b"select 2"),
+        ];
+        let mut header = header(inputs, vec![]);
+        let edited = edits(&header).unwrap();
+        assert_eq!(edited, vec![("edited.sql".into(), "select 2".into())]);
+        // Long after both were written: the unchanged file settles, the edited one does not.
+        let later = SystemTime::now() + Duration::from_secs(10);
+        assert!(settle(&mut header, later, &edited));
+        assert!(!header.inputs[0].racy);
+        assert!(header.inputs[1].racy);
+        assert_eq!(edits(&header).unwrap(), edited);
     }
 
     #[test]
