@@ -832,9 +832,13 @@ impl Manifest {
         }
         self.kept = None;
         // Made now, so it quotes the edited files in its errors.
-        let renderer = self.renderer().clone();
-        let nodes = self.nodes.values().map(|mn| &*mn.node);
-        let names = Arc::new(Names::new(&self.project, nodes, &self.target));
+        let (renderer, names) = rayon::join(
+            || self.renderer().clone(),
+            || {
+                let nodes = self.nodes.values().map(|mn| &*mn.node);
+                Arc::new(Names::new(&self.project, nodes, &self.target))
+            },
+        );
         let planner = Planner::new(&self.project, &renderer, names.clone(), &self.target);
         let enabled: BTreeSet<String> = self.nodes.keys().cloned().collect();
         let mut diags = Collector::new();

@@ -508,6 +508,7 @@ fn home_dir() -> Option<PathBuf> {
 /// Loads, parses and plans the project. Unless `--no-partial-parse`, a project where nothing
 /// changed comes from the project snapshot, and other parses reuse the partial-parse cache.
 pub(crate) fn parse_project(g: &GlobalArgs, out: &Output, which: &str) -> Result<Manifest> {
+    crate::template::prepare();
     let s = settings(g)?;
     let started = std::time::SystemTime::now();
     let plain: crate::template::EnvLookup = Arc::new(env_lookup);

@@ -16,6 +16,15 @@ pub mod relation;
 pub mod values;
 
 pub use functions::{LogSink, TemplateLog, set_log_sink};
+
+/// Parses the built-in macros on a worker thread, so the first renderer made does not wait
+/// for them: a command that parses the project calls this as it starts, while it still reads
+/// files on one core.
+pub fn prepare() {
+    rayon::spawn(|| {
+        builtins::macros();
+    });
+}
 pub use relation::{Relation, RelationKind};
 
 use crate::error::{Diagnostic, ErrorKind, Location};
