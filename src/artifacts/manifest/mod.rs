@@ -217,11 +217,13 @@ fn graph_members<'a>(
         .collect()
 }
 
-/// The key of `parent_map` and `child_map`: everything [`graph_ids`] and [`graph_sets`] read
-/// (the ids of nodes, sources and unit tests, each node's dependencies, each model's name and
-/// each unit test's model), so the maps of an unchanged graph are copied, not made again.
-fn graph_key(manifest: &Manifest) -> u128 {
+/// The key of `parent_map` and `child_map`: the partial-parse cache's project key (which covers
+/// the Kiln binary that writes them) and everything [`graph_ids`] and [`graph_sets`] read (the
+/// ids of nodes, sources and unit tests, each node's dependencies, each model's name and each
+/// unit test's model), so the maps of an unchanged graph are copied, not made again.
+fn graph_key(project_key: &str, manifest: &Manifest) -> u128 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(project_key.as_bytes());
     let mut part = |text: &str, end: u8| {
         h.update(text.as_bytes());
         h.update(&[0, end]);
@@ -273,7 +275,7 @@ fn manifest_pieces<'a>(
 ) -> Pieces<'a> {
     use rayon::prelude::*;
     let keys = PrimaryKeys::of(manifest);
-    let graph_key = project_key.map(|_| graph_key(manifest));
+    let graph_key = project_key.map(|p| graph_key(p, manifest));
     let make = |id: &str, mn: &ManifestNode| Some(node_object(manifest, mn, &keys).into_member(id));
     let (nodes, rest) = rayon::join(
         || {
@@ -298,7 +300,8 @@ fn manifest_pieces<'a>(
     with_nodes(rest, nodes, graph_key)
 }
 
-/// A file's pieces, with each node member's unique_id, key and piece index.
+/// A file's pieces, with each node member's unique_id (and each graph map's name), key and
+/// piece index.
 type Pieces<'a> = (Vec<Cow<'a, [u8]>>, Vec<(&'a str, u128, usize)>);
 
 /// The pieces of a JSON object of `members` and a `nodes` member holding `nodes`. With a

@@ -41,7 +41,8 @@ pub struct FileIndex {
     /// xxh3 of the whole file.
     hash: String,
     /// Each node's key (two halves) and the start and end of its `"id":{...}` member in the
-    /// file, in file order. The unique_id is the member's own key, read from the file.
+    /// file, the nodes in file order, then the manifest's `parent_map` and `child_map` under the
+    /// graph's key. The unique_id (or map name) is the member's own key, read from the file.
     nodes: Vec<(u64, u64, usize, usize)>,
     /// The id of the kept parse (`Manifest::kept`) the file was written from, when it was
     /// written from that parse alone, nothing compiled.
@@ -194,8 +195,8 @@ pub fn members<'a>(
 }
 
 /// Writes `pieces` to `path`, unless the `previous` file holds exactly these bytes; returns
-/// what the index records of it. `members` are the node members: (unique_id, key, index of
-/// the piece).
+/// what the index records of it. `members` are the node members (and the graph maps): (unique_id
+/// or name, key, index of the piece).
 ///
 /// When a node member was made anew the file has most likely changed, so it is written while
 /// its hash is taken instead of after: a file written that turns out to hold the same bytes
