@@ -18,11 +18,12 @@
 //!
 //! A file changed within two seconds of the load's start may have changed while it was being
 //! read, with times the load could not tell from the ones it saw: a file read whole is then
-//! always compared by its text, a seed by what the load took from it (its header line and
-//! checksum), and for a file only looked for no snapshot is written. A parse whose renders
-//! may read what differs between invocations (`Manifest::reads_invocation`) is not kept. A
-//! snapshot that cannot be read, or one of another format, is a miss: the command loads and
-//! parses the project as without it.
+//! compared by its text, a seed by what the load took from it (its header line and checksum),
+//! until a command finds it unchanged and its last change two seconds behind, and stamps it
+//! again (an edited file is left to be seen as edited); for a file only looked for no snapshot
+//! is written. A parse whose renders may read what differs between invocations
+//! (`Manifest::reads_invocation`) is not kept. A snapshot that cannot be read, or one of
+//! another format, is a miss: the command loads and parses the project as without it.
 //!
 //! The file is a header, then the body: the parse without its nodes, then the nodes in chunks
 //! (decoded in parallel while the inputs are checked), each part framed by its length.
