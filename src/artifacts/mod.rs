@@ -158,7 +158,7 @@ pub fn to_json_bytes(value: &serde_json::Value) -> Vec<u8> {
 }
 
 /// One `"key":value` member of a JSON object, serialized as [`to_json_bytes`] would write it.
-pub fn member_bytes(key: &str, value: &serde_json::Value) -> Vec<u8> {
+pub fn member_bytes<T: serde::Serialize + ?Sized>(key: &str, value: &T) -> Vec<u8> {
     let mut out = member_head(key, 0);
     let _ = serde_json::to_writer(&mut out, value);
     out

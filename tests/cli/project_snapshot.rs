@@ -126,23 +126,18 @@ fn edits_new_files_and_removed_files_are_seen_at_once() {
     assert!(ls(&p, &[]).1.contains(&"snap.more.unique_e_id".to_string()));
 
     // Folders two deep, listed beside their siblings: kept, then a file added in the deepest.
+    // Each time the next command parses again, lists the new model, and keeps the snapshot.
+    let seen_then_kept = |model: &str| {
+        let (hit, lines) = ls(&p, &[]);
+        assert!(!hit);
+        assert!(lines.contains(&model.to_string()), "{lines:?}");
+        assert!(ls(&p, &[]).0);
+    };
     p.write("models/more/deep/er/g.sql", "select 7 as id");
     p.write("models/more/f.sql", "select 6 as id");
-    let (hit, lines) = ls(&p, &[]);
-    assert!(!hit);
-    assert!(
-        lines.contains(&"snap.more.deep.er.g".to_string()),
-        "{lines:?}"
-    );
-    assert!(ls(&p, &[]).0);
+    seen_then_kept("snap.more.deep.er.g");
     p.write("models/more/deep/er/h.sql", "select 8 as id");
-    let (hit, lines) = ls(&p, &[]);
-    assert!(!hit);
-    assert!(
-        lines.contains(&"snap.more.deep.er.h".to_string()),
-        "{lines:?}"
-    );
-    assert!(ls(&p, &[]).0);
+    seen_then_kept("snap.more.deep.er.h");
 }
 
 #[test]

@@ -209,9 +209,7 @@ fn graph_members<'a>(
     let (parents, children) = graph_sets(manifest, &ids);
     (GRAPH_MAPS.iter().zip([parents, children]))
         .map(|(name, map)| {
-            let mut bytes = serde_json::to_vec(name).unwrap_or_default();
-            bytes.push(b':');
-            let _ = serde_json::to_writer(&mut bytes, &map);
+            let bytes = super::member_bytes(name, &map);
             (name.to_string(), Member::Whole(bytes.into()))
         })
         .collect()
