@@ -203,6 +203,22 @@ fn lock_key(database: &str, schema: &str) -> [u8; 8] {
     key
 }
 
+/// The options every adapter's connection pool starts from: at most `max` connections, or the
+/// target's threads when fewer.
+///
+/// Connections are never reaped for idleness or age. A command holds its pool for one run, and
+/// without a lifetime or idle timeout sqlx starts no maintenance task: sqlx 0.8's task can spin
+/// forever on a miscounted number of idle connections (sqlx issue 3645), which kept a finished
+/// command from exiting. A connection a server closed meanwhile is found by the ping before it
+/// is handed out.
+fn pool_options<DB: sqlx::Database>(threads: usize, max: u32) -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::new()
+        .max_connections(threads.clamp(1, max as usize) as u32)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_before_acquire(true)
+}
+
 #[derive(Clone)]
 enum Pool {
     Sqlite(sqlx::SqlitePool),
@@ -723,6 +739,38 @@ impl Dialect {
             AdapterType::Sqlite => Dialect::Sqlite,
             AdapterType::Postgres => Dialect::Postgres,
             AdapterType::Mysql => Dialect::MySql,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without an idle timeout or a lifetime, sqlx starts no maintenance task for the pool
+    /// (the task that could spin and keep a finished command from exiting).
+    #[test]
+    fn pools_have_no_maintenance_task_and_threads_bound_their_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut target = Target::embedded_default(dir.path(), "p");
+        target.threads = 40;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let adapter = rt.block_on(Adapter::connect(&target, &[])).unwrap();
+        let Pool::Sqlite(pool) = &adapter.pool else {
+            panic!("the embedded target is SQLite")
+        };
+        let options = pool.options();
+        assert_eq!(options.get_idle_timeout(), None);
+        assert_eq!(options.get_max_lifetime(), None);
+        assert_eq!(options.get_min_connections(), 0);
+        assert_eq!(options.get_max_connections(), 16);
+        rt.block_on(adapter.close());
+        for (threads, max, want) in [(0, 64, 1), (4, 64, 4), (usize::MAX, 64, 64)] {
+            let o = pool_options::<sqlx::Postgres>(threads, max);
+            assert_eq!(o.get_max_connections(), want);
         }
     }
 }

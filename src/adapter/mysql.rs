@@ -9,7 +9,7 @@ use crate::project::profiles::Target;
 use crate::sql::Dialect;
 use crate::template::{QueryTable, Relation, RelationKind};
 use serde_json::Value;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlRow};
+use sqlx::mysql::{MySqlConnectOptions, MySqlRow};
 use sqlx::{Column, ConnectOptions, MySqlPool, Row, TypeInfo, ValueRef};
 use std::str::FromStr;
 use std::time::Duration;
@@ -101,8 +101,7 @@ pub(super) async fn connect(target: &Target) -> Result<Adapter> {
     if let Some(c) = collation.filter(|c| c.starts_with("utf8mb4")) {
         opts = opts.collation(&c);
     }
-    let pool = MySqlPoolOptions::new()
-        .max_connections(target.threads.clamp(1, 64) as u32)
+    let pool = super::pool_options::<sqlx::MySql>(target.threads, 64)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(opts)
         .await

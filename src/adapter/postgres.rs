@@ -8,7 +8,7 @@ use crate::project::profiles::Target;
 use crate::sql::Dialect;
 use crate::template::{QueryTable, Relation, RelationKind};
 use serde_json::Value;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow, PgSslMode};
+use sqlx::postgres::{PgConnectOptions, PgRow, PgSslMode};
 use sqlx::{Column, ConnectOptions, PgPool, Row, TypeInfo, ValueRef};
 use std::str::FromStr;
 use std::time::Duration;
@@ -115,8 +115,7 @@ pub(super) async fn connect(target: &Target) -> Result<Adapter> {
         })?
         .map_err(|e| connect_error(target, &address, e))?;
     drop(first);
-    let pool = PgPoolOptions::new()
-        .max_connections(target.threads.clamp(1, 64) as u32)
+    let pool = super::pool_options::<sqlx::Postgres>(target.threads, 64)
         .acquire_timeout(Duration::from_secs(timeout.max(1)))
         .connect_with(opts)
         .await

@@ -39,7 +39,7 @@ fn exec_bound<'a>(
 }
 
 pub(super) async fn connect(target: &Target, schemas: &[String]) -> Result<Adapter> {
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
     let dir = target
         .sqlite_dir
         .clone()
@@ -90,8 +90,7 @@ pub(super) async fn connect(target: &Target, schemas: &[String]) -> Result<Adapt
             )
         })
         .collect();
-    let pool = SqlitePoolOptions::new()
-        .max_connections(target.threads.clamp(1, 16) as u32)
+    let pool = super::pool_options::<sqlx::Sqlite>(target.threads, 16)
         .after_connect(move |conn, _meta| {
             let files = files.clone();
             Box::pin(async move {
