@@ -64,8 +64,8 @@ pub struct GraphNode {
 #[derive(Debug, Default)]
 pub struct Dag {
     graph: DiGraph<usize, ()>,
+    /// Sorted by unique_id; the graph's node `i` weighs `i`.
     nodes: Vec<GraphNode>,
-    index: HashMap<String, NodeIndex>,
 }
 
 impl Dag {
@@ -74,29 +74,34 @@ impl Dag {
         nodes.sort_by(|a, b| a.unique_id.cmp(&b.unique_id));
         nodes.dedup_by(|a, b| a.unique_id == b.unique_id);
         let mut graph = DiGraph::with_capacity(nodes.len(), nodes.len() * 2);
-        let mut index = HashMap::with_capacity(nodes.len());
-        for (i, n) in nodes.iter().enumerate() {
-            let ix = graph.add_node(i);
-            index.insert(n.unique_id.clone(), ix);
+        for i in 0..nodes.len() {
+            graph.add_node(i);
         }
-        for n in &nodes {
-            let child = index[&n.unique_id];
+        let mut dag = Dag { graph, nodes };
+        let mut edges = Vec::new();
+        for (i, n) in dag.nodes.iter().enumerate() {
             let mut seen = BTreeSet::new();
             for dep in &n.depends_on {
-                if let Some(parent) = index.get(dep)
+                if let Some(parent) = dag.index(dep)
                     && seen.insert(dep)
                 {
-                    graph.add_edge(*parent, child, ());
+                    edges.push((parent, NodeIndex::new(i)));
                 }
             }
         }
-        let dag = Dag {
-            graph,
-            nodes,
-            index,
-        };
+        dag.graph.extend_with_edges(edges);
         dag.check_cycles()?;
         Ok(dag)
+    }
+
+    /// The graph index of the node `id`. Nodes are sorted by unique_id and added to the graph
+    /// in that order, so a node's index is its place in `nodes`.
+    fn index(&self, id: &str) -> Option<NodeIndex> {
+        (self
+            .nodes
+            .binary_search_by(|n| n.unique_id.as_str().cmp(id))
+            .ok())
+        .map(NodeIndex::new)
     }
 
     fn check_cycles(&self) -> Result<()> {
@@ -198,7 +203,7 @@ impl Dag {
 
     /// The node with this unique_id.
     pub fn node(&self, id: &str) -> Option<&GraphNode> {
-        self.index.get(id).map(|ix| &self.nodes[self.graph[*ix]])
+        self.index(id).map(|ix| &self.nodes[self.graph[ix]])
     }
 
     /// Every node, in unique_id order.
@@ -207,12 +212,12 @@ impl Dag {
     }
 
     fn neighbors(&self, id: &str, dir: Direction) -> Vec<&str> {
-        let Some(ix) = self.index.get(id) else {
+        let Some(ix) = self.index(id) else {
             return Vec::new();
         };
         let mut out: Vec<&str> = self
             .graph
-            .neighbors_directed(*ix, dir)
+            .neighbors_directed(ix, dir)
             .map(|n| self.nodes[self.graph[n]].unique_id.as_str())
             .collect();
         out.sort_unstable();
@@ -232,11 +237,11 @@ impl Dag {
 
     fn walk(&self, id: &str, depth: Option<usize>, dir: Direction) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
-        let Some(start) = self.index.get(id) else {
+        let Some(start) = self.index(id) else {
             return out;
         };
         let mut seen: HashMap<NodeIndex, usize> = HashMap::new();
-        let mut queue = VecDeque::from([(*start, 0usize)]);
+        let mut queue = VecDeque::from([(start, 0usize)]);
         while let Some((ix, d)) = queue.pop_front() {
             if depth.is_some_and(|max| d >= max) {
                 continue;

@@ -7,11 +7,15 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A node's configuration, sorted by key so it serializes deterministically.
+///
+/// The map is shared between clones and copied on the first change to one of them: a warm
+/// command clones every node's config into the DAG, and most clones are never changed.
 #[derive(Debug, Clone, Default, PartialEq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Config(pub BTreeMap<String, Value>);
+pub struct Config(pub Arc<BTreeMap<String, Value>>);
 
 /// Keys whose values accumulate across layers instead of replacing each other.
 const APPEND_KEYS: &[&str] = &["tags", "pre_hook", "post_hook"];
@@ -51,7 +55,8 @@ impl Config {
     pub fn set(&mut self, key: &str, value: Value) {
         let key = normalize_key(key);
         let value = normalize_value(&key, value);
-        match self.0.get_mut(&key) {
+        let map = Arc::make_mut(&mut self.0);
+        match map.get_mut(&key) {
             Some(existing) if APPEND_KEYS.contains(&key.as_str()) => {
                 let mut items = as_list(existing.take());
                 for v in as_list(value) {
@@ -67,18 +72,18 @@ impl Config {
                         existing.insert(k, v);
                     }
                 } else {
-                    self.0.insert(key, value);
+                    map.insert(key, value);
                 }
             }
             _ => {
-                self.0.insert(key, value);
+                map.insert(key, value);
             }
         }
     }
 
     /// Applies `other` over `self` (other wins; tags and hooks accumulate; meta merges).
     pub fn merge(&mut self, other: &Config) {
-        for (k, v) in &other.0 {
+        for (k, v) in other.0.iter() {
             self.set(k, v.clone());
         }
     }

@@ -1171,7 +1171,7 @@ impl Builder<'_> {
                 node.columns = patch.columns;
                 node.constraints = patch.constraints;
                 node.config.merge(&patch.config);
-                for (k, v) in &patch.config.0 {
+                for (k, v) in patch.config.0.iter() {
                     node.unrendered_config
                         .insert(config::dbt_key(k).to_string(), v.clone());
                 }

@@ -295,7 +295,7 @@ pub fn config_object<'a>(kind: ConfigKind, config: &'a Config) -> JsonObject<'a>
     for (k, _, bytes) in defaults {
         m.put_raw(k.as_str(), bytes);
     }
-    for (k, v) in &config.0 {
+    for (k, v) in config.0.iter() {
         let key = dbt_key(k);
         m.put(key, &typed(kind, key, v));
     }
@@ -325,7 +325,7 @@ pub fn source_config_json(config: &Config, freshness: Value, loaded_at_field: Va
     m.insert("meta".into(), json!({}));
     m.insert("tags".into(), json!([]));
     m.insert("static_analysis".into(), Value::Null);
-    for (k, v) in &config.0 {
+    for (k, v) in config.0.iter() {
         if matches!(k.as_str(), "freshness" | "loaded_at_field") {
             continue;
         }
@@ -342,7 +342,7 @@ pub fn unit_test_config_json(config: &Config) -> Value {
     m.insert("meta".into(), json!({}));
     m.insert("enabled".into(), json!(true));
     m.insert("static_analysis".into(), Value::Null);
-    for (k, v) in &config.0 {
+    for (k, v) in config.0.iter() {
         let key = dbt_key(k);
         m.insert(key.to_string(), typed(ConfigKind::Node, key, v));
     }
