@@ -753,6 +753,30 @@ pub struct Parsed {
     warnings: Vec<Diagnostic>,
     cache_key: Option<String>,
     loaded_configs: LoadedConfigs,
+    /// `project.files` but the texts that are a node's `raw_code` (a model's whole file).
+    files: BTreeMap<String, String>,
+    /// For each node, in order: whether its file's text is its `raw_code`, left out of `files`.
+    from_nodes: Vec<bool>,
+}
+
+impl Parsed {
+    /// Makes `project.files` again once the nodes are in: `files` and the texts of the nodes
+    /// marked in `from_nodes`. None when the marks do not fit the nodes.
+    pub fn with_files(mut self) -> Option<Parsed> {
+        if self.from_nodes.len() != self.nodes.len() {
+            return None;
+        }
+        let mut files = std::mem::take(&mut self.files);
+        for (mn, _) in (self.nodes.values())
+            .zip(&self.from_nodes)
+            .filter(|(_, f)| **f)
+        {
+            let node = &mn.node;
+            files.insert(node.original_file_path.clone(), node.raw_code.clone());
+        }
+        self.project.files = Arc::new(files);
+        Some(self)
+    }
 }
 
 /// [`Parsed`] but its nodes, borrowed from a manifest to be written.
@@ -763,6 +787,24 @@ pub struct ParsedRef<'a> {
     warnings: &'a [Diagnostic],
     cache_key: &'a Option<String>,
     loaded_configs: &'a LoadedConfigs,
+    files: FilesApart<'a>,
+    from_nodes: Vec<bool>,
+}
+
+/// The project's files without those whose texts nodes hold, serialized as a map.
+struct FilesApart<'a> {
+    files: &'a BTreeMap<String, String>,
+    apart: BTreeSet<&'a str>,
+}
+
+impl serde::Serialize for FilesApart<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_map(
+            self.files
+                .iter()
+                .filter(|(k, _)| !self.apart.contains(k.as_str())),
+        )
+    }
 }
 
 impl Manifest {
@@ -781,13 +823,24 @@ impl Manifest {
     }
 
     /// What the project snapshot keeps of this parse, but the nodes, which it encodes apart.
+    /// A file whose text is a node's `raw_code` is left to that node.
     pub fn parsed(&self) -> ParsedRef<'_> {
+        let files = &*self.project.files;
+        let from_nodes: Vec<bool> = (self.nodes.values())
+            .map(|mn| files.get(&mn.node.original_file_path) == Some(&mn.node.raw_code))
+            .collect();
+        let apart = (self.nodes.values().zip(&from_nodes))
+            .filter(|(_, f)| **f)
+            .map(|(mn, _)| mn.node.original_file_path.as_str())
+            .collect();
         ParsedRef {
             project: &self.project,
             source_relations: &self.source_relations,
             warnings: &self.warnings,
             cache_key: &self.cache_key,
             loaded_configs: &self.loaded_configs,
+            files: FilesApart { files, apart },
+            from_nodes,
         }
     }
 

@@ -26,7 +26,8 @@
 //! another format, is a miss: the command loads and parses the project as without it.
 //!
 //! The file is a header, then the body: the parse without its nodes, then the nodes in chunks
-//! (decoded in parallel while the inputs are checked), each part framed by its length.
+//! (decoded in parallel while the inputs are checked), each part framed by its length. A file's
+//! text that is a node's `raw_code` (a model's whole file) is kept once, in the node.
 
 use super::parse_cache::{env_hashes, same_env};
 use crate::compile::{Manifest, Parsed};
@@ -45,7 +46,7 @@ use std::time::{Duration, SystemTime};
 pub const FILE: &str = "kiln_snapshot.bin";
 
 /// Bumped whenever the shape of the file or of anything it holds changes.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// How close to a load's start a change must be for the load to have maybe missed it.
 const RACY: Duration = Duration::from_secs(2);
@@ -243,7 +244,7 @@ fn decode_body(mut body: &[u8]) -> Option<Parsed> {
     // Inserted in order, not collected: collecting moves every node through a vector and a
     // sort first, into fresh memory.
     parsed.nodes.extend(chunks?.into_iter().flatten());
-    Some(parsed)
+    parsed.with_files()
 }
 
 /// Stamps again, as compared by their content, the inputs found unchanged that had changed
@@ -429,6 +430,16 @@ mod tests {
         };
         let parsed = crate::compile::parse(project, target.clone(), &opts).unwrap();
         let bytes = encode_body(&parsed).unwrap();
+        // A model's file text is its raw_code: the body holds it once.
+        let model = (parsed.nodes.values())
+            .find(|mn| mn.node.resource_type == ResourceType::Model && mn.node.raw_code.len() > 40)
+            .unwrap();
+        let text = model.node.raw_code.as_bytes();
+        assert_eq!(
+            parsed.project.files[&model.node.original_file_path].as_bytes(),
+            text
+        );
+        assert_eq!(bytes.windows(text.len()).filter(|w| *w == text).count(), 1);
         let back =
             crate::compile::restore(decode_body(&bytes).unwrap(), target, &opts, &[]).unwrap();
         assert_eq!(back.project, parsed.project);

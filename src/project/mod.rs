@@ -59,7 +59,9 @@ pub struct Project {
     /// Unit tests, by unique_id.
     pub unit_tests: BTreeMap<String, UnitTest>,
     /// Text of every file read, by path relative to the root (for error quoting).
-    /// Shared with the renderers made from the project.
+    /// Shared with the renderers made from the project. Not serialized with the project: the
+    /// project snapshot keeps it apart, without the texts its nodes hold (`compile::Parsed`).
+    #[serde(skip)]
     pub files: Arc<BTreeMap<String, String>>,
     /// Problems that do not stop loading (e.g. properties for a model that does not exist).
     pub warnings: Vec<Diagnostic>,
