@@ -826,13 +826,16 @@ impl Manifest {
     /// A file whose text is a node's `raw_code` is left to that node.
     pub fn parsed(&self) -> ParsedRef<'_> {
         let files = &*self.project.files;
-        let from_nodes: Vec<bool> = (self.nodes.values())
-            .map(|mn| files.get(&mn.node.original_file_path) == Some(&mn.node.raw_code))
-            .collect();
-        let apart = (self.nodes.values().zip(&from_nodes))
-            .filter(|(_, f)| **f)
-            .map(|(mn, _)| mn.node.original_file_path.as_str())
-            .collect();
+        let mut apart = BTreeSet::new();
+        let mut from_nodes = Vec::with_capacity(self.nodes.len());
+        for mn in self.nodes.values() {
+            let path = mn.node.original_file_path.as_str();
+            let held = files.get(path) == Some(&mn.node.raw_code);
+            if held {
+                apart.insert(path);
+            }
+            from_nodes.push(held);
+        }
         ParsedRef {
             project: &self.project,
             source_relations: &self.source_relations,

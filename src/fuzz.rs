@@ -60,7 +60,7 @@ pub fn seed_csv(data: &[u8]) {
     };
     let mut config = Config::default();
     if let Some(d) = delimiter {
-        std::sync::Arc::make_mut(&mut config.0).insert("delimiter".into(), d.into());
+        config.set("delimiter", d.into());
     }
     let _ = crate::exec::seed::parse("seeds/fuzz.csv", body, &config);
 }
