@@ -275,18 +275,25 @@ pub(super) async fn columns(
 
 pub(super) async fn catalog(p: &PgPool, schema: &str) -> Result<Vec<super::CatalogTable>> {
     // Row counts are the planner's estimate, or the statistics collector's live tuples for a
-    // table never analysed: both cost nothing to read.
+    // table never analysed: both cost nothing to read. Comments come from joins on
+    // pg_description: `obj_description` and `col_description` run a query of their own per row,
+    // which made this query ten times slower at 2,000 relations.
     let q = "select c.relname::text, \
                case c.relkind when 'v' then 'VIEW' when 'm' then 'MATERIALIZED VIEW' else 'BASE TABLE' end, \
-               pg_get_userbyid(c.relowner)::text, obj_description(c.oid, 'pg_class')::text, \
+               pg_get_userbyid(c.relowner)::text, td.description, \
                case when c.relkind in ('v', 'm') then null \
-                    when c.reltuples >= 0 then c.reltuples::bigint else s.n_live_tup end, \
+                    when c.reltuples >= 0 then c.reltuples::bigint \
+                    when c.relkind = 'f' then null \
+                    else pg_stat_get_live_tuples(c.oid) end, \
                a.attname::text, a.attnum::bigint, format_type(a.atttypid, a.atttypmod)::text, \
-               col_description(c.oid, a.attnum)::text \
+               cd.description \
              from pg_class c \
              join pg_namespace n on n.oid = c.relnamespace \
              join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped \
-             left join pg_stat_all_tables s on s.relid = c.oid \
+             left join pg_description td on td.objoid = c.oid \
+               and td.classoid = 'pg_class'::regclass and td.objsubid = 0 \
+             left join pg_description cd on cd.objoid = c.oid \
+               and cd.classoid = 'pg_class'::regclass and cd.objsubid = a.attnum \
              where n.nspname = $1 and c.relkind in ('r', 'v', 'm', 'p', 'f') \
              order by c.relname, a.attnum";
     let rows = sqlx::query_as(q)

@@ -50,6 +50,16 @@ pub fn details(p: &TempProject, target: &str, id: &str) -> Value {
 fn docs_generate_reads_the_catalog_and_writes_the_site(b: Backend) {
     let p = TempProject::fixture_on("jaffle", b.clone());
     p.kiln(&["build"]);
+    let postgres = matches!(b, Backend::Postgres(_));
+    if postgres {
+        let s = &p.schema;
+        p.exec(&format!(
+            "comment on table \"{s}\".customers is 'Customers, one per row'"
+        ));
+        p.exec(&format!(
+            "comment on column \"{s}\".customers.customer_id is 'The key'"
+        ));
+    }
     let run = p.kiln(&["docs", "generate", "--static"]).ok();
     assert!(run.stdout.contains("Catalog: "), "{}", run.stdout);
 
@@ -64,6 +74,12 @@ fn docs_generate_reads_the_catalog_and_writes_the_site(b: Backend) {
     assert_eq!(customers["metadata"]["type"], "BASE TABLE");
     assert_eq!(customers["columns"]["customer_id"]["index"], 1);
     assert_eq!(customers["columns"]["number_of_orders"]["index"], 6);
+    if postgres {
+        // Comments written in the database, on the relation and on a column.
+        assert_eq!(customers["metadata"]["comment"], "Customers, one per row");
+        assert_eq!(customers["columns"]["customer_id"]["comment"], "The key");
+        assert_eq!(customers["columns"]["first_name"]["comment"], Value::Null);
+    }
     let ty = customers["columns"]["number_of_orders"]["type"]
         .as_str()
         .unwrap()
