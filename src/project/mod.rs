@@ -652,7 +652,7 @@ fn discover(
         docs_paths = paths.clone();
         roles.push((Role::Docs, &docs_paths));
     }
-    let mut seen = BTreeSet::new();
+    let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for (role, paths) in roles {
         for base in paths {
@@ -661,53 +661,22 @@ fn discover(
                 inputs.dirs.entry(dir).or_insert(None);
                 continue;
             }
-            // The folders being listed, outermost first: the walk is depth first, so an
-            // entry's folder is the last one open above its depth.
-            let mut open: Vec<Listing> = Vec::new();
-            for entry in walkdir::WalkDir::new(&dir)
-                .follow_links(true)
-                .sort_by_file_name()
-            {
-                let entry = match entry {
-                    Ok(e) => e,
-                    Err(e) => {
-                        diags.push(
-                            Diagnostic::new(
-                                ErrorKind::Io,
-                                format!("cannot list files under {base}: {e}"),
-                            )
-                            .with_hint("check the directory's permissions"),
-                        );
-                        continue;
-                    }
+            // Paths are built from the names as the walk goes down, not taken apart again.
+            let base_rel = dir.strip_prefix(root).ok().map(slash_path);
+            let mut walk = Walk {
+                inputs: &mut *inputs,
+                diags: &mut *diags,
+                base,
+                ancestors: Vec::new(),
+            };
+            walk.dir(&dir, "", &mut |sub: &str| {
+                let Some(base_rel) = &base_rel else {
+                    return;
                 };
-                close_listings(&mut open, entry.depth(), inputs);
-                if let Some(parent) = open.last_mut() {
-                    parent.names.push(entry.file_name().to_os_string());
-                }
-                if entry.file_type().is_dir() {
-                    open.push(Listing {
-                        depth: entry.depth(),
-                        dir: entry.path().to_path_buf(),
-                        names: Vec::new(),
-                    });
-                }
-                if !entry.file_type().is_file() {
-                    continue;
-                }
-                let name = entry.file_name().to_string_lossy();
-                if name.starts_with('.') {
-                    continue;
-                }
-                let Ok(rel) = entry.path().strip_prefix(root) else {
-                    continue;
+                let rel = match base_rel.is_empty() {
+                    true => format!("{prefix}{sub}"),
+                    false => format!("{prefix}{base_rel}/{sub}"),
                 };
-                let rel = format!("{prefix}{}", slash_path(rel));
-                let sub = entry
-                    .path()
-                    .strip_prefix(&dir)
-                    .map(slash_path)
-                    .unwrap_or_else(|_| rel[prefix.len()..].to_string());
                 let wanted = match role {
                     Role::Seed => rel.ends_with(".csv") || is_yaml(&rel) || rel.ends_with(".md"),
                     Role::Docs => rel.ends_with(".md"),
@@ -715,28 +684,128 @@ fn discover(
                 };
                 // A file listed under two roles (e.g. docs-paths overlapping model-paths) counts once.
                 if wanted && seen.insert((rel.clone(), rel.ends_with(".md"))) {
-                    out.push(Found { rel, sub, role });
+                    out.push(Found {
+                        rel,
+                        sub: sub.to_string(),
+                        role,
+                    });
                 }
-            }
-            close_listings(&mut open, 0, inputs);
+            });
         }
     }
     out
 }
 
-/// A folder being listed by `discover`, at `depth` under its resource path.
-struct Listing {
-    depth: usize,
-    dir: PathBuf,
-    names: Vec<std::ffi::OsString>,
+/// The walk of one resource folder: depth first, each folder's entries in name order,
+/// symbolic links followed. An entry's type comes from its folder's listing, so only links are
+/// looked up. Every folder listed goes into `inputs` with the names seen in it.
+struct Walk<'a> {
+    inputs: &'a mut Inputs,
+    diags: &'a mut Collector,
+    /// The resource path, as the project file writes it, for errors.
+    base: &'a str,
+    /// The folders above the one listed: a link back to one of them is a loop.
+    ancestors: Vec<PathBuf>,
 }
 
-/// Records in `inputs` the folders of `open` at `depth` or deeper, all of whose entries were
-/// seen: the walk has left them.
-fn close_listings(open: &mut Vec<Listing>, depth: usize, inputs: &mut Inputs) {
-    while let Some(done) = open.pop_if(|l| l.depth >= depth) {
-        let hash = listing_hash(done.names.iter().map(|n| n.as_os_str()));
-        inputs.dirs.insert(done.dir, Some(hash));
+impl Walk<'_> {
+    /// Lists `dir`, whose path under the resource path is `sub` (empty for the resource path
+    /// itself), and calls `file` with the path under the resource path of each file that is
+    /// not hidden.
+    fn dir(&mut self, dir: &Path, sub: &str, file: &mut dyn FnMut(&str)) {
+        let listed = std::fs::read_dir(dir).and_then(|entries| {
+            entries
+                .map(|e| e.map(|e| (e.file_name(), e.file_type())))
+                .collect::<std::io::Result<Vec<_>>>()
+        });
+        let mut entries = match listed {
+            Ok(entries) => entries,
+            Err(e) => {
+                self.error(format!("IO error for operation on {}: {e}", dir.display()));
+                Vec::new()
+            }
+        };
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut names = Vec::with_capacity(entries.len());
+        for (name, kind) in entries {
+            let linked = kind.as_ref().is_ok_and(|k| k.is_symlink());
+            let kind = match kind {
+                Ok(_) if linked => std::fs::metadata(dir.join(&name)).map(|m| m.file_type()),
+                other => other,
+            };
+            let kind = match kind {
+                Ok(k) => k,
+                Err(e) => {
+                    let path = dir.join(&name);
+                    self.error(format!("IO error for operation on {}: {e}", path.display()));
+                    continue;
+                }
+            };
+            let entry_sub = match sub.is_empty() {
+                true => name.to_string_lossy().into_owned(),
+                false => format!("{sub}/{}", name.to_string_lossy()),
+            };
+            if kind.is_dir() {
+                let path = dir.join(&name);
+                if linked && self.loops(dir, &path) {
+                    continue;
+                }
+                names.push(name);
+                self.ancestors.push(dir.to_path_buf());
+                self.dir(&path, &entry_sub, file);
+                self.ancestors.pop();
+                continue;
+            }
+            let hidden = name.as_encoded_bytes().starts_with(b".");
+            names.push(name);
+            if kind.is_file() && !hidden {
+                file(&entry_sub);
+            }
+        }
+        let hash = listing_hash(names.iter().map(|n| n.as_os_str()));
+        self.inputs.dirs.insert(dir.to_path_buf(), Some(hash));
+    }
+
+    /// True, with an error, when the linked folder `child` of `dir` is `dir` or a folder above
+    /// it: following it would never end.
+    fn loops(&mut self, dir: &Path, child: &Path) -> bool {
+        let Ok(target) = std::fs::canonicalize(child) else {
+            return false;
+        };
+        let Some(ancestor) = self
+            .ancestors
+            .iter()
+            .map(PathBuf::as_path)
+            .chain([dir])
+            .find(|a| std::fs::canonicalize(a).is_ok_and(|a| a == target))
+            .map(Path::to_path_buf)
+        else {
+            return false;
+        };
+        let message = format!(
+            "File system loop found: {} points to an ancestor {}",
+            child.display(),
+            ancestor.display()
+        );
+        self.error_with(
+            message,
+            "remove the link, or point it outside the resource path",
+        );
+        true
+    }
+
+    fn error(&mut self, e: String) {
+        self.error_with(e, "check the directory's permissions");
+    }
+
+    fn error_with(&mut self, e: String, hint: &str) {
+        self.diags.push(
+            Diagnostic::new(
+                ErrorKind::Io,
+                format!("cannot list files under {}: {e}", self.base),
+            )
+            .with_hint(hint),
+        );
     }
 }
 

@@ -152,3 +152,48 @@ fn a_value_the_database_refuses_in_a_seed_is_named_at_its_line() {
         );
     }
 }
+
+#[test]
+fn linked_model_folders_are_followed_and_a_link_loop_is_an_error() {
+    let p = TempProject::with_files(&[
+        ("project.yml", PROJECT),
+        ("models/a.sql", "select 1 as id"),
+        ("models/nested/deeper/b.sql", "select * from {{ ref('a') }}"),
+        ("models/.hidden.sql", "this is not sql"),
+        ("shared/c.sql", "select * from {{ ref('b') }}"),
+    ]);
+    std::os::unix::fs::symlink(p.root.join("shared"), p.root.join("models/linked")).unwrap();
+    let run = p.kiln(&["ls", "-o", "path"]).ok();
+    assert_eq!(
+        run.stderr
+            .lines()
+            .chain(run.stdout.lines())
+            .filter(|l| l.ends_with(".sql"))
+            .collect::<Vec<_>>(),
+        [
+            "models/a.sql",
+            "models/linked/c.sql",
+            "models/nested/deeper/b.sql"
+        ],
+        "{}",
+        run.stdout
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&p.read("target/manifest.json")).unwrap();
+    let c = &manifest["nodes"]["model.shop.c"];
+    assert_eq!(c["original_file_path"], "models/linked/c.sql");
+    assert_eq!(c["fqn"], serde_json::json!(["shop", "linked", "c"]));
+
+    // A link back to a folder above it would be listed forever: it is an error instead.
+    std::os::unix::fs::symlink(p.root.join("models"), p.root.join("models/nested/up")).unwrap();
+    let run = p.kiln(&["parse"]);
+    no_panic(&run);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot list files under models")
+            && run.stderr.contains("points to an ancestor")
+            && run.stderr.contains("remove the link"),
+        "{}",
+        run.stderr
+    );
+}
