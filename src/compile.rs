@@ -767,12 +767,11 @@ impl Parsed {
             return None;
         }
         let mut files = std::mem::take(&mut self.files);
-        for (mn, _) in (self.nodes.values())
-            .zip(&self.from_nodes)
-            .filter(|(_, f)| **f)
-        {
-            let node = &mn.node;
-            files.insert(node.original_file_path.clone(), node.raw_code.clone());
+        for (mn, held) in self.nodes.values().zip(&self.from_nodes) {
+            if *held {
+                let node = &mn.node;
+                files.insert(node.original_file_path.clone(), node.raw_code.clone());
+            }
         }
         self.project.files = Arc::new(files);
         Some(self)

@@ -97,11 +97,10 @@ impl Dag {
     /// The graph index of the node `id`. Nodes are sorted by unique_id and added to the graph
     /// in that order, so a node's index is its place in `nodes`.
     fn index(&self, id: &str) -> Option<NodeIndex> {
-        (self
+        let place = self
             .nodes
-            .binary_search_by(|n| n.unique_id.as_str().cmp(id))
-            .ok())
-        .map(NodeIndex::new)
+            .binary_search_by(|n| n.unique_id.as_str().cmp(id));
+        place.ok().map(NodeIndex::new)
     }
 
     fn check_cycles(&self) -> Result<()> {
