@@ -90,7 +90,12 @@ impl Config {
 
     /// The raw value of a key.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(&normalize_key(key))
+        // Callers nearly always ask for a key already normal: it is looked up as it is, with
+        // no new string made for it.
+        match key.starts_with('+') || key.contains('-') {
+            true => self.0.get(&normalize_key(key)),
+            false => self.0.get(key),
+        }
     }
 
     /// A string-valued key.

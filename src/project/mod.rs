@@ -22,7 +22,7 @@ use project_file::ProjectFile;
 use properties::{Properties, TestDefinition};
 use rayon::prelude::*;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -498,6 +498,26 @@ fn load_package(
     };
     let is_properties = |f: &Found| is_yaml(&f.rel) && f.role != Role::Docs;
     let package = pkg.file.name.clone();
+    let root_file = project.file.clone();
+    let shape = Shape {
+        package_file: &pkg.file,
+        root_file: &root_file,
+    };
+    // A model or analysis is shaped into its node on the thread that read its file.
+    let shaped = |f: &Found, text: &Result<String>, sum: &Option<Checksum>| {
+        let resource_type = match f.role {
+            Role::Model => ResourceType::Model,
+            Role::Analysis => ResourceType::Analysis,
+            _ => return None,
+        };
+        let text = text
+            .as_ref()
+            .ok()
+            .filter(|_| !f.rel.ends_with(".md") && !is_yaml(&f.rel))?;
+        let checksum =
+            (sum.clone()).unwrap_or_else(|| Checksum::Sha256(identity::file_checksum(text)));
+        Some(Box::new(shape.sql_node(f, text, resource_type, checksum)))
+    };
     // Properties files are read and parsed while the other files are read and turned into
     // nodes: a large properties file takes as long to parse as all the SQL files to read.
     let (props, (files, diags)) = rayon::join(
@@ -516,22 +536,28 @@ fn load_package(
                 .collect()
         },
         || {
-            let texts: Vec<(String, Result<String>, Option<Checksum>)> = found
+            let texts: Vec<_> = found
                 .par_iter()
                 .filter(|f| !is_properties(f))
-                .map(read)
+                .map(|f| {
+                    let (rel, text, sum) = read(f);
+                    let node = shaped(f, &text, &sum);
+                    (rel, text, sum, node)
+                })
                 .collect();
             let mut checksums: BTreeMap<String, Checksum> = BTreeMap::new();
             let mut files = BTreeMap::new();
-            for (rel, text, sum) in texts {
+            let mut nodes = HashMap::new();
+            for (rel, text, sum, node) in texts {
                 if let Some(text) = diags.take(text) {
-                    if let Some(sum) = sum {
-                        checksums.insert(rel.clone(), sum);
+                    match (node, sum) {
+                        (Some(node), _) => _ = nodes.insert(rel.clone(), node),
+                        (None, Some(sum)) => _ = checksums.insert(rel.clone(), sum),
+                        (None, None) => {}
                     }
                     files.insert(rel, text);
                 }
             }
-            let root_file = project.file.clone();
             let mut builder = Builder {
                 project: &mut *project,
                 diags: &mut *diags,
@@ -541,9 +567,15 @@ fn load_package(
                 root_file: &root_file,
                 prefix: &pkg.prefix,
             };
+            // In the order found, as the files' other nodes, macros and docs are added.
             for f in &found {
-                if let Some(text) = files.get(&f.rel) {
-                    builder.add_file(f, text);
+                match nodes.remove(&f.rel) {
+                    Some(node) => builder.insert_node(*node),
+                    None => {
+                        if let Some(text) = files.get(&f.rel) {
+                            builder.add_file(f, text);
+                        }
+                    }
                 }
             }
             (files, diags)
@@ -565,7 +597,6 @@ fn load_package(
         }
         parsed.extend(p.map(|p| (rel, p)));
     }
-    let root_file = project.file.clone();
     let mut builder = Builder {
         project,
         diags,
@@ -870,7 +901,18 @@ struct Builder<'a> {
     prefix: &'a str,
 }
 
-impl Builder<'_> {
+/// What a node's shape takes from the project files: the package being loaded and the root
+/// project. Shared by the loading threads, which shape model and analysis nodes as they read
+/// their files, and by the [`Builder`].
+#[derive(Clone, Copy)]
+struct Shape<'a> {
+    /// The project file of the package being loaded.
+    package_file: &'a ProjectFile,
+    /// The root project's file, whose config tree reaches into every package.
+    root_file: &'a ProjectFile,
+}
+
+impl Shape<'_> {
     fn package(&self) -> String {
         self.package_file.name.clone()
     }
@@ -897,6 +939,85 @@ impl Builder<'_> {
             config.extend(self.root_file.unrendered_config_for(resource, fqn));
         }
         config
+    }
+
+    fn fqn(&self, sub: &str, name: &str) -> Vec<String> {
+        let mut fqn = vec![self.package()];
+        let parts: Vec<&str> = sub.split('/').collect();
+        for dir in &parts[..parts.len().saturating_sub(1)] {
+            fqn.push((*dir).to_string());
+        }
+        fqn.push(name.to_string());
+        fqn
+    }
+
+    /// The node of a model, analysis or singular test file `f` holding `text`.
+    fn sql_node(
+        &self,
+        f: &Found,
+        text: &str,
+        resource_type: ResourceType,
+        checksum: Checksum,
+    ) -> Node {
+        let name = stem(&f.sub);
+        // dbt files analyses under `analysis/` and configures them from the `models:` tree.
+        let (path, fqn, config, unrendered_config) = if resource_type == ResourceType::Analysis {
+            let path = format!("analysis/{}", f.sub);
+            let fqn = self.fqn(&path, &name);
+            let mut config = self.config_for(ResourceType::Model, &fqn);
+            config.merge(&self.config_for(ResourceType::Analysis, &fqn));
+            let unrendered = self.unrendered_for(ResourceType::Model, &fqn);
+            (path, fqn, config, unrendered)
+        } else {
+            let fqn = self.fqn(&f.sub, &name);
+            let config = self.config_for(resource_type, &fqn);
+            let unrendered = self.unrendered_for(resource_type, &fqn);
+            (f.sub.clone(), fqn, config, unrendered)
+        };
+        Node {
+            unique_id: format!("{}.{}.{}", resource_type.as_str(), self.package(), name),
+            resource_type,
+            package_name: self.package(),
+            name,
+            path,
+            original_file_path: f.rel.clone(),
+            raw_code: text.to_string(),
+            line_offset: 0,
+            fqn,
+            config,
+            description: String::new(),
+            columns: Vec::new(),
+            constraints: Vec::new(),
+            patch_path: None,
+            test_metadata: None,
+            checksum,
+            unrendered_config,
+        }
+    }
+}
+
+impl Builder<'_> {
+    fn shape(&self) -> Shape<'_> {
+        Shape {
+            package_file: self.package_file,
+            root_file: self.root_file,
+        }
+    }
+
+    fn package(&self) -> String {
+        self.shape().package()
+    }
+
+    fn config_for(&self, resource: ResourceType, fqn: &[String]) -> Config {
+        self.shape().config_for(resource, fqn)
+    }
+
+    fn unrendered_for(
+        &self,
+        resource: ResourceType,
+        fqn: &[String],
+    ) -> serde_json::Map<String, Value> {
+        self.shape().unrendered_for(resource, fqn)
     }
 
     fn add_file(&mut self, f: &Found, text: &str) {
@@ -928,13 +1049,7 @@ impl Builder<'_> {
     }
 
     fn fqn(&self, sub: &str, name: &str) -> Vec<String> {
-        let mut fqn = vec![self.package()];
-        let parts: Vec<&str> = sub.split('/').collect();
-        for dir in &parts[..parts.len().saturating_sub(1)] {
-            fqn.push((*dir).to_string());
-        }
-        fqn.push(name.to_string());
-        fqn
+        self.shape().fqn(sub, name)
     }
 
     fn insert_node(&mut self, node: Node) {
@@ -958,41 +1073,9 @@ impl Builder<'_> {
     }
 
     fn add_sql_node(&mut self, f: &Found, text: &str, resource_type: ResourceType) {
-        let name = stem(&f.sub);
-        // dbt files analyses under `analysis/` and configures them from the `models:` tree.
-        let (path, fqn, config, unrendered_config) = if resource_type == ResourceType::Analysis {
-            let path = format!("analysis/{}", f.sub);
-            let fqn = self.fqn(&path, &name);
-            let mut config = self.config_for(ResourceType::Model, &fqn);
-            config.merge(&self.config_for(ResourceType::Analysis, &fqn));
-            let unrendered = self.unrendered_for(ResourceType::Model, &fqn);
-            (path, fqn, config, unrendered)
-        } else {
-            let fqn = self.fqn(&f.sub, &name);
-            let config = self.config_for(resource_type, &fqn);
-            let unrendered = self.unrendered_for(resource_type, &fqn);
-            (f.sub.clone(), fqn, config, unrendered)
-        };
-        let unique_id = format!("{}.{}.{}", resource_type.as_str(), self.package(), name);
-        self.insert_node(Node {
-            unique_id,
-            resource_type,
-            package_name: self.package(),
-            name,
-            path,
-            original_file_path: f.rel.clone(),
-            raw_code: text.to_string(),
-            line_offset: 0,
-            fqn,
-            config,
-            description: String::new(),
-            columns: Vec::new(),
-            constraints: Vec::new(),
-            patch_path: None,
-            test_metadata: None,
-            checksum: self.checksum(&f.rel, text),
-            unrendered_config,
-        });
+        let checksum = self.checksum(&f.rel, text);
+        let node = self.shape().sql_node(f, text, resource_type, checksum);
+        self.insert_node(node);
     }
 
     /// dbt's checksum of the file `rel`: taken when it was read, or now.
