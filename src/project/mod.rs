@@ -516,7 +516,7 @@ fn load_package(
             .filter(|_| !f.rel.ends_with(".md") && !is_yaml(&f.rel))?;
         let checksum =
             (sum.clone()).unwrap_or_else(|| Checksum::Sha256(identity::file_checksum(text)));
-        Some(Box::new(shape.sql_node(f, text, resource_type, checksum)))
+        Some(Box::new(shape.file_node(f, text, resource_type, checksum)))
     };
     // Properties files are read and parsed while the other files are read and turned into
     // nodes: a large properties file takes as long to parse as all the SQL files to read.
@@ -951,8 +951,9 @@ impl Shape<'_> {
         fqn
     }
 
-    /// The node of a model, analysis or singular test file `f` holding `text`.
-    fn sql_node(
+    /// The node of the model, analysis, singular test or seed file `f` holding `text` (a
+    /// seed's is not kept: its CSV is read when it is loaded).
+    fn file_node(
         &self,
         f: &Found,
         text: &str,
@@ -1074,7 +1075,7 @@ impl Builder<'_> {
 
     fn add_sql_node(&mut self, f: &Found, text: &str, resource_type: ResourceType) {
         let checksum = self.checksum(&f.rel, text);
-        let node = self.shape().sql_node(f, text, resource_type, checksum);
+        let node = self.shape().file_node(f, text, resource_type, checksum);
         self.insert_node(node);
     }
 
@@ -1090,29 +1091,9 @@ impl Builder<'_> {
         if !f.rel.ends_with(".csv") {
             return;
         }
-        let name = stem(&f.sub);
-        let fqn = self.fqn(&f.sub, &name);
-        let config = self.config_for(ResourceType::Seed, &fqn);
-        let unrendered_config = self.unrendered_for(ResourceType::Seed, &fqn);
-        self.insert_node(Node {
-            unique_id: format!("seed.{}.{}", self.package(), name),
-            resource_type: ResourceType::Seed,
-            package_name: self.package(),
-            name,
-            path: f.sub.clone(),
-            original_file_path: f.rel.clone(),
-            raw_code: String::new(),
-            line_offset: 0,
-            fqn,
-            config,
-            description: String::new(),
-            columns: Vec::new(),
-            constraints: Vec::new(),
-            patch_path: None,
-            test_metadata: None,
-            checksum: self.checksum(&f.rel, text),
-            unrendered_config,
-        });
+        let checksum = self.checksum(&f.rel, text);
+        let node = self.shape().file_node(f, "", ResourceType::Seed, checksum);
+        self.insert_node(node);
     }
 
     fn add_snapshots(&mut self, f: &Found, text: &str) {
