@@ -22,7 +22,7 @@ use project_file::ProjectFile;
 use properties::{Properties, TestDefinition};
 use rayon::prelude::*;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -510,12 +510,9 @@ fn load_package(
             Role::Analysis => ResourceType::Analysis,
             _ => return None,
         };
-        let text = text
-            .as_ref()
-            .ok()
-            .filter(|_| !f.rel.ends_with(".md") && !is_yaml(&f.rel))?;
-        let checksum =
-            (sum.clone()).unwrap_or_else(|| Checksum::Sha256(identity::file_checksum(text)));
+        // Properties files went to the other side; a Markdown file holds docs blocks.
+        let text = text.as_ref().ok().filter(|_| !f.rel.ends_with(".md"))?;
+        let checksum = checksum_of(sum.as_ref(), text);
         Some(Box::new(shape.file_node(f, text, resource_type, checksum)))
     };
     // Properties files are read and parsed while the other files are read and turned into
@@ -545,38 +542,32 @@ fn load_package(
                     (rel, text, sum, node)
                 })
                 .collect();
-            let mut checksums: BTreeMap<String, Checksum> = BTreeMap::new();
-            let mut files = BTreeMap::new();
-            let mut nodes = HashMap::new();
-            for (rel, text, sum, node) in texts {
-                if let Some(text) = diags.take(text) {
-                    match (node, sum) {
-                        (Some(node), _) => _ = nodes.insert(rel.clone(), node),
-                        (None, Some(sum)) => _ = checksums.insert(rel.clone(), sum),
-                        (None, None) => {}
-                    }
-                    files.insert(rel, text);
-                }
-            }
             let mut builder = Builder {
                 project: &mut *project,
                 diags: &mut *diags,
                 names: &mut *names,
-                checksums,
+                checksums: BTreeMap::new(),
                 package_file: &pkg.file,
                 root_file: &root_file,
                 prefix: &pkg.prefix,
             };
             // In the order found, as the files' other nodes, macros and docs are added.
-            for f in &found {
-                match nodes.remove(&f.rel) {
+            let mut files = BTreeMap::new();
+            for (f, (rel, text, sum, node)) in found.iter().filter(|f| !is_properties(f)).zip(texts)
+            {
+                let Some(text) = builder.diags.take(text) else {
+                    continue;
+                };
+                match node {
                     Some(node) => builder.insert_node(*node),
                     None => {
-                        if let Some(text) = files.get(&f.rel) {
-                            builder.add_file(f, text);
+                        if let Some(sum) = sum {
+                            builder.checksums.insert(rel.clone(), sum);
                         }
+                        builder.add_file(f, &text);
                     }
                 }
+                files.insert(rel, text);
             }
             (files, diags)
         },
@@ -654,6 +645,13 @@ fn read_file(path: &Path, rel: &str) -> Result<String> {
                 .with_hint("save the file as UTF-8"),
         )
     })
+}
+
+/// dbt's checksum of a file holding `text`: the one `taken` when it was read, or now.
+fn checksum_of(taken: Option<&Checksum>, text: &str) -> Checksum {
+    taken
+        .cloned()
+        .unwrap_or_else(|| Checksum::Sha256(identity::file_checksum(text)))
 }
 
 fn is_yaml(rel: &str) -> bool {
@@ -1081,10 +1079,7 @@ impl Builder<'_> {
 
     /// dbt's checksum of the file `rel`: taken when it was read, or now.
     fn checksum(&self, rel: &str, text: &str) -> Checksum {
-        self.checksums
-            .get(rel)
-            .cloned()
-            .unwrap_or_else(|| Checksum::Sha256(identity::file_checksum(text)))
+        checksum_of(self.checksums.get(rel), text)
     }
 
     fn add_seed(&mut self, f: &Found, text: &str) {
