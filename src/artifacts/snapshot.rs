@@ -64,33 +64,72 @@ struct Stamp {
 impl Stamp {
     /// The stamp of `path` now; None when it does not exist (or cannot be looked at).
     fn of(path: &Path) -> Option<Stamp> {
-        let meta = std::fs::metadata(path).ok()?;
-        let nanos = |t: std::io::Result<SystemTime>| {
-            t.ok()
-                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos() as i128)
-        };
         #[cfg(unix)]
-        let (changed, inode) = {
-            use std::os::unix::fs::MetadataExt;
-            (
-                i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
-                meta.ino(),
-            )
-        };
+        return Stamp::at(rustix::fs::CWD, path);
         #[cfg(not(unix))]
-        let (changed, inode) = (nanos(meta.modified()), 0);
+        {
+            let meta = std::fs::metadata(path).ok()?;
+            let nanos = |t: std::io::Result<SystemTime>| {
+                t.ok()
+                    .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos() as i128)
+            };
+            Some(Stamp {
+                len: meta.len(),
+                modified: nanos(meta.modified()),
+                changed: nanos(meta.modified()),
+                inode: 0,
+            })
+        }
+    }
+
+    /// The stamp of `path`, relative to the folder `dir`, now.
+    #[cfg(unix)]
+    // The field types differ between platforms: the conversions are no-ops on some.
+    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+    fn at<Fd: rustix::fd::AsFd>(dir: Fd, path: &Path) -> Option<Stamp> {
+        let st = rustix::fs::statat(dir, path, rustix::fs::AtFlags::empty()).ok()?;
+        let nanos = |secs: i64, nanos: i64| i128::from(secs) * 1_000_000_000 + i128::from(nanos);
         Some(Stamp {
-            len: meta.len(),
-            modified: nanos(meta.modified()),
-            changed,
-            inode,
+            len: u64::try_from(st.st_size).unwrap_or(0),
+            modified: nanos(st.st_mtime as i64, st.st_mtime_nsec as i64),
+            changed: nanos(st.st_ctime as i64, st.st_ctime_nsec as i64),
+            inode: u64::from(st.st_ino),
         })
     }
 
     /// Whether a change at this stamp's times could have happened at or after `since`.
     fn racy(&self, since: i128) -> bool {
         self.modified.max(self.changed) >= since
+    }
+}
+
+/// The folder of the last path looked at, kept open. Inputs are listed folder by folder, so
+/// each is looked at relative to its folder instead of walking its whole path again: at
+/// thousands of files that walk is a good part of checking them.
+#[derive(Default)]
+struct Folder {
+    path: Option<PathBuf>,
+    #[cfg(unix)]
+    fd: Option<rustix::fd::OwnedFd>,
+}
+
+impl Folder {
+    /// The stamp of `path` now, as [`Stamp::of`].
+    fn stamp(&mut self, path: &Path) -> Option<Stamp> {
+        #[cfg(unix)]
+        if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+            use rustix::fs::{Mode, OFlags};
+            if self.path.as_deref() != Some(dir) {
+                let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+                self.fd = rustix::fs::open(dir, flags, Mode::empty()).ok();
+                self.path = Some(dir.to_path_buf());
+            }
+            if let Some(fd) = &self.fd {
+                return Stamp::at(fd, Path::new(name));
+            }
+        }
+        Stamp::of(path)
     }
 }
 
@@ -284,8 +323,8 @@ fn edits(header: &Header) -> Option<Vec<(String, String)>> {
         return None;
     }
     let edited: Option<Vec<Option<(String, String)>>> = (header.inputs.par_iter())
-        .map(|i| {
-            if !i.racy && Stamp::of(&i.path) == i.stamp {
+        .map_init(Folder::default, |folder, i| {
+            if !i.racy && folder.stamp(&i.path) == i.stamp {
                 return Some(None);
             }
             if let Some((name, fingerprint)) = &i.seed {
@@ -374,8 +413,8 @@ fn inputs(manifest: &Manifest, started: SystemTime) -> Option<Vec<Input>> {
         .filter(|(path, _)| !project.inputs.files.contains(path));
     let all: Vec<(PathBuf, Option<(&String, &String)>)> = partial.chain(whole).collect();
     all.into_par_iter()
-        .map(|(path, text)| {
-            let stamp = Stamp::of(&path);
+        .map_init(Folder::default, |folder, (path, text)| {
+            let stamp = folder.stamp(&path);
             let racy = stamp.is_some_and(|s| s.racy(since));
             let seed = seeds.get(&path).cloned();
             if racy && text.is_none() && seed.is_none() {
