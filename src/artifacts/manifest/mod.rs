@@ -268,34 +268,67 @@ pub fn manifest_json(manifest: &Manifest) -> Value {
 /// a node whose key is unchanged is copied from the `previous` manifest.
 fn manifest_pieces<'a>(
     manifest: &'a Manifest,
-    project_key: Option<&str>,
+    keys: &Keys,
     previous: Option<&'a reuse::Previous>,
 ) -> Pieces<'a> {
     use rayon::prelude::*;
-    let keys = PrimaryKeys::of(manifest);
-    let graph_key = project_key.map(|p| graph_key(p, manifest));
-    let make = |id: &str, mn: &ManifestNode| Some(node_object(manifest, mn, &keys).into_member(id));
+    let make = |id: &str, mn: &ManifestNode| {
+        Some(node_object(manifest, mn, &keys.primary).into_member(id))
+    };
     let (nodes, rest) = rayon::join(
         || {
-            let keyed = manifest.nodes.par_iter().map(|(id, mn)| {
-                let key = project_key.map(|p| reuse::node_key(p, mn));
-                (id.as_str(), key.unwrap_or_default(), mn)
-            });
+            let nodes: Vec<(&String, &ManifestNode)> = manifest.nodes.iter().collect();
+            let keyed = (nodes.into_par_iter().zip(&keys.nodes))
+                .map(|((id, mn), key)| (id.as_str(), *key, mn));
             reuse::members(keyed, previous, &make)
         },
         || {
-            let mut rest: Vec<(String, Member)> = manifest_others(manifest, &keys)
+            let mut rest: Vec<(String, Member)> = manifest_others(manifest, &keys.primary)
                 .into_iter()
                 .map(|(k, v)| {
                     let bytes = super::member_bytes(&k, &v);
                     (k, Member::Whole(bytes.into()))
                 })
                 .collect();
-            rest.extend(graph_members(manifest, graph_key, previous));
+            rest.extend(graph_members(manifest, keys.graph, previous));
             rest
         },
     );
-    with_nodes(rest, nodes, graph_key)
+    with_nodes(rest, nodes, keys.graph)
+}
+
+/// What the manifest's members are written from and keyed by, worked out while the previous
+/// file is read.
+struct Keys {
+    primary: PrimaryKeys,
+    /// The key of `parent_map` and `child_map` ([`graph_key`]), with a project key.
+    graph: Option<u128>,
+    /// Each node's key ([`reuse::node_key`]) in the order of `manifest.nodes`; 0 without a
+    /// project key.
+    nodes: Vec<u128>,
+}
+
+impl Keys {
+    fn of(manifest: &Manifest, project_key: Option<&str>) -> Keys {
+        use rayon::prelude::*;
+        let ((primary, graph), nodes) = rayon::join(
+            || {
+                let graph = project_key.map(|p| graph_key(p, manifest));
+                (PrimaryKeys::of(manifest), graph)
+            },
+            || {
+                let nodes: Vec<&ManifestNode> = manifest.nodes.values().collect();
+                (nodes.into_par_iter())
+                    .map(|mn| project_key.map_or(0, |p| reuse::node_key(p, mn)))
+                    .collect()
+            },
+        );
+        Keys {
+            primary,
+            graph,
+            nodes,
+        }
+    }
 }
 
 /// A file's pieces, with each node member's unique_id (and each graph map's name), key and
@@ -473,7 +506,10 @@ pub fn write_manifest(manifest: &Manifest) -> Result<PathBuf> {
     let Some(project_key) = manifest.cache_key.as_deref() else {
         reuse::forget(&target);
         let (written, lineage) = rayon::join(
-            || write_pieces(&path, &manifest_pieces(manifest, None, None).0),
+            || {
+                let keys = Keys::of(manifest, None);
+                write_pieces(&path, &manifest_pieces(manifest, &keys, None).0)
+            },
             || write_pieces(&lineage_path, &lineage_pieces(manifest, None).0),
         );
         written?;
@@ -493,11 +529,17 @@ pub fn write_manifest(manifest: &Manifest) -> Result<PathBuf> {
     {
         return Ok(path);
     }
-    let previous = index.previous(&target, "manifest.json");
-    let previous_lineage = index.previous(&target, LINEAGE_FILE);
+    // The previous files are mapped and checked while the keys are worked out.
+    let ((previous, previous_lineage), keys) = rayon::join(
+        || {
+            let manifest = index.previous(&target, "manifest.json");
+            (manifest, index.previous(&target, LINEAGE_FILE))
+        },
+        || Keys::of(manifest, Some(project_key)),
+    );
     let (written, lineage) = rayon::join(
         || {
-            let (pieces, members) = manifest_pieces(manifest, Some(project_key), previous.as_ref());
+            let (pieces, members) = manifest_pieces(manifest, &keys, previous.as_ref());
             reuse::write(&path, &pieces, &members, previous.as_ref())
         },
         || {
