@@ -33,6 +33,7 @@ use super::parse_cache::{env_hashes, same_env};
 use crate::compile::{Manifest, Parsed};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use crate::project::ResourceType;
+use crate::project::config::sharing;
 use crate::project::profiles::Target;
 use crate::template::EnvLookup;
 use rayon::prelude::*;
@@ -275,7 +276,7 @@ fn decode_body(mut body: &[u8]) -> Option<Parsed> {
         || rmp_serde::from_slice::<Parsed>(first).ok(),
         || {
             (chunks.par_iter())
-                .map(|c| rmp_serde::from_slice::<Chunk>(c).ok())
+                .map(|c| sharing(|| rmp_serde::from_slice::<Chunk>(c).ok()))
                 .collect::<Option<Vec<_>>>()
         },
     );

@@ -4,18 +4,69 @@
 //! `config()`); [`Config::merge`] applies one layer over another. Keys are normalised so that
 //! `pre-hook`, `+pre-hook` and `pre_hook` are the same key.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// A node's configuration, sorted by key so it serializes deterministically.
 ///
 /// The map is shared between clones and copied on the first change to one of them: a warm
 /// command clones every node's config into the DAG, and most clones are never changed.
-#[derive(Debug, Clone, Default, PartialEq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Config(pub Arc<BTreeMap<String, Value>>);
+
+type Map = BTreeMap<String, Value>;
+
+thread_local! {
+    /// While [`sharing`]: the configs read so far on this thread, by a hash of their content.
+    static SHARED: RefCell<Option<HashMap<u64, Vec<Arc<Map>>>>> = const { RefCell::new(None) };
+}
+
+/// Runs `read` with the configs it reads on this thread shared: a config equal to one read
+/// before is that one's map, not a copy of it. The nodes of a project snapshot have a handful
+/// of distinct configs between thousands of nodes; each copy would be a map of its own.
+pub fn sharing<R>(read: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            SHARED.with(|s| *s.borrow_mut() = None);
+        }
+    }
+    SHARED.with(|s| *s.borrow_mut() = Some(HashMap::new()));
+    let _reset = Reset;
+    read()
+}
+
+impl<'de> Deserialize<'de> for Config {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Config, D::Error> {
+        let map = Map::deserialize(d)?;
+        if map.is_empty() {
+            return Ok(Config::default());
+        }
+        let mut map = Some(map);
+        let shared = SHARED.with(|s| {
+            let mut s = s.borrow_mut();
+            let seen = s.as_mut()?;
+            let map = map.take()?;
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            map.hash(&mut h);
+            let same = seen.entry(h.finish()).or_default();
+            if let Some(m) = same.iter().find(|m| ***m == map) {
+                return Some(m.clone());
+            }
+            let m = Arc::new(map);
+            same.push(m.clone());
+            Some(m)
+        });
+        Ok(Config(
+            shared.unwrap_or_else(|| Arc::new(map.unwrap_or_default())),
+        ))
+    }
+}
 
 /// Keys whose values accumulate across layers instead of replacing each other.
 const APPEND_KEYS: &[&str] = &["tags", "pre_hook", "post_hook"];
@@ -254,5 +305,25 @@ mod tests {
         assert_eq!(project.tags(), vec!["nightly", "finance"]);
         assert_eq!(project.get_list("pre_hook"), vec!["select 1", "select 2"]);
         assert_eq!(project.get("meta"), Some(&json!({"owner": "b", "tier": 1})));
+    }
+
+    #[test]
+    fn equal_configs_read_while_sharing_are_one_map() {
+        let text = r#"[{"materialized":"view","tags":["a"]},{"materialized":"view","tags":["a"]},{"materialized":"table"},{}]"#;
+        let read = || serde_json::from_str::<Vec<Config>>(text).unwrap();
+        let shared = sharing(read);
+        assert!(Arc::ptr_eq(&shared[0].0, &shared[1].0));
+        assert!(!Arc::ptr_eq(&shared[0].0, &shared[2].0));
+        assert_eq!(shared[0].get_str("materialized"), Some("view"));
+        assert_eq!(shared[2].get_str("materialized"), Some("table"));
+        assert!(shared[3].0.is_empty());
+        // A change to one is made to its own copy.
+        let mut changed = shared[1].clone();
+        changed.set("materialized", json!("table"));
+        assert_eq!(shared[0].get_str("materialized"), Some("view"));
+        // Outside `sharing`, each config read is a map of its own, equal all the same.
+        let apart = read();
+        assert!(!Arc::ptr_eq(&apart[0].0, &apart[1].0));
+        assert_eq!(apart, shared);
     }
 }
