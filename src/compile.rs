@@ -534,7 +534,7 @@ struct RenderedNode {
     node: std::result::Result<ManifestNode, Box<Node>>,
     /// The config and `unrendered_config` as loaded, when its config() call set any: kept in
     /// `loaded_configs`, for a render of the node again (see [`Manifest::patch`]).
-    loaded: Option<(Config, serde_json::Map<String, serde_json::Value>)>,
+    loaded: Option<(Config, Arc<serde_json::Map<String, serde_json::Value>>)>,
     /// Why it could not be rendered.
     error: Option<Diagnostic>,
 }
@@ -547,8 +547,9 @@ fn rendered_node(mut node: Box<Node>, r: Option<crate::template::Rendered>) -> R
         loaded = Some((node.config.clone(), node.unrendered_config.clone()));
         node.config.merge(&r.config);
         // dbt records the config() call with its rendered values.
+        let unrendered = Arc::make_mut(&mut node.unrendered_config);
         for (k, v) in &r.config_call {
-            node.unrendered_config.insert(k.clone(), v.clone());
+            unrendered.insert(k.clone(), v.clone());
         }
     }
     if !node.config.enabled() {
@@ -582,7 +583,8 @@ fn rendered_node(mut node: Box<Node>, r: Option<crate::template::Rendered>) -> R
 
 /// Each node's config and `unrendered_config` as loaded, before its config() call's were
 /// merged in, for the nodes whose call set any.
-pub type LoadedConfigs = BTreeMap<String, (Config, serde_json::Map<String, serde_json::Value>)>;
+pub type LoadedConfigs =
+    BTreeMap<String, (Config, Arc<serde_json::Map<String, serde_json::Value>>)>;
 
 /// Plans a parsed node: its relation and its dependencies.
 struct Planner<'a> {
@@ -1613,7 +1615,7 @@ impl Manifest {
             patch_path: None,
             test_metadata: None,
             checksum: crate::project::identity::Checksum::None,
-            unrendered_config: serde_json::Map::new(),
+            unrendered_config: Default::default(),
         };
         Some(std::borrow::Cow::Owned(ManifestNode {
             node: Box::new(node),
@@ -1736,7 +1738,7 @@ pub fn render_operation_with(
         patch_path: None,
         test_metadata: None,
         checksum: crate::project::identity::Checksum::None,
-        unrendered_config: serde_json::Map::new(),
+        unrendered_config: Default::default(),
     };
     let resolver: Arc<dyn Resolve> = Arc::new(manifest.compile_resolver());
     if template.contains("graph") {

@@ -20,25 +20,53 @@ use std::sync::Arc;
 pub struct Config(pub Arc<BTreeMap<String, Value>>);
 
 type Map = BTreeMap<String, Value>;
+type JsonMap = serde_json::Map<String, Value>;
+
+/// While [`sharing`]: the maps of one type read so far on this thread, by a hash of their
+/// content.
+type Seen<T> = RefCell<Option<HashMap<u64, Vec<Arc<T>>>>>;
 
 thread_local! {
-    /// While [`sharing`]: the configs read so far on this thread, by a hash of their content.
-    static SHARED: RefCell<Option<HashMap<u64, Vec<Arc<Map>>>>> = const { RefCell::new(None) };
+    static CONFIGS: Seen<Map> = const { RefCell::new(None) };
+    static JSON_MAPS: Seen<JsonMap> = const { RefCell::new(None) };
 }
 
-/// Runs `read` with the configs it reads on this thread shared: a config equal to one read
-/// before is that one's map, not a copy of it. The nodes of a project snapshot have a handful
-/// of distinct configs between thousands of nodes; each copy would be a map of its own.
+/// Runs `read` with the configs (and `unrendered_config` maps) it reads on this thread shared:
+/// a map equal to one read before is that one, not a copy of it. The nodes of a project
+/// snapshot have a handful of distinct configs between thousands of nodes; each copy would be
+/// a map of its own.
 pub fn sharing<R>(read: impl FnOnce() -> R) -> R {
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
-            SHARED.with(|s| *s.borrow_mut() = None);
+            CONFIGS.with(|s| *s.borrow_mut() = None);
+            JSON_MAPS.with(|s| *s.borrow_mut() = None);
         }
     }
-    SHARED.with(|s| *s.borrow_mut() = Some(HashMap::new()));
+    CONFIGS.with(|s| *s.borrow_mut() = Some(HashMap::new()));
+    JSON_MAPS.with(|s| *s.borrow_mut() = Some(HashMap::new()));
     let _reset = Reset;
     read()
+}
+
+/// `map`, or an equal map read before it while [`sharing`].
+fn shared<T: Hash + PartialEq>(seen: &'static std::thread::LocalKey<Seen<T>>, map: T) -> Arc<T> {
+    let mut map = Some(map);
+    let found = seen.with(|s| {
+        let mut s = s.borrow_mut();
+        let seen = s.as_mut()?;
+        let map = map.take()?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        map.hash(&mut h);
+        let same = seen.entry(h.finish()).or_default();
+        if let Some(m) = same.iter().find(|m| ***m == map) {
+            return Some(m.clone());
+        }
+        let m = Arc::new(map);
+        same.push(m.clone());
+        Some(m)
+    });
+    found.unwrap_or_else(|| Arc::new(map.expect("taken only when shared")))
 }
 
 impl<'de> Deserialize<'de> for Config {
@@ -47,25 +75,17 @@ impl<'de> Deserialize<'de> for Config {
         if map.is_empty() {
             return Ok(Config::default());
         }
-        let mut map = Some(map);
-        let shared = SHARED.with(|s| {
-            let mut s = s.borrow_mut();
-            let seen = s.as_mut()?;
-            let map = map.take()?;
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            map.hash(&mut h);
-            let same = seen.entry(h.finish()).or_default();
-            if let Some(m) = same.iter().find(|m| ***m == map) {
-                return Some(m.clone());
-            }
-            let m = Arc::new(map);
-            same.push(m.clone());
-            Some(m)
-        });
-        Ok(Config(
-            shared.unwrap_or_else(|| Arc::new(map.unwrap_or_default())),
-        ))
+        Ok(Config(shared(&CONFIGS, map)))
     }
+}
+
+/// Reads a node's `unrendered_config`, shared with an equal one read before while [`sharing`].
+pub fn shared_map<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<JsonMap>, D::Error> {
+    let map = JsonMap::deserialize(d)?;
+    if map.is_empty() {
+        return Ok(Arc::default());
+    }
+    Ok(shared(&JSON_MAPS, map))
 }
 
 /// Keys whose values accumulate across layers instead of replacing each other.
@@ -325,5 +345,24 @@ mod tests {
         let apart = read();
         assert!(!Arc::ptr_eq(&apart[0].0, &apart[1].0));
         assert_eq!(apart, shared);
+    }
+
+    #[test]
+    fn equal_unrendered_configs_read_while_sharing_are_one_map() {
+        #[derive(Deserialize)]
+        struct Node {
+            #[serde(deserialize_with = "shared_map")]
+            unrendered: Arc<JsonMap>,
+        }
+        let text =
+            r#"[{"unrendered":{"+tags":"a"}},{"unrendered":{"+tags":"a"}},{"unrendered":{}}]"#;
+        let read = || serde_json::from_str::<Vec<Node>>(text).unwrap();
+        let shared = sharing(read);
+        assert!(Arc::ptr_eq(&shared[0].unrendered, &shared[1].unrendered));
+        assert_eq!(shared[0].unrendered.get("+tags"), Some(&json!("a")));
+        assert!(shared[2].unrendered.is_empty());
+        let apart = read();
+        assert!(!Arc::ptr_eq(&apart[0].unrendered, &apart[1].unrendered));
+        assert_eq!(apart[0].unrendered, shared[1].unrendered);
     }
 }

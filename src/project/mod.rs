@@ -990,7 +990,7 @@ impl Shape<'_> {
             patch_path: None,
             test_metadata: None,
             checksum,
-            unrendered_config,
+            unrendered_config: Arc::new(unrendered_config),
         }
     }
 }
@@ -1129,7 +1129,7 @@ impl Builder<'_> {
                 test_metadata: None,
                 // dbt hashes the whole file, whatever blocks it holds.
                 checksum: self.checksum(&f.rel, text),
-                unrendered_config,
+                unrendered_config: Arc::new(unrendered_config),
             });
         }
     }
@@ -1301,9 +1301,9 @@ impl Builder<'_> {
                 node.columns = patch.columns;
                 node.constraints = patch.constraints;
                 node.config.merge(&patch.config);
+                let unrendered = Arc::make_mut(&mut node.unrendered_config);
                 for (k, v) in patch.config.0.iter() {
-                    node.unrendered_config
-                        .insert(config::dbt_key(k).to_string(), v.clone());
+                    unrendered.insert(config::dbt_key(k).to_string(), v.clone());
                 }
                 let enabled_now = node.config.enabled();
                 if enabled_before && !enabled_now {
@@ -1444,7 +1444,7 @@ impl Builder<'_> {
                 target: def.target.clone(),
             }),
             checksum: Checksum::None,
-            unrendered_config,
+            unrendered_config: Arc::new(unrendered_config),
         }
     }
 }

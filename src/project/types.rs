@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// The kind of a node, named as in dbt's manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -190,7 +191,8 @@ pub struct Node {
     pub checksum: super::identity::Checksum,
     /// dbt's `unrendered_config`: the configs as written in the project file, properties YAML
     /// and `config()` call, each layer replacing keys of the one before.
-    pub unrendered_config: serde_json::Map<String, Value>,
+    #[serde(deserialize_with = "super::config::shared_map")]
+    pub unrendered_config: Arc<serde_json::Map<String, Value>>,
 }
 
 impl Node {
