@@ -26,14 +26,16 @@
 //! another format, is a miss: the command loads and parses the project as without it.
 //!
 //! The file is a header, then the body: the parse without its nodes, then the nodes in chunks
-//! (decoded in parallel while the inputs are checked), each part framed by its length. A file's
-//! text that is a node's `raw_code` (a model's whole file) is kept once, in the node.
+//! (decoded in parallel while the inputs are checked), each part framed by its length. A
+//! chunk's nodes hold each config as an index into the chunk's table of distinct ones, read
+//! back as one shared map. A file's text that is a node's `raw_code` (a model's whole file) is
+//! kept once, in the node.
 
 use super::parse_cache::{env_hashes, same_env};
 use crate::compile::{Manifest, Parsed};
 use crate::error::{Diagnostic, Error, ErrorKind, Result};
 use crate::project::ResourceType;
-use crate::project::config::sharing;
+use crate::project::config::{Shared, read_shared, write_shared};
 use crate::project::profiles::Target;
 use crate::template::EnvLookup;
 use rayon::prelude::*;
@@ -47,7 +49,7 @@ use std::time::{Duration, SystemTime};
 pub const FILE: &str = "kiln_snapshot.bin";
 
 /// Bumped whenever the shape of the file or of anything it holds changes.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 
 /// How close to a load's start a change must be for the load to have maybe missed it.
 const RACY: Duration = Duration::from_secs(2);
@@ -239,7 +241,7 @@ fn encode_body(manifest: &Manifest) -> Result<Vec<u8>> {
         || rmp_serde::to_vec(&manifest.parsed()),
         || {
             (nodes.par_chunks(CHUNK))
-                .map(rmp_serde::to_vec)
+                .map(encode_chunk)
                 .collect::<std::result::Result<Vec<_>, _>>()
         },
     );
@@ -249,6 +251,23 @@ fn encode_body(manifest: &Manifest) -> Result<Vec<u8>> {
         body.extend_from_slice(&frame);
     }
     Ok(body)
+}
+
+/// A chunk of nodes: the table of their distinct configs, framed, then the nodes, which hold
+/// indexes into it.
+fn encode_chunk(
+    chunk: &[(&String, &crate::compile::ManifestNode)],
+) -> std::result::Result<Vec<u8>, rmp_serde::encode::Error> {
+    let (nodes, shared) = write_shared(|| rmp_serde::to_vec(chunk));
+    let table = rmp_serde::to_vec(&shared)?;
+    Ok([&frame_len(&table)[..], &table, &nodes?].concat())
+}
+
+/// The nodes of a chunk written by [`encode_chunk`]; None when it cannot be read.
+fn decode_chunk(chunk: &[u8]) -> Option<Vec<(String, crate::compile::ManifestNode)>> {
+    let (table, nodes) = split_frame(chunk)?;
+    let shared: Shared = rmp_serde::from_slice(table).ok()?;
+    read_shared(shared, || rmp_serde::from_slice(nodes).ok())
 }
 
 /// The length that goes before a frame of the file: 8 bytes, little-endian.
@@ -271,12 +290,11 @@ fn decode_body(mut body: &[u8]) -> Option<Parsed> {
         body = rest;
     }
     let (first, chunks) = frames.split_first()?;
-    type Chunk = Vec<(String, crate::compile::ManifestNode)>;
     let (parsed, chunks) = rayon::join(
         || rmp_serde::from_slice::<Parsed>(first).ok(),
         || {
             (chunks.par_iter())
-                .map(|c| sharing(|| rmp_serde::from_slice::<Chunk>(c).ok()))
+                .map(|c| decode_chunk(c))
                 .collect::<Option<Vec<_>>>()
         },
     );

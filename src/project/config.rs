@@ -4,7 +4,7 @@
 //! `config()`); [`Config::merge`] applies one layer over another. Keys are normalised so that
 //! `pre-hook`, `+pre-hook` and `pre_hook` are the same key.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -15,77 +15,155 @@ use std::sync::Arc;
 ///
 /// The map is shared between clones and copied on the first change to one of them: a warm
 /// command clones every node's config into the DAG, and most clones are never changed.
-#[derive(Debug, Clone, Default, PartialEq, Hash, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Default, PartialEq, Hash)]
 pub struct Config(pub Arc<BTreeMap<String, Value>>);
 
 type Map = BTreeMap<String, Value>;
 type JsonMap = serde_json::Map<String, Value>;
 
-/// While [`sharing`]: the maps of one type read so far on this thread, by a hash of their
-/// content.
-type Seen<T> = RefCell<Option<HashMap<u64, Vec<Arc<T>>>>>;
-
-thread_local! {
-    static CONFIGS: Seen<Map> = const { RefCell::new(None) };
-    static JSON_MAPS: Seen<JsonMap> = const { RefCell::new(None) };
+/// The distinct configs and `unrendered_config` maps of a run of nodes, which the nodes are
+/// written with (see [`write_shared`]) and read back from ([`read_shared`]) by index: the
+/// nodes of a project snapshot have a handful of distinct configs between thousands of nodes,
+/// and each copy read would be a map of its own.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Shared {
+    configs: Vec<Arc<Map>>,
+    unrendered: Vec<Arc<JsonMap>>,
 }
 
-/// Runs `read` with the configs (and `unrendered_config` maps) it reads on this thread shared:
-/// a map equal to one read before is that one, not a copy of it. The nodes of a project
-/// snapshot have a handful of distinct configs between thousands of nodes; each copy would be
-/// a map of its own.
-pub fn sharing<R>(read: impl FnOnce() -> R) -> R {
-    struct Reset;
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            CONFIGS.with(|s| *s.borrow_mut() = None);
-            JSON_MAPS.with(|s| *s.borrow_mut() = None);
+/// The distinct maps of one type written so far, and where each is, by a hash of its content.
+struct Table<T> {
+    maps: Vec<Arc<T>>,
+    by_hash: HashMap<u64, Vec<u32>>,
+}
+
+impl<T: Hash + PartialEq> Table<T> {
+    fn new() -> Table<T> {
+        Table {
+            maps: Vec::new(),
+            by_hash: HashMap::new(),
         }
     }
-    CONFIGS.with(|s| *s.borrow_mut() = Some(HashMap::new()));
-    JSON_MAPS.with(|s| *s.borrow_mut() = Some(HashMap::new()));
+
+    /// The index of `map` in the table, added if it is not in it yet.
+    fn index_of(&mut self, map: &Arc<T>) -> u32 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        map.hash(&mut h);
+        let same = self.by_hash.entry(h.finish()).or_default();
+        if let Some(i) = same.iter().find(|i| *self.maps[**i as usize] == **map) {
+            return *i;
+        }
+        let i = self.maps.len() as u32;
+        self.maps.push(map.clone());
+        same.push(i);
+        i
+    }
+}
+
+thread_local! {
+    static WRITING: RefCell<Option<(Table<Map>, Table<JsonMap>)>> = const { RefCell::new(None) };
+    static READING: RefCell<Option<Shared>> = const { RefCell::new(None) };
+}
+
+/// Clears the thread's table when the read using it ends, even by a panic.
+struct Reset;
+
+impl Drop for Reset {
+    fn drop(&mut self) {
+        READING.with(|r| *r.borrow_mut() = None);
+    }
+}
+
+/// Runs `write`, whose configs and `unrendered_config` maps serialized on this thread are
+/// written as indexes into the returned table instead of whole. Read them back with
+/// [`read_shared`] and that table.
+pub fn write_shared<R>(write: impl FnOnce() -> R) -> (R, Shared) {
+    struct Done;
+    impl Drop for Done {
+        fn drop(&mut self) {
+            WRITING.with(|w| *w.borrow_mut() = None);
+        }
+    }
+    WRITING.with(|w| *w.borrow_mut() = Some((Table::new(), Table::new())));
+    let done = Done;
+    let written = write();
+    let tables = WRITING.with(|w| w.borrow_mut().take());
+    drop(done);
+    let shared = tables.map_or_else(Shared::default, |(configs, unrendered)| Shared {
+        configs: configs.maps,
+        unrendered: unrendered.maps,
+    });
+    (written, shared)
+}
+
+/// Runs `read`, which reads what [`write_shared`] wrote with `shared`, its table: each config
+/// read is the table's map, shared, not a copy.
+pub fn read_shared<R>(shared: Shared, read: impl FnOnce() -> R) -> R {
+    READING.with(|r| *r.borrow_mut() = Some(shared));
     let _reset = Reset;
     read()
 }
 
-/// `map`, or an equal map read before it while [`sharing`].
-fn shared<T: Hash + PartialEq>(seen: &'static std::thread::LocalKey<Seen<T>>, map: T) -> Arc<T> {
-    let mut map = Some(map);
-    let found = seen.with(|s| {
-        let mut s = s.borrow_mut();
-        let seen = s.as_mut()?;
-        let map = map.take()?;
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        map.hash(&mut h);
-        let same = seen.entry(h.finish()).or_default();
-        if let Some(m) = same.iter().find(|m| ***m == map) {
-            return Some(m.clone());
+/// The index `map` is written as, while [`write_shared`] on this thread.
+fn written_index<T: Hash + PartialEq>(
+    pick: impl FnOnce(&mut (Table<Map>, Table<JsonMap>)) -> &mut Table<T>,
+    map: &Arc<T>,
+) -> Option<u32> {
+    WRITING.with(|w| w.borrow_mut().as_mut().map(|t| pick(t).index_of(map)))
+}
+
+/// The map at the index read, while [`read_shared`] on this thread; Err when the index is
+/// not in the table, None when not reading shared.
+fn read_index<'de, D: Deserializer<'de>, T>(
+    d: D,
+    pick: impl FnOnce(&Shared) -> &Vec<Arc<T>>,
+) -> Result<Result<Arc<T>, D>, D::Error> {
+    let reading = READING.with(|r| r.borrow().is_some());
+    if !reading {
+        return Ok(Err(d));
+    }
+    let i = u32::deserialize(d)? as usize;
+    READING.with(|r| {
+        let r = r.borrow();
+        let found = r.as_ref().and_then(|s| pick(s).get(i).cloned());
+        found.map(Ok).ok_or_else(|| {
+            serde::de::Error::custom(format!("shared config {i} is not in its table"))
+        })
+    })
+}
+
+impl Serialize for Config {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match written_index(|t| &mut t.0, &self.0) {
+            Some(i) => s.serialize_u32(i),
+            None => self.0.serialize(s),
         }
-        let m = Arc::new(map);
-        same.push(m.clone());
-        Some(m)
-    });
-    found.unwrap_or_else(|| Arc::new(map.expect("taken only when shared")))
+    }
 }
 
 impl<'de> Deserialize<'de> for Config {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Config, D::Error> {
-        let map = Map::deserialize(d)?;
-        if map.is_empty() {
-            return Ok(Config::default());
+        match read_index(d, |s| &s.configs)? {
+            Ok(map) => Ok(Config(map)),
+            Err(d) => Ok(Config(Arc::new(Map::deserialize(d)?))),
         }
-        Ok(Config(shared(&CONFIGS, map)))
     }
 }
 
-/// Reads a node's `unrendered_config`, shared with an equal one read before while [`sharing`].
-pub fn shared_map<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<JsonMap>, D::Error> {
-    let map = JsonMap::deserialize(d)?;
-    if map.is_empty() {
-        return Ok(Arc::default());
+/// Writes a node's `unrendered_config`, as an index while [`write_shared`].
+pub fn write_map<S: Serializer>(map: &Arc<JsonMap>, s: S) -> Result<S::Ok, S::Error> {
+    match written_index(|t| &mut t.1, map) {
+        Some(i) => s.serialize_u32(i),
+        None => map.serialize(s),
     }
-    Ok(shared(&JSON_MAPS, map))
+}
+
+/// Reads a node's `unrendered_config`, from the table while [`read_shared`].
+pub fn read_map<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<JsonMap>, D::Error> {
+    match read_index(d, |s| &s.unrendered)? {
+        Ok(map) => Ok(map),
+        Err(d) => Ok(Arc::new(JsonMap::deserialize(d)?)),
+    }
 }
 
 /// Keys whose values accumulate across layers instead of replacing each other.
@@ -328,41 +406,60 @@ mod tests {
     }
 
     #[test]
-    fn equal_configs_read_while_sharing_are_one_map() {
-        let text = r#"[{"materialized":"view","tags":["a"]},{"materialized":"view","tags":["a"]},{"materialized":"table"},{}]"#;
-        let read = || serde_json::from_str::<Vec<Config>>(text).unwrap();
-        let shared = sharing(read);
-        assert!(Arc::ptr_eq(&shared[0].0, &shared[1].0));
-        assert!(!Arc::ptr_eq(&shared[0].0, &shared[2].0));
-        assert_eq!(shared[0].get_str("materialized"), Some("view"));
-        assert_eq!(shared[2].get_str("materialized"), Some("table"));
-        assert!(shared[3].0.is_empty());
-        // A change to one is made to its own copy.
-        let mut changed = shared[1].clone();
-        changed.set("materialized", json!("table"));
-        assert_eq!(shared[0].get_str("materialized"), Some("view"));
-        // Outside `sharing`, each config read is a map of its own, equal all the same.
-        let apart = read();
-        assert!(!Arc::ptr_eq(&apart[0].0, &apart[1].0));
-        assert_eq!(apart, shared);
-    }
-
-    #[test]
-    fn equal_unrendered_configs_read_while_sharing_are_one_map() {
-        #[derive(Deserialize)]
+    fn configs_written_shared_are_read_back_as_one_map_each() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
         struct Node {
-            #[serde(deserialize_with = "shared_map")]
+            config: Config,
+            #[serde(serialize_with = "write_map", deserialize_with = "read_map")]
             unrendered: Arc<JsonMap>,
         }
-        let text =
-            r#"[{"unrendered":{"+tags":"a"}},{"unrendered":{"+tags":"a"}},{"unrendered":{}}]"#;
-        let read = || serde_json::from_str::<Vec<Node>>(text).unwrap();
-        let shared = sharing(read);
-        assert!(Arc::ptr_eq(&shared[0].unrendered, &shared[1].unrendered));
-        assert_eq!(shared[0].unrendered.get("+tags"), Some(&json!("a")));
-        assert!(shared[2].unrendered.is_empty());
-        let apart = read();
-        assert!(!Arc::ptr_eq(&apart[0].unrendered, &apart[1].unrendered));
-        assert_eq!(apart[0].unrendered, shared[1].unrendered);
+        let node = |materialized: &str, tags: &[&str]| Node {
+            config: Config::from_pairs([
+                ("materialized".to_string(), json!(materialized)),
+                ("tags".to_string(), json!(tags)),
+            ]),
+            unrendered: Arc::new(
+                json!({"+materialized": materialized})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        };
+        let nodes = vec![
+            node("view", &["a"]),
+            node("view", &["a"]),
+            node("table", &[]),
+            Node {
+                config: Config::default(),
+                unrendered: Arc::default(),
+            },
+        ];
+        let (bytes, shared) = write_shared(|| rmp_serde::to_vec(&nodes).unwrap());
+        assert_eq!((shared.configs.len(), shared.unrendered.len()), (3, 3));
+        // Each map is written once, in the table: the nodes hold its index.
+        let whole = rmp_serde::to_vec(&nodes).unwrap();
+        assert!(bytes.len() < whole.len());
+        let back: Vec<Node> = read_shared(shared, || rmp_serde::from_slice(&bytes).unwrap());
+        assert_eq!(back, nodes);
+        assert!(Arc::ptr_eq(&back[0].config.0, &back[1].config.0));
+        assert!(Arc::ptr_eq(&back[0].unrendered, &back[1].unrendered));
+        assert!(!Arc::ptr_eq(&back[0].config.0, &back[2].config.0));
+        // A change to one is made to its own copy.
+        let mut changed = back[1].config.clone();
+        changed.set("materialized", json!("table"));
+        assert_eq!(back[0].config.get_str("materialized"), Some("view"));
+        // Outside `write_shared` and `read_shared`, configs are written and read whole.
+        let plain: Vec<Node> = rmp_serde::from_slice(&whole).unwrap();
+        assert_eq!(plain, nodes);
+        assert_eq!(
+            serde_json::to_value(&nodes[0].config).unwrap(),
+            json!({"materialized": "view", "tags": ["a"]})
+        );
+        // An index outside the table is an error, not a panic.
+        let short = Shared {
+            configs: vec![],
+            unrendered: vec![],
+        };
+        assert!(read_shared(short, || rmp_serde::from_slice::<Vec<Node>>(&bytes)).is_err());
     }
 }

@@ -191,7 +191,10 @@ pub struct Node {
     pub checksum: super::identity::Checksum,
     /// dbt's `unrendered_config`: the configs as written in the project file, properties YAML
     /// and `config()` call, each layer replacing keys of the one before.
-    #[serde(deserialize_with = "super::config::shared_map")]
+    #[serde(
+        serialize_with = "super::config::write_map",
+        deserialize_with = "super::config::read_map"
+    )]
     pub unrendered_config: Arc<serde_json::Map<String, Value>>,
 }
 
