@@ -1662,13 +1662,16 @@ impl Manifest {
 
 /// Renders one node just before it runs, with database access for `run_query`, `adapter` and
 /// `is_incremental()`; ephemeral parents are rendered the same way and inlined as CTEs.
+///
+/// `resolver` is the manifest's [`Manifest::compile_resolver`], made once for all the nodes a
+/// command renders: making it reads every node.
 pub fn compile_node(
     manifest: &Manifest,
     id: &str,
     database: Option<Arc<dyn Database>>,
     is_incremental: bool,
+    resolver: &Arc<dyn Resolve>,
 ) -> std::result::Result<String, Diagnostic> {
-    let resolver: Arc<dyn Resolve> = Arc::new(manifest.compile_resolver());
     let render = |id: &str, incremental: bool| -> std::result::Result<String, Diagnostic> {
         let mn = manifest
             .nodes

@@ -806,7 +806,9 @@ pub fn cmd_show(
                         mn.relation.as_ref().map(|r| r.render()).unwrap_or_default()
                     ))
                 } else {
-                    compile::compile_node(&m, id, Some(database), false)
+                    let resolver: Arc<dyn crate::template::Resolve> =
+                        Arc::new(m.compile_resolver());
+                    compile::compile_node(&m, id, Some(database), false, &resolver)
                 }
             }
             (None, None) => Ok(String::new()),

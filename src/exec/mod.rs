@@ -268,6 +268,9 @@ pub(crate) struct Ctx {
     /// Columns of the relations known so far, by normalised name: each node's SQL is checked
     /// against them and adds its own.
     pub known_columns: Arc<std::sync::Mutex<BTreeMap<String, crate::sql::Known>>>,
+    /// What `ref()` and `source()` resolve to, made once for the run: making it reads every
+    /// node, too much to do again for each node rendered.
+    pub resolver: Arc<dyn crate::template::Resolve>,
 }
 
 impl Ctx {
@@ -276,10 +279,17 @@ impl Ctx {
         let manifest = self.manifest.clone();
         let database = self.database.clone();
         let known = self.known_columns.clone();
+        let resolver = self.resolver.clone();
         let id = id.to_string();
         let key = id.clone();
         let sql = tokio::task::spawn_blocking(move || {
-            let sql = crate::compile::compile_node(&manifest, &id, Some(database), is_incremental)?;
+            let sql = crate::compile::compile_node(
+                &manifest,
+                &id,
+                Some(database),
+                is_incremental,
+                &resolver,
+            )?;
             crate::compile::check_node(&manifest, &id, &sql, &known)?;
             Ok(sql)
         })
@@ -297,11 +307,11 @@ impl Ctx {
         let database = self.database.clone();
         let id = id.to_string();
         let template = template.to_string();
+        let resolver = self.resolver.clone();
         tokio::task::spawn_blocking(move || {
             let mn = manifest.nodes.get(&id).ok_or_else(|| {
                 Diagnostic::new(ErrorKind::Execution, format!("unknown node {id}"))
             })?;
-            let resolver = Arc::new(manifest.compile_resolver());
             manifest
                 .renderer()
                 .render_str(
@@ -429,6 +439,7 @@ pub async fn run(
         events: events.clone(),
         compiled_at: std::sync::Mutex::new(HashMap::new()),
         known_columns: Arc::new(std::sync::Mutex::new(known)),
+        resolver: Arc::new(manifest.compile_resolver()),
     });
 
     // Ephemeral models are inlined into their children; they never run on their own.
