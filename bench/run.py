@@ -232,7 +232,10 @@ class Table:
                 return "—"
             if isinstance(v, str):
                 return v
-            return f"{v:.2f} s" if unit == "s" else f"{v:.0f} MB"
+            if unit != "s":
+                return f"{v:.0f} MB"
+            # Below a tenth of a second a third decimal tells a figure from its target.
+            return f"{v:.3f} s" if v < 0.1 else f"{v:.2f} s"
 
         def ratio(a, b):
             return f"{a / b:.2f}×" if isinstance(a, float) and isinstance(b, float) and b else "—"
