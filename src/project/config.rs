@@ -60,17 +60,24 @@ impl<T: Hash + PartialEq> Table<T> {
     }
 }
 
+/// The tables being written on a thread, while [`write_shared`].
+struct Writing {
+    configs: Table<Map>,
+    unrendered: Table<JsonMap>,
+}
+
 thread_local! {
-    static WRITING: RefCell<Option<(Table<Map>, Table<JsonMap>)>> = const { RefCell::new(None) };
+    static WRITING: RefCell<Option<Writing>> = const { RefCell::new(None) };
     static READING: RefCell<Option<Shared>> = const { RefCell::new(None) };
 }
 
-/// Clears the thread's table when the read using it ends, even by a panic.
-struct Reset;
+/// Runs its function when dropped: clears a thread's table when the write or read using it
+/// ends, even by a panic.
+struct Reset(fn());
 
 impl Drop for Reset {
     fn drop(&mut self) {
-        READING.with(|r| *r.borrow_mut() = None);
+        (self.0)();
     }
 }
 
@@ -78,21 +85,20 @@ impl Drop for Reset {
 /// written as indexes into the returned table instead of whole. Read them back with
 /// [`read_shared`] and that table.
 pub fn write_shared<R>(write: impl FnOnce() -> R) -> (R, Shared) {
-    struct Done;
-    impl Drop for Done {
-        fn drop(&mut self) {
-            WRITING.with(|w| *w.borrow_mut() = None);
-        }
-    }
-    WRITING.with(|w| *w.borrow_mut() = Some((Table::new(), Table::new())));
-    let done = Done;
+    let tables = Writing {
+        configs: Table::new(),
+        unrendered: Table::new(),
+    };
+    WRITING.with(|w| *w.borrow_mut() = Some(tables));
+    let _reset = Reset(|| WRITING.with(|w| *w.borrow_mut() = None));
     let written = write();
-    let tables = WRITING.with(|w| w.borrow_mut().take());
-    drop(done);
-    let shared = tables.map_or_else(Shared::default, |(configs, unrendered)| Shared {
-        configs: configs.maps,
-        unrendered: unrendered.maps,
-    });
+    let shared = match WRITING.with(|w| w.borrow_mut().take()) {
+        Some(w) => Shared {
+            configs: w.configs.maps,
+            unrendered: w.unrendered.maps,
+        },
+        None => Shared::default(),
+    };
     (written, shared)
 }
 
@@ -100,20 +106,20 @@ pub fn write_shared<R>(write: impl FnOnce() -> R) -> (R, Shared) {
 /// read is the table's map, shared, not a copy.
 pub fn read_shared<R>(shared: Shared, read: impl FnOnce() -> R) -> R {
     READING.with(|r| *r.borrow_mut() = Some(shared));
-    let _reset = Reset;
+    let _reset = Reset(|| READING.with(|r| *r.borrow_mut() = None));
     read()
 }
 
 /// The index `map` is written as, while [`write_shared`] on this thread.
 fn written_index<T: Hash + PartialEq>(
-    pick: impl FnOnce(&mut (Table<Map>, Table<JsonMap>)) -> &mut Table<T>,
+    pick: impl FnOnce(&mut Writing) -> &mut Table<T>,
     map: &Arc<T>,
 ) -> Option<u32> {
     WRITING.with(|w| w.borrow_mut().as_mut().map(|t| pick(t).index_of(map)))
 }
 
-/// The map at the index read, while [`read_shared`] on this thread; Err when the index is
-/// not in the table, None when not reading shared.
+/// The map at the index read, while [`read_shared`] on this thread (an error when the index is
+/// not in the table); otherwise the deserializer back, untouched, to read the map whole.
 fn read_index<'de, D: Deserializer<'de>, T>(
     d: D,
     pick: impl FnOnce(&Shared) -> &Vec<Arc<T>>,
@@ -134,7 +140,7 @@ fn read_index<'de, D: Deserializer<'de>, T>(
 
 impl Serialize for Config {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match written_index(|t| &mut t.0, &self.0) {
+        match written_index(|w| &mut w.configs, &self.0) {
             Some(i) => s.serialize_u32(i),
             None => self.0.serialize(s),
         }
@@ -152,7 +158,7 @@ impl<'de> Deserialize<'de> for Config {
 
 /// Writes a node's `unrendered_config`, as an index while [`write_shared`].
 pub fn write_map<S: Serializer>(map: &Arc<JsonMap>, s: S) -> Result<S::Ok, S::Error> {
-    match written_index(|t| &mut t.1, map) {
+    match written_index(|w| &mut w.unrendered, map) {
         Some(i) => s.serialize_u32(i),
         None => map.serialize(s),
     }
