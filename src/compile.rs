@@ -754,6 +754,7 @@ pub struct Parsed {
     source_relations: BTreeMap<String, Relation>,
     warnings: Vec<Diagnostic>,
     cache_key: Option<String>,
+    #[serde(deserialize_with = "loaded_tables::read")]
     loaded_configs: LoadedConfigs,
     /// `project.files` but the texts that are a node's `raw_code` (a model's whole file).
     files: BTreeMap<String, String>,
@@ -780,6 +781,41 @@ impl Parsed {
     }
 }
 
+/// [`LoadedConfigs`] in the snapshot: their maps go through the snapshot's config tables as
+/// nodes' do (`project::config::write_shared`), so the thousands of equal ones read back shared.
+mod loaded_tables {
+    use super::LoadedConfigs;
+    use crate::project::config::{Config, read_map, write_map};
+    use serde::{Deserialize, Serialize};
+    use std::sync::Arc;
+    type JsonMap = serde_json::Map<String, serde_json::Value>;
+
+    #[derive(Serialize)]
+    struct EntryRef<'a>(
+        &'a Config,
+        #[serde(serialize_with = "write_ref")] &'a Arc<JsonMap>,
+    );
+
+    #[derive(Deserialize)]
+    struct Entry(Config, #[serde(deserialize_with = "read_map")] Arc<JsonMap>);
+
+    fn write_ref<S: serde::Serializer>(map: &&Arc<JsonMap>, s: S) -> Result<S::Ok, S::Error> {
+        write_map(map, s)
+    }
+
+    pub fn write<S: serde::Serializer>(loaded: &&LoadedConfigs, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(loaded.iter().map(|(id, (c, u))| (id, EntryRef(c, u))))
+    }
+
+    pub fn read<'de, D: serde::Deserializer<'de>>(d: D) -> Result<LoadedConfigs, D::Error> {
+        let entries = std::collections::BTreeMap::<String, Entry>::deserialize(d)?;
+        Ok(entries
+            .into_iter()
+            .map(|(id, Entry(c, u))| (id, (c, u)))
+            .collect())
+    }
+}
+
 /// [`Parsed`] but its nodes, borrowed from a manifest to be written.
 #[derive(serde::Serialize)]
 pub struct ParsedRef<'a> {
@@ -787,6 +823,7 @@ pub struct ParsedRef<'a> {
     source_relations: &'a BTreeMap<String, Relation>,
     warnings: &'a [Diagnostic],
     cache_key: &'a Option<String>,
+    #[serde(serialize_with = "loaded_tables::write")]
     loaded_configs: &'a LoadedConfigs,
     files: FilesApart<'a>,
     from_nodes: Vec<bool>,

@@ -26,9 +26,9 @@
 //! another format, is a miss: the command loads and parses the project as without it.
 //!
 //! The file is a header, then the body: the parse without its nodes, then the nodes in chunks
-//! (decoded in parallel while the inputs are checked), each part framed by its length. A
-//! chunk's nodes hold each config as an index into the chunk's table of distinct ones, read
-//! back as one shared map. A file's text that is a node's `raw_code` (a model's whole file) is
+//! (decoded in parallel while the inputs are checked), each part framed by its length. Each
+//! part holds its configs (the nodes' and those loaded before their `config()` calls) as
+//! indexes into the part's table of distinct ones, read back as one shared map. A file's text that is a node's `raw_code` (a model's whole file) is
 //! kept once, in the node.
 
 use super::parse_cache::{env_hashes, same_env};
@@ -49,7 +49,7 @@ use std::time::{Duration, SystemTime};
 pub const FILE: &str = "kiln_snapshot.bin";
 
 /// Bumped whenever the shape of the file or of anything it holds changes.
-const FORMAT: u32 = 4;
+const FORMAT: u32 = 5;
 
 /// How close to a load's start a change must be for the load to have maybe missed it.
 const RACY: Duration = Duration::from_secs(2);
@@ -238,10 +238,10 @@ const CHUNK: usize = 256;
 fn encode_body(manifest: &Manifest) -> Result<Vec<u8>> {
     let nodes: Vec<(&String, &crate::compile::ManifestNode)> = manifest.nodes.iter().collect();
     let (rest, chunks) = rayon::join(
-        || rmp_serde::to_vec(&manifest.parsed()),
+        || encode_shared(&manifest.parsed()),
         || {
             (nodes.par_chunks(CHUNK))
-                .map(encode_chunk)
+                .map(|chunk| encode_shared(&chunk))
                 .collect::<std::result::Result<Vec<_>, _>>()
         },
     );
@@ -253,21 +253,21 @@ fn encode_body(manifest: &Manifest) -> Result<Vec<u8>> {
     Ok(body)
 }
 
-/// A chunk of nodes: the table of their distinct configs, framed, then the nodes, which hold
-/// indexes into it.
-fn encode_chunk(
-    chunk: &[(&String, &crate::compile::ManifestNode)],
+/// A part of the body: the table of the distinct configs in `value`, framed, then `value`,
+/// which holds indexes into it.
+fn encode_shared(
+    value: &impl serde::Serialize,
 ) -> std::result::Result<Vec<u8>, rmp_serde::encode::Error> {
-    let (nodes, shared) = write_shared(|| rmp_serde::to_vec(chunk));
+    let (value, shared) = write_shared(|| rmp_serde::to_vec(value));
     let table = rmp_serde::to_vec(&shared)?;
-    Ok([&frame_len(&table)[..], &table, &nodes?].concat())
+    Ok([&frame_len(&table)[..], &table, &value?].concat())
 }
 
-/// The nodes of a chunk written by [`encode_chunk`]; None when it cannot be read.
-fn decode_chunk(chunk: &[u8]) -> Option<Vec<(String, crate::compile::ManifestNode)>> {
-    let (table, nodes) = split_frame(chunk)?;
+/// A part written by [`encode_shared`]; None when it cannot be read.
+fn decode_shared<T: serde::de::DeserializeOwned>(part: &[u8]) -> Option<T> {
+    let (table, value) = split_frame(part)?;
     let shared: Shared = rmp_serde::from_slice(table).ok()?;
-    read_shared(shared, || rmp_serde::from_slice(nodes).ok())
+    read_shared(shared, || rmp_serde::from_slice(value).ok())
 }
 
 /// The length that goes before a frame of the file: 8 bytes, little-endian.
@@ -291,10 +291,10 @@ fn decode_body(mut body: &[u8]) -> Option<Parsed> {
     }
     let (first, chunks) = frames.split_first()?;
     let (parsed, chunks) = rayon::join(
-        || rmp_serde::from_slice::<Parsed>(first).ok(),
+        || decode_shared::<Parsed>(first),
         || {
             (chunks.par_iter())
-                .map(|c| decode_chunk(c))
+                .map(|c| decode_shared::<Vec<(String, crate::compile::ManifestNode)>>(c))
                 .collect::<Option<Vec<_>>>()
         },
     );
@@ -505,6 +505,15 @@ mod tests {
         assert_eq!(back.source_relations, parsed.source_relations);
         assert_eq!(back.warnings, parsed.warnings);
         assert_eq!(back.cache_key, parsed.cache_key);
+        assert_eq!(back.loaded_configs, parsed.loaded_configs);
+        // Equal configs loaded before nodes' config() calls come back as one shared map.
+        let loaded: Vec<_> = back.loaded_configs.values().collect();
+        let pairs = loaded
+            .iter()
+            .flat_map(|a| loaded.iter().map(move |b| (a, b)));
+        let equal = pairs.filter(|(a, b)| !std::ptr::eq(**a, **b) && a.1 == b.1);
+        assert!(equal.clone().count() > 0);
+        assert!(equal.clone().all(|(a, b)| Arc::ptr_eq(&a.1, &b.1)));
         assert_eq!(back.dag.topo_order(None), parsed.dag.topo_order(None));
         let ids = |m: &Manifest| m.dag.nodes().map(|n| format!("{n:?}")).collect::<Vec<_>>();
         assert_eq!(ids(&back), ids(&parsed));
