@@ -130,7 +130,7 @@ fn analysis(c: &mut Criterion, f: &Fixture) {
 fn selection(c: &mut Criterion, f: &Fixture) {
     let manifest = f.parse();
     let first = manifest
-        .dag
+        .dag()
         .topo_order(None)
         .into_iter()
         .find(|id| id.starts_with("model."))
@@ -147,7 +147,7 @@ fn selection(c: &mut Criterion, f: &Fixture) {
         group.bench_function(&expr, |b| {
             b.iter(|| {
                 select(
-                    &manifest.dag,
+                    manifest.dag(),
                     &SelectOptions {
                         select: Some(&selection),
                         exclude: None,
@@ -169,12 +169,12 @@ fn selection(c: &mut Criterion, f: &Fixture) {
 
 fn scheduling(c: &mut Criterion, f: &Fixture) {
     let manifest = f.parse();
-    let nodes = manifest.dag.topo_order(None);
+    let nodes = manifest.dag().topo_order(None);
     let parents: HashMap<String, BTreeSet<String>> = nodes
         .iter()
         .map(|id| {
             let ps = manifest
-                .dag
+                .dag()
                 .parents(id)
                 .into_iter()
                 .map(String::from)

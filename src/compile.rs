@@ -79,8 +79,8 @@ pub struct Manifest {
     pub nodes: BTreeMap<String, ManifestNode>,
     /// Source relations by unique_id.
     pub source_relations: BTreeMap<String, Relation>,
-    /// The dependency graph over nodes and sources.
-    pub dag: Dag,
+    /// The dependency graph over nodes and sources: see [`Manifest::dag`].
+    dag: std::sync::OnceLock<Dag>,
     /// The renderer, reused for compiling and execution: see [`Manifest::renderer`].
     renderer: std::sync::OnceLock<Arc<Renderer>>,
     /// What a renderer not made yet is made with: the environment and the invocation.
@@ -494,7 +494,7 @@ pub fn parse(mut project: Project, target: Target, opts: &ParseOptions) -> Resul
         dialect,
         nodes,
         source_relations,
-        dag,
+        dag: std::sync::OnceLock::from(dag),
         renderer: std::sync::OnceLock::from(renderer),
         render_with: (opts.env.clone(), opts.invocation.clone()),
         warnings,
@@ -860,6 +860,18 @@ impl Manifest {
         })
     }
 
+    /// The dependency graph over nodes, sources and unit tests. A parse builds it and checks it
+    /// for cycles; a parse restored from the project snapshot whose edges are those of the
+    /// kept one builds it here, on first use.
+    pub fn dag(&self) -> &Dag {
+        self.dag.get_or_init(|| Dag::unchecked(self.graph_nodes()))
+    }
+
+    /// The nodes of [`Manifest::dag`].
+    fn graph_nodes(&self) -> Vec<GraphNode> {
+        graph_nodes(&self.nodes, &self.project, &self.source_relations)
+    }
+
     /// What the project snapshot keeps of this parse, but the nodes, which it encodes apart.
     /// A file whose text is a node's `raw_code` is left to that node.
     pub fn parsed(&self) -> ParsedRef<'_> {
@@ -886,12 +898,12 @@ impl Manifest {
     }
 
     /// Takes edits of node files (`(file, text)`) into a parse kept earlier: each edited
-    /// model or analysis is rendered and planned again; the caller builds the DAG. Returns false,
-    /// the manifest then half changed, when an edit needs the whole parse: a file that is not
-    /// one enabled model or analysis, a render that fails or may read the invocation, a node
-    /// its call now disables, a contract, any problem to report. The caller then parses the
-    /// project from the start.
-    fn patch(&mut self, edits: &[(String, String)]) -> bool {
+    /// model or analysis is rendered and planned again; the caller builds the DAG. Returns
+    /// whether any edited node's dependencies changed, or None, the manifest then half changed,
+    /// when an edit needs the whole parse: a file that is not one enabled model or analysis, a
+    /// render that fails or may read the invocation, a node its call now disables, a contract,
+    /// any problem to report. The caller then parses the project from the start.
+    fn patch(&mut self, edits: &[(String, String)]) -> Option<Edges> {
         let mut ids = Vec::new();
         for (file, text) in edits {
             if self
@@ -900,18 +912,18 @@ impl Manifest {
                 .values()
                 .any(|n| n.original_file_path == *file)
             {
-                return false;
+                return None;
             }
             let mut found =
                 (self.nodes.values_mut()).filter(|mn| mn.node.original_file_path == *file);
             let (Some(mn), None) = (found.next(), found.next()) else {
-                return false;
+                return None;
             };
             let kind = mn.node.resource_type;
             if !matches!(kind, ResourceType::Model | ResourceType::Analysis)
                 || crate::contract::enforced(&mn.node)
             {
-                return false;
+                return None;
             }
             if let Some((config, unrendered)) = self.loaded_configs.remove(&mn.node.unique_id) {
                 mn.node.config = config;
@@ -936,40 +948,44 @@ impl Manifest {
         let planner = Planner::new(&self.project, &renderer, names.clone(), &self.target);
         let enabled: BTreeSet<String> = self.nodes.keys().cloned().collect();
         let mut diags = Collector::new();
+        let mut edges = Edges::Same;
         for id in ids {
-            let Some(mn) = self.nodes.remove(&id) else {
-                return false;
-            };
+            let mn = self.nodes.remove(&id)?;
+            let depends_on = mn.depends_on;
             let r = parse_render(&renderer, &mn.node, &names, &self.target, self.dialect);
             let Ok(r) = r else {
-                return false;
+                return None;
             };
             if renderer.reads_invocation(&mn.node, &r.macros) {
-                return false;
+                return None;
             }
             let made = rendered_node(mn.node, Some(r));
             if let Some(loaded) = made.loaded {
                 self.loaded_configs.insert(id.clone(), loaded);
             }
             let Ok(mut patched) = made.node else {
-                return false;
+                return None;
             };
             let mut reads_invocation = false;
             patched.relation = planner.relation(&patched, &mut diags, &mut reads_invocation);
             let enabled = |id: &str| enabled.contains(id);
             patched.depends_on = planner.depends_on(&patched, &enabled, &mut diags);
             if reads_invocation || crate::contract::enforced(&patched.node) {
-                return false;
+                return None;
+            }
+            if patched.depends_on != depends_on {
+                edges = Edges::Changed;
             }
             self.nodes.insert(id, patched);
         }
-        diags.is_empty()
+        diags.is_empty().then_some(edges)
     }
 }
 
 /// The manifest of a parse kept earlier, for `target`, with `edits` of node files since taken
-/// into it (see `Manifest::patch`); None when they need a whole parse. The DAG is built again,
-/// and the renderer when a template is first rendered, for this invocation.
+/// into it (see `Manifest::patch`); None when they need a whole parse. The DAG is built again
+/// when a command first asks for it (at once when an edit changed a dependency, to check it for
+/// cycles), and the renderer when a template is first rendered, for this invocation.
 pub fn restore(
     parsed: Parsed,
     target: Target,
@@ -977,7 +993,7 @@ pub fn restore(
     edits: &[(String, String)],
 ) -> Option<Manifest> {
     let mut manifest = Manifest {
-        dag: Dag::default(),
+        dag: std::sync::OnceLock::new(),
         project: parsed.project,
         dialect: dialect_of(target.adapter),
         target,
@@ -992,16 +1008,24 @@ pub fn restore(
         kept: None,
         loaded_configs: parsed.loaded_configs,
     };
-    if !edits.is_empty() && !manifest.patch(edits) {
-        return None;
+    let edges = match edits.is_empty() {
+        true => Edges::Same,
+        false => manifest.patch(edits)?,
+    };
+    // The kept parse's graph had no cycle; with its edges unchanged none can have appeared,
+    // and the graph is built when a command first asks for it (`kiln parse` never does).
+    if edges == Edges::Changed {
+        let dag = Dag::build(manifest.graph_nodes()).ok()?;
+        manifest.dag = std::sync::OnceLock::from(dag);
     }
-    let nodes = graph_nodes(
-        &manifest.nodes,
-        &manifest.project,
-        &manifest.source_relations,
-    );
-    manifest.dag = Dag::build(nodes).ok()?;
     Some(manifest)
+}
+
+/// Whether taking edits into a kept parse changed any node's dependencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edges {
+    Same,
+    Changed,
 }
 
 /// The relation a model, seed or snapshot builds: dbt's default `generate_schema_name` and
@@ -1213,7 +1237,7 @@ pub fn compile(
     }
     // Inline ephemeral parents (recursively, parents first) as CTEs. Nodes without ephemeral
     // parents keep their SQL as rendered.
-    let order = manifest.dag.topo_order(Some(&wanted));
+    let order = manifest.dag().topo_order(Some(&wanted));
     let mut injected: Vec<(String, String)> = Vec::new();
     if manifest.nodes.values().any(|mn| mn.is_ephemeral()) {
         for id in &order {

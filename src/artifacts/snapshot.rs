@@ -514,8 +514,13 @@ mod tests {
         let equal = pairs.filter(|(a, b)| !std::ptr::eq(**a, **b) && a.1 == b.1);
         assert!(equal.clone().count() > 0);
         assert!(equal.clone().all(|(a, b)| Arc::ptr_eq(&a.1, &b.1)));
-        assert_eq!(back.dag.topo_order(None), parsed.dag.topo_order(None));
-        let ids = |m: &Manifest| m.dag.nodes().map(|n| format!("{n:?}")).collect::<Vec<_>>();
+        assert_eq!(back.dag().topo_order(None), parsed.dag().topo_order(None));
+        let ids = |m: &Manifest| {
+            m.dag()
+                .nodes()
+                .map(|n| format!("{n:?}"))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(&back), ids(&parsed));
     }
 

@@ -739,7 +739,7 @@ fn cmd_ls(
     record_manifest(&manifest)?;
     let mut lines = Vec::new();
     for id in &selected {
-        let Some(node) = manifest.dag.node(id) else {
+        let Some(node) = manifest.dag().node(id) else {
             continue;
         };
         let line = match output {
@@ -849,7 +849,7 @@ fn select_with_warnings(
         .unwrap_or_else(|| manifest.project.target_dir());
     let previous_results = read_previous_results(&results_dir);
     let result = graph::select(
-        &manifest.dag,
+        manifest.dag(),
         &SelectOptions {
             select: selection.as_ref(),
             exclude: exclude.as_ref(),

@@ -204,7 +204,7 @@ pub fn site_data(manifest: &Manifest, catalog: &[CatalogTable], last: &LastResul
             run,
             &|id: &str| {
                 manifest
-                    .dag
+                    .dag()
                     .parents(id)
                     .into_iter()
                     .map(str::to_string)
@@ -212,7 +212,7 @@ pub fn site_data(manifest: &Manifest, catalog: &[CatalogTable], last: &LastResul
             },
             &|id: &str| {
                 manifest
-                    .dag
+                    .dag()
                     .node(id)
                     .map(|n| n.name.clone())
                     .unwrap_or_else(|| id.to_string())
@@ -287,7 +287,7 @@ impl Builder<'_> {
 
     fn parents(&self, id: &str) -> Vec<u32> {
         self.manifest
-            .dag
+            .dag()
             .parents(id)
             .iter()
             .filter_map(|p| self.position.get(p).copied())
@@ -399,7 +399,7 @@ impl Builder<'_> {
 
     fn children(&self, id: &str) -> Vec<String> {
         self.manifest
-            .dag
+            .dag()
             .children(id)
             .into_iter()
             .map(str::to_string)

@@ -444,7 +444,7 @@ pub async fn run(
 
     // Ephemeral models are inlined into their children; they never run on their own.
     let nodes: Vec<String> = manifest
-        .dag
+        .dag()
         .topo_order(Some(selected))
         .into_iter()
         .filter(|id| {
@@ -601,7 +601,7 @@ fn waits_for(
     let run_parents = |from: &str| -> BTreeSet<String> {
         let mut ps = BTreeSet::new();
         let mut stack: Vec<String> = manifest
-            .dag
+            .dag()
             .parents(from)
             .iter()
             .map(|s| s.to_string())
@@ -618,7 +618,7 @@ fn waits_for(
             {
                 // Ephemeral models and sources are looked through: a seed that loads a source
                 // must finish before the models reading that source start.
-                stack.extend(manifest.dag.parents(&p).iter().map(|s| s.to_string()));
+                stack.extend(manifest.dag().parents(&p).iter().map(|s| s.to_string()));
             }
         }
         ps
@@ -630,7 +630,7 @@ fn waits_for(
             // in dbt), and its model waits for it (below), so a failing unit test skips the
             // model.
             true => manifest
-                .dag
+                .dag()
                 .parents(id)
                 .iter()
                 .flat_map(|model| run_parents(model))
@@ -652,7 +652,7 @@ fn waits_for(
             // The test's ancestors, walked once and only when a child may wait for it.
             let mut ancestors: Option<BTreeSet<String>> = None;
             for tested in parents.get(id).into_iter().flatten() {
-                for child in manifest.dag.children(tested) {
+                for child in manifest.dag().children(tested) {
                     if child != id
                         && in_run.contains(child)
                         && manifest
@@ -660,7 +660,7 @@ fn waits_for(
                             .get(child)
                             .is_some_and(|c| c.node.resource_type != ResourceType::Test)
                         && !ancestors
-                            .get_or_insert_with(|| manifest.dag.ancestors(id, None))
+                            .get_or_insert_with(|| manifest.dag().ancestors(id, None))
                             .contains(child)
                     {
                         extra.push((child.to_string(), id.clone()));
@@ -674,7 +674,7 @@ fn waits_for(
     }
     for id in nodes.iter().filter(|_| opts.clone_from.is_none()) {
         if manifest.project.unit_tests.contains_key(id) {
-            for model in manifest.dag.parents(id) {
+            for model in manifest.dag().parents(id) {
                 if in_run.contains(model) {
                     parents
                         .entry(model.to_string())

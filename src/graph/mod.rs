@@ -70,7 +70,15 @@ pub struct Dag {
 
 impl Dag {
     /// Builds the graph; a cycle is an error that prints each cycle and the files involved.
-    pub fn build(mut nodes: Vec<GraphNode>) -> Result<Dag> {
+    pub fn build(nodes: Vec<GraphNode>) -> Result<Dag> {
+        let dag = Dag::unchecked(nodes);
+        dag.check_cycles()?;
+        Ok(dag)
+    }
+
+    /// Builds the graph of nodes whose edges are known to make no cycle: the edges of a graph
+    /// built before with [`Dag::build`].
+    pub fn unchecked(mut nodes: Vec<GraphNode>) -> Dag {
         nodes.sort_by(|a, b| a.unique_id.cmp(&b.unique_id));
         nodes.dedup_by(|a, b| a.unique_id == b.unique_id);
         let mut graph = DiGraph::with_capacity(nodes.len(), nodes.len() * 2);
@@ -90,8 +98,7 @@ impl Dag {
             }
         }
         dag.graph.extend_with_edges(edges);
-        dag.check_cycles()?;
-        Ok(dag)
+        dag
     }
 
     /// The graph index of the node `id`. Nodes are sorted by unique_id and added to the graph

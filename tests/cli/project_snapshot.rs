@@ -345,6 +345,42 @@ fn edited_models_are_taken_into_the_snapshot_as_a_whole_parse_would_take_them() 
     );
     kiln(&p, &["parse", "--no-partial-parse"], &[]);
     assert_eq!(patched, manifest(&p));
+
+    // The graph of a snapshot whose edges no edit changed is the whole parse's.
+    kiln(&p, &["parse"], &[]);
+    p.write("models/c.sql", "select 4 as id");
+    for select in ["+tagged+", "a+", "+not_null_a_id"] {
+        let (hit, lines) = ls(&p, &["-s", select]);
+        assert!(!hit, "an edit is taken, not a snapshot used as it is");
+        assert_eq!(lines, ls(&p, &["-s", select, "--no-partial-parse"]).1);
+    }
+    assert_eq!(
+        ls(&p, &["-s", "+tagged"]).1,
+        ["snap.a", "snap.not_null_a_id", "snap.tagged"].map(String::from)
+    );
+}
+
+#[test]
+fn an_edit_that_closes_a_cycle_is_reported_as_by_a_whole_parse() {
+    let p = project();
+    kiln(&p, &["parse"], &[]);
+    // a -> b already; a now reads b too.
+    p.write("models/a.sql", "select id from {{ ref('b') }}");
+    let (code, log) = parse_log(&p, &[]);
+    assert_ne!(code, 0, "{log}");
+    assert!(log.contains("dependency cycle: a -> b -> a"), "{log}");
+    assert!(log.contains("models/a.sql:1, models/b.sql:1"), "{log}");
+    // Mended, the project parses again, and the snapshot takes later edits.
+    p.write("models/a.sql", "select 1 as id");
+    assert_eq!(parse_log(&p, &[]).0, 0);
+    kiln(&p, &["parse"], &[]);
+    p.write("models/a.sql", "select 5 as id");
+    let (code, log) = parse_log(&p, &[]);
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("edited files taken into the project snapshot"),
+        "{log}"
+    );
 }
 
 #[test]

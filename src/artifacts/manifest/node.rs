@@ -314,8 +314,8 @@ fn generic_test_fields(manifest: &Manifest, mn: &ManifestNode) -> Map<String, Va
         TestTarget::Ref { name } => {
             let yaml_key = attached
                 .as_deref()
-                .and_then(|id| manifest.dag.node(id))
-                .map(|p| match p.resource_type {
+                .and_then(|id| manifest.nodes.get(id))
+                .map(|p| match p.node.resource_type {
                     ResourceType::Seed => "seeds",
                     ResourceType::Snapshot => "snapshots",
                     ResourceType::Analysis => "analyses",
