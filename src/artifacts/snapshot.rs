@@ -28,8 +28,8 @@
 //! The file is a header, then the body: the parse without its nodes, then the nodes in chunks
 //! (decoded in parallel while the inputs are checked), each part framed by its length. Each
 //! part holds its configs (the nodes' and those loaded before their `config()` calls) as
-//! indexes into the part's table of distinct ones, read back as one shared map. A file's text that is a node's `raw_code` (a model's whole file) is
-//! kept once, in the node.
+//! indexes into the part's table of distinct ones, read back as one shared map. A file's text
+//! that is a node's `raw_code` (a model's whole file) is kept once, in the node.
 
 use super::parse_cache::{env_hashes, same_env};
 use crate::compile::{Manifest, Parsed};
@@ -231,15 +231,14 @@ pub fn open(target_dir: &Path, key: &str, env: &EnvLookup) -> Option<Kept> {
     })
 }
 
-/// About how many bytes of heap decoding one byte of the body makes, and the heap in use
-/// before it: enough for the range [`in_huge_pages`] advises to hold what decoding makes.
+/// About how many bytes of heap decoding one byte of the body makes: enough for the range
+/// [`in_huge_pages`] advises to hold what decoding makes.
 const HEAP_PER_BYTE: usize = 12;
-const HEAP_BEFORE: usize = 4 << 20;
 
 /// Runs `decode`, which makes about `bytes` of heap, with the heap allowed 2 MiB pages where
 /// the kernel has them to give. Decoding a snapshot fills thousands of fresh 4 KiB pages, and
 /// their page faults were a third of the CPU of a re-parse after an edit; in 2 MiB pages the
-/// re-parse of a 2,000-model project takes a sixth less time (about 9 MB more resident).
+/// re-parse of a 2,000-model project takes about 15% less time (and 9 MB more resident).
 ///
 /// The allocator leaves huge pages off for the rest of the process (see `Cargo.toml`): they
 /// are allowed for this call only, in the range from the 2 MiB page of a fresh allocation (the
@@ -248,6 +247,8 @@ const HEAP_BEFORE: usize = 4 << 20;
 fn in_huge_pages<R>(bytes: usize, decode: impl FnOnce() -> R) -> R {
     use rustix::thread::{disable_transparent_huge_pages, transparent_huge_pages_are_disabled};
     const HUGE: usize = 2 << 20;
+    // The heap in use before the decode, which the range starts among.
+    const HEAP_BEFORE: usize = 4 << 20;
     let probe = Box::new(0u64);
     let start = (&raw const *probe as usize) & !(HUGE - 1);
     drop(probe);
