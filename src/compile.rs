@@ -769,13 +769,15 @@ impl Parsed {
         if self.from_nodes.len() != self.nodes.len() {
             return None;
         }
-        let mut files = std::mem::take(&mut self.files);
-        for (mn, held) in self.nodes.values().zip(&self.from_nodes) {
-            if *held {
-                let node = &mn.node;
-                files.insert(node.original_file_path.clone(), node.raw_code.clone());
-            }
-        }
+        // The texts are copied in parallel, then made into one map at once; `files` holds
+        // none of their paths.
+        let nodes: Vec<&ManifestNode> = self.nodes.values().collect();
+        let held: Vec<(String, String)> = (nodes.par_iter().zip(&self.from_nodes))
+            .filter(|(_, held)| **held)
+            .map(|(mn, _)| (mn.node.original_file_path.clone(), mn.node.raw_code.clone()))
+            .collect();
+        let mut files: BTreeMap<String, String> = held.into_iter().collect();
+        files.extend(std::mem::take(&mut self.files));
         self.project.files = Arc::new(files);
         Some(self)
     }

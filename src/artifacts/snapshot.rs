@@ -205,8 +205,15 @@ impl EnvReads {
     }
 }
 
-/// The parse kept under `target_dir` with `key`, if nothing it was made of has changed.
-pub fn open(target_dir: &Path, key: &str, env: &EnvLookup) -> Option<Kept> {
+/// The parse kept under `target_dir` with `key`, if nothing it was made of has changed, handed
+/// to `restore`, which turns it back into what the command works on while the heap may still
+/// grow in huge pages (see [`in_huge_pages`]).
+pub fn open<R>(
+    target_dir: &Path,
+    key: &str,
+    env: &EnvLookup,
+    restore: impl FnOnce(Kept) -> Option<R>,
+) -> Option<R> {
     let checked = SystemTime::now();
     let path = target_dir.join(FILE);
     let bytes = super::map_file(&path)?;
@@ -215,19 +222,20 @@ pub fn open(target_dir: &Path, key: &str, env: &EnvLookup) -> Option<Kept> {
     if header.format != FORMAT || header.key != key || !same_env(env, &header.env) {
         return None;
     }
-    // The body is decoded while the inputs are checked: on a hit both are needed.
-    let decode = || rayon::join(|| edits(&header), || decode_body(body));
-    let (edits, parsed) = in_huge_pages(HEAP_PER_BYTE * body.len(), decode);
-    let edits = edits?;
-    if settle(&mut header, checked, &edits) {
-        // Best effort: a snapshot not rewritten is only checked by content again.
-        let _ = write(&path, &header, body);
-    }
-    Some(Kept {
-        parsed: parsed?,
-        renders: header.renders,
-        id: header.id,
-        edits,
+    in_huge_pages(HEAP_PER_BYTE * body.len(), || {
+        // The body is decoded while the inputs are checked: on a hit both are needed.
+        let (edits, parsed) = rayon::join(|| edits(&header), || decode_body(body));
+        let edits = edits?;
+        if settle(&mut header, checked, &edits) {
+            // Best effort: a snapshot not rewritten is only checked by content again.
+            let _ = write(&path, &header, body);
+        }
+        restore(Kept {
+            parsed: parsed?,
+            renders: header.renders,
+            id: header.id,
+            edits,
+        })
     })
 }
 

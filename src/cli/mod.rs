@@ -533,10 +533,12 @@ pub(crate) fn parse_project(g: &GlobalArgs, out: &Output, which: &str) -> Result
         },
         cache: None,
     };
-    let kept = (!g.no_partial_parse)
-        .then(|| snapshot::open(&root.join(&file.target_path), &key, &plain))
+    let restored = (!g.no_partial_parse)
+        .then(|| {
+            let restore = |kept| from_snapshot(out, kept, target.clone(), &opts);
+            snapshot::open(&root.join(&file.target_path), &key, &plain, restore)
+        })
         .flatten();
-    let restored = kept.and_then(|kept| from_snapshot(out, kept, target.clone(), &opts));
     let manifest = match restored {
         Some(manifest) => manifest,
         None if g.no_partial_parse => {
